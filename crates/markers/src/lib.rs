@@ -1,0 +1,220 @@
+//! The RayOS marker vocabulary.
+//!
+//! A marker is one ASCII line `RAYOS_<AREA>:<EVENT>[:<field>...]` that an operation prints
+//! so that a machine can follow what happened without a person watching the screen. The
+//! loader, the kernel and the QEMU test harness all take their markers from this crate, so a
+//! marker a test waits for cannot drift from the one the kernel prints.
+//!
+//! # Invariants
+//! - Every marker the system prints is declared here as a [`MarkerSpec`] and listed in
+//!   [`VOCABULARY`].
+//! - A rendered marker is a single line of printable ASCII: fields are sanitised so that a
+//!   field can never contain `:`, a line break or a non-ASCII byte (each becomes `_`).
+#![no_std]
+#![forbid(unsafe_code)]
+
+use core::fmt::{self, Display, Write};
+
+/// One kind of marker: its fixed prefix, the names of its fields and what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkerSpec {
+    /// The fixed part, e.g. `RAYOS_SHELL:OK`.
+    pub prefix: &'static str,
+    /// Field names, in order, e.g. `["command"]`.
+    pub fields: &'static [&'static str],
+    /// One line for people: when the marker is printed.
+    pub meaning: &'static str,
+}
+
+impl MarkerSpec {
+    /// Renders this marker with the given field values (sanitised).
+    pub fn with<'a>(&'a self, values: &'a [&'a dyn Display]) -> Marker<'a> {
+        Marker { spec: self, values }
+    }
+
+    /// If `line` is an instance of this marker, returns its fields.
+    ///
+    /// A marker without fields matches only the exact prefix; a marker with fields matches
+    /// `prefix:` followed by anything, and [`Fields`] splits it. Leading and trailing
+    /// whitespace (such as a `\r` left by a serial line) is ignored.
+    pub fn parse<'l>(&self, line: &'l str) -> Option<Fields<'l>> {
+        let line = line.trim();
+        let rest = line.strip_prefix(self.prefix)?;
+        if self.fields.is_empty() {
+            return rest.is_empty().then_some(Fields { rest: "" });
+        }
+        let rest = rest.strip_prefix(':')?;
+        Some(Fields { rest })
+    }
+
+    /// The pattern shown to people, e.g. `RAYOS_SHELL:OK:<command>`.
+    pub fn pattern(&self) -> Pattern<'_> {
+        Pattern(self)
+    }
+}
+
+/// Display adapter for [`MarkerSpec::pattern`].
+pub struct Pattern<'a>(&'a MarkerSpec);
+
+impl Display for Pattern<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.prefix)?;
+        for name in self.0.fields {
+            write!(f, ":<{name}>")?;
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a parsed marker line.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'l> {
+    rest: &'l str,
+}
+
+impl<'l> Fields<'l> {
+    /// Field `index` (0-based), if present.
+    pub fn get(&self, index: usize) -> Option<&'l str> {
+        self.rest.split(':').nth(index)
+    }
+
+    /// All fields, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'l str> {
+        self.rest.split(':').filter(move |_| !self.rest.is_empty())
+    }
+}
+
+/// A marker with its values, ready to print with `{}`; it renders without a line break.
+pub struct Marker<'a> {
+    spec: &'a MarkerSpec,
+    values: &'a [&'a dyn Display],
+}
+
+impl Display for Marker<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.spec.prefix)?;
+        for value in self.values {
+            f.write_char(':')?;
+            write!(Sanitize(f), "{value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces every byte that may not appear in a marker field with `_`.
+struct Sanitize<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl Write for Sanitize<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            self.0.write_char(sanitize_char(c))?;
+        }
+        Ok(())
+    }
+}
+
+/// The character a marker field shows for `c`.
+pub const fn sanitize_char(c: char) -> char {
+    match c {
+        ':' => '_',
+        ' '..='~' => c,
+        _ => '_',
+    }
+}
+
+macro_rules! markers {
+    ($( $(#[$doc:meta])* $name:ident = $prefix:literal [$($field:literal),*] $meaning:literal; )*) => {
+        $( $(#[$doc])* pub const $name: MarkerSpec = MarkerSpec {
+            prefix: $prefix,
+            fields: &[$($field),*],
+            meaning: $meaning,
+        }; )*
+        /// Every marker RayOS prints, in the order they are documented.
+        pub const VOCABULARY: &[MarkerSpec] = &[$($name),*];
+    };
+}
+
+markers! {
+    LOADER_START = "RAYOS_BOOT_MARKER:LOADER_START" []
+        "the UEFI loader started";
+    KERNEL_LOADED = "RAYOS_BOOT_MARKER:KERNEL_LOADED" ["bytes", "sha256"]
+        "the loader read and verified the kernel file";
+    KERNEL_INVALID = "RAYOS_BOOT_MARKER:KERNEL_INVALID" ["why"]
+        "the kernel file is missing or corrupt; the loader stops";
+    KERNEL_ENTRY = "RAYOS_BOOT_MARKER:KERNEL_ENTRY" []
+        "the kernel took over from the loader";
+    SHELL_READY = "RAYOS_BOOT_MARKER:SHELL_READY" []
+        "the shell prints its first prompt";
+    FLOOR = "RAYOS_BOOT_MARKER:FLOOR" []
+        "the firmware-floor benchmark app started (not part of RayOS)";
+    SHELL_OK = "RAYOS_SHELL:OK" ["command"]
+        "a shell command finished successfully";
+    SHELL_ERR = "RAYOS_SHELL:ERR" ["command", "reason"]
+        "a shell command failed; reason is a short code";
+    PANIC = "RAYOS_PANIC" ["kind", "rip"]
+        "the kernel stopped on a panic or a fatal CPU exception";
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn renders_and_parses_back() {
+        let line = SHELL_ERR.with(&[&"echo", &"bad-args"]).to_string();
+        assert_eq!(line, "RAYOS_SHELL:ERR:echo:bad-args");
+        let fields = SHELL_ERR.parse(&line).unwrap();
+        assert_eq!(fields.get(0), Some("echo"));
+        assert_eq!(fields.get(1), Some("bad-args"));
+        assert!(SHELL_OK.parse(&line).is_none());
+    }
+
+    #[test]
+    fn fieldless_marker_matches_exactly() {
+        assert!(SHELL_READY
+            .parse("RAYOS_BOOT_MARKER:SHELL_READY\r")
+            .is_some());
+        assert!(SHELL_READY
+            .parse("RAYOS_BOOT_MARKER:SHELL_READY_NOT")
+            .is_none());
+        assert_eq!(
+            SHELL_READY
+                .parse("RAYOS_BOOT_MARKER:SHELL_READY")
+                .unwrap()
+                .iter()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn fields_are_sanitised_to_one_ascii_line() {
+        let line = SHELL_ERR.with(&[&"a:b\nc\u{e9}", &"x\ry"]).to_string();
+        assert_eq!(line, "RAYOS_SHELL:ERR:a_b_c_:x_y");
+        assert!(line.bytes().all(|b| (0x20..0x7f).contains(&b)));
+    }
+
+    #[test]
+    fn patterns_name_their_fields() {
+        assert_eq!(
+            KERNEL_LOADED.pattern().to_string(),
+            "RAYOS_BOOT_MARKER:KERNEL_LOADED:<bytes>:<sha256>"
+        );
+    }
+
+    #[test]
+    fn vocabulary_prefixes_are_unique_and_well_formed() {
+        for (i, a) in VOCABULARY.iter().enumerate() {
+            assert!(a.prefix.starts_with("RAYOS_"), "{}", a.prefix);
+            assert!(a
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b':'));
+            for b in &VOCABULARY[i + 1..] {
+                assert_ne!(a.prefix, b.prefix);
+            }
+        }
+    }
+}
