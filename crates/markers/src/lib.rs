@@ -80,7 +80,8 @@ impl<'l> Fields<'l> {
 
     /// All fields, in order.
     pub fn iter(&self) -> impl Iterator<Item = &'l str> {
-        self.rest.split(':').filter(move |_| !self.rest.is_empty())
+        let rest = self.rest;
+        rest.split(':').filter(move |_| !rest.is_empty())
     }
 }
 
