@@ -77,9 +77,7 @@ impl BootInfo {
             return Err(HandoffError::SizeMismatch(self.size));
         }
         if self.physical_memory_offset != PHYSICAL_MEMORY_OFFSET {
-            return Err(HandoffError::UnexpectedDirectMap(
-                self.physical_memory_offset,
-            ));
+            return Err(HandoffError::UnexpectedDirectMap(self.physical_memory_offset));
         }
         if self.memory_map.entries_phys == 0 || self.memory_map.len == 0 {
             return Err(HandoffError::EmptyMemoryMap);
@@ -103,20 +101,14 @@ impl core::fmt::Display for HandoffError {
         match self {
             Self::BadMagic(m) => write!(f, "boot info magic {m:#x} is not RayOS's"),
             Self::UnsupportedVersion(v) => {
-                write!(
-                    f,
-                    "boot info version {v}, this kernel understands {BOOT_INFO_VERSION}"
-                )
+                write!(f, "boot info version {v}, this kernel understands {BOOT_INFO_VERSION}")
             }
-            Self::SizeMismatch(s) => write!(
-                f,
-                "boot info is {s} bytes, expected {}",
-                core::mem::size_of::<BootInfo>()
-            ),
-            Self::UnexpectedDirectMap(o) => write!(
-                f,
-                "direct map at {o:#x}, expected {PHYSICAL_MEMORY_OFFSET:#x}"
-            ),
+            Self::SizeMismatch(s) => {
+                write!(f, "boot info is {s} bytes, expected {}", core::mem::size_of::<BootInfo>())
+            }
+            Self::UnexpectedDirectMap(o) => {
+                write!(f, "direct map at {o:#x}, expected {PHYSICAL_MEMORY_OFFSET:#x}")
+            }
             Self::EmptyMemoryMap => f.write_str("the memory map is empty"),
         }
     }
@@ -222,10 +214,7 @@ mod tests {
             version: BOOT_INFO_VERSION,
             size: core::mem::size_of::<BootInfo>() as u32,
             physical_memory_offset: PHYSICAL_MEMORY_OFFSET,
-            memory_map: MemoryMap {
-                entries_phys: 0x1000,
-                len: 3,
-            },
+            memory_map: MemoryMap { entries_phys: 0x1000, len: 3 },
             framebuffer: Framebuffer::NONE,
             rsdp_phys: 0,
             kernel_file_phys: 0,

@@ -174,20 +174,9 @@ mod tests {
 
     #[test]
     fn fieldless_marker_matches_exactly() {
-        assert!(SHELL_READY
-            .parse("RAYOS_BOOT_MARKER:SHELL_READY\r")
-            .is_some());
-        assert!(SHELL_READY
-            .parse("RAYOS_BOOT_MARKER:SHELL_READY_NOT")
-            .is_none());
-        assert_eq!(
-            SHELL_READY
-                .parse("RAYOS_BOOT_MARKER:SHELL_READY")
-                .unwrap()
-                .iter()
-                .count(),
-            0
-        );
+        assert!(SHELL_READY.parse("RAYOS_BOOT_MARKER:SHELL_READY\r").is_some());
+        assert!(SHELL_READY.parse("RAYOS_BOOT_MARKER:SHELL_READY_NOT").is_none());
+        assert_eq!(SHELL_READY.parse("RAYOS_BOOT_MARKER:SHELL_READY").unwrap().iter().count(), 0);
     }
 
     #[test]
@@ -199,10 +188,7 @@ mod tests {
 
     #[test]
     fn patterns_name_their_fields() {
-        assert_eq!(
-            KERNEL_LOADED.pattern().to_string(),
-            "RAYOS_BOOT_MARKER:KERNEL_LOADED:<bytes>:<sha256>"
-        );
+        assert_eq!(KERNEL_LOADED.pattern().to_string(), "RAYOS_BOOT_MARKER:KERNEL_LOADED:<bytes>:<sha256>");
     }
 
     #[test]
