@@ -1,0 +1,854 @@
+//! Entity slots: typed values found in a request and resolved against live state.
+//!
+//! Extraction is rule-based over the normalised words (plus the raw text for quoted search
+//! terms and boot entry names), because the values are closed forms (numbers, durations,
+//! device names, ordinals) that rules read exactly where a model would only approximate.
+//! Every slot is extracted independently; the engine then keeps only the slots the chosen
+//! intent takes (see the intent table), so a number in "arm the watchdog for 2 min" cannot leak
+//! into an unrelated slot.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use crate::text::edit_distance_capped;
+
+/// A log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Errors only.
+    Error,
+    /// Warnings and worse.
+    Warn,
+    /// Informational and worse.
+    Info,
+    /// Everything.
+    Debug,
+}
+
+impl Level {
+    /// `error`, `warn`, `info` or `debug`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+
+    /// Parses the spellings people use ("errors", "warning", "err", ...).
+    pub fn from_word(word: &str) -> Option<Level> {
+        Some(match word {
+            "error" | "errors" | "err" | "errs" | "erros" | "eror" | "errror" | "fatal" | "critical" => {
+                Level::Error
+            }
+            "warn" | "warning" | "warnings" | "warns" | "warnigns" | "warnign" => Level::Warn,
+            "info" | "infos" | "informational" => Level::Info,
+            "debug" | "debugging" | "verbose" | "trace" => Level::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// One disk as the kernel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskInfo {
+    /// Device name, e.g. `vda`.
+    pub name: String,
+    /// Capacity in bytes.
+    pub size_bytes: u64,
+    /// 1-based position in the kernel's disk list ("disk 2", "the second disk").
+    pub index: u32,
+}
+
+/// Live kernel state that entities are resolved against.
+pub trait World {
+    /// Registered VM names, e.g. `["linux", "hostile"]`.
+    fn vm_names(&self) -> Vec<String>;
+    /// Attached disks.
+    fn disks(&self) -> Vec<DiskInfo>;
+    /// Boot manager entry names.
+    fn boot_entries(&self) -> Vec<String>;
+    /// The number of the running boot, when known.
+    fn current_boot(&self) -> Option<u64>;
+}
+
+/// A world with nothing in it: only the built-in names (`linux`, `windows`) resolve.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmptyWorld;
+
+impl World for EmptyWorld {
+    fn vm_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn disks(&self) -> Vec<DiskInfo> {
+        Vec::new()
+    }
+    fn boot_entries(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn current_boot(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The typed slots of a reading. Absent slots are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entities {
+    /// A VM name (`linux`, `windows` or a registered name).
+    pub vm: Option<String>,
+    /// A resolved disk device name, e.g. `vda`.
+    pub disk: Option<String>,
+    /// A boot: positive = absolute boot number, negative = relative (-1 = the previous boot).
+    pub boot: Option<i64>,
+    /// A log level.
+    pub level: Option<Level>,
+    /// A duration in seconds.
+    pub seconds: Option<u64>,
+    /// A search term.
+    pub text: Option<String>,
+    /// A boot manager entry.
+    pub entry: Option<String>,
+    /// A number of lines or records ("the last 20 lines").
+    pub count: Option<u64>,
+}
+
+impl Entities {
+    /// True when no slot is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Entities::default()
+    }
+
+    /// The value of slot `name` as the command line spells it (quoted when it has spaces).
+    pub fn value(&self, name: &str) -> Option<String> {
+        match name {
+            "vm" => self.vm.as_deref().map(quote_arg),
+            "disk" => self.disk.as_deref().map(quote_arg),
+            "boot" => self.boot.map(|b| b.to_string()),
+            "level" => self.level.map(|l| String::from(l.as_str())),
+            "seconds" => self.seconds.map(|s| s.to_string()),
+            "text" => self.text.as_deref().map(quote_arg),
+            "entry" => self.entry.as_deref().map(quote_arg),
+            "count" => self.count.map(|c| c.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Keeps only the slots in `allowed`.
+    pub fn retain(&mut self, allowed: &[String]) {
+        let keep = |name: &str| allowed.iter().any(|a| a == name);
+        if !keep("vm") {
+            self.vm = None;
+        }
+        if !keep("disk") {
+            self.disk = None;
+        }
+        if !keep("boot") {
+            self.boot = None;
+        }
+        if !keep("level") {
+            self.level = None;
+        }
+        if !keep("seconds") {
+            self.seconds = None;
+        }
+        if !keep("text") {
+            self.text = None;
+        }
+        if !keep("entry") {
+            self.entry = None;
+        }
+        if !keep("count") {
+            self.count = None;
+        }
+    }
+
+    /// A JSON object with only the present slots, e.g. `{"vm":"linux","boot":-1}`.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{");
+        let mut first = true;
+        let mut field = |name: &str, value: String| {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let _ = write!(out, "\"{name}\":{value}");
+        };
+        if let Some(v) = &self.vm {
+            field("vm", json_string(v));
+        }
+        if let Some(v) = &self.disk {
+            field("disk", json_string(v));
+        }
+        if let Some(v) = self.boot {
+            field("boot", v.to_string());
+        }
+        if let Some(v) = self.level {
+            field("level", json_string(v.as_str()));
+        }
+        if let Some(v) = self.seconds {
+            field("seconds", v.to_string());
+        }
+        if let Some(v) = &self.text {
+            field("text", json_string(v));
+        }
+        if let Some(v) = &self.entry {
+            field("entry", json_string(v));
+        }
+        if let Some(v) = self.count {
+            field("count", v.to_string());
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn quote_arg(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "-_./:".contains(c)) {
+        return String::from(s);
+    }
+    let mut out = String::from("\"");
+    out.extend(s.chars().map(|c| if c == '"' { '\'' } else { c }));
+    out.push('"');
+    out
+}
+
+const UNITS: [(&str, u64); 4] = [("zero", 0), ("a", 1), ("an", 1), ("no", 0)];
+
+fn unit_word(word: &str) -> Option<u64> {
+    Some(match word {
+        "zero" => 0,
+        "one" => 1,
+        "two" => 2,
+        "three" => 3,
+        "four" => 4,
+        "five" => 5,
+        "six" => 6,
+        "seven" => 7,
+        "eight" => 8,
+        "nine" => 9,
+        "ten" => 10,
+        "eleven" => 11,
+        "twelve" => 12,
+        "thirteen" => 13,
+        "fourteen" => 14,
+        "fifteen" => 15,
+        "sixteen" => 16,
+        "seventeen" => 17,
+        "eighteen" => 18,
+        "nineteen" => 19,
+        _ => return None,
+    })
+}
+
+fn tens_word(word: &str) -> Option<u64> {
+    Some(match word {
+        "twenty" => 20,
+        "thirty" => 30,
+        "forty" | "fourty" => 40,
+        "fifty" => 50,
+        "sixty" => 60,
+        "seventy" => 70,
+        "eighty" => 80,
+        "ninety" => 90,
+        _ => return None,
+    })
+}
+
+fn digits(word: &str) -> Option<u64> {
+    if word.is_empty() || word.len() > 12 || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    word.parse().ok()
+}
+
+/// A number written with digits or words starting at `words[i]`: its value and word count.
+pub fn number_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
+    let first = *words.get(i)?;
+    if let Some(n) = digits(first) {
+        return Some((n, 1));
+    }
+    let mut total = 0u64;
+    let mut current = 0u64;
+    let mut used = 0;
+    let mut seen_number = false;
+    while let Some(&w) = words.get(i + used) {
+        if let Some(v) = unit_word(w).or_else(|| tens_word(w)) {
+            current = current.saturating_add(v);
+        } else if w == "hundred" && (seen_number || used == 0) {
+            current = current.max(1).saturating_mul(100);
+        } else if w == "thousand" && (seen_number || used == 0) {
+            total = total.saturating_add(current.max(1).saturating_mul(1000));
+            current = 0;
+        } else if w == "and"
+            && seen_number
+            && words.get(i + used + 1).is_some_and(|n| unit_word(n).or_else(|| tens_word(n)).is_some())
+        {
+            // "two hundred and five"
+        } else {
+            break;
+        }
+        seen_number = true;
+        used += 1;
+    }
+    if !seen_number || (used == 1 && (first == "hundred" || first == "thousand")) {
+        return None;
+    }
+    Some((total.saturating_add(current), used))
+}
+
+/// An ordinal ("second", "2nd") at `words[i]`.
+pub fn ordinal_at(words: &[&str], i: usize) -> Option<u64> {
+    let w = *words.get(i)?;
+    let named = match w {
+        "first" => 1,
+        "second" => 2,
+        "third" => 3,
+        "fourth" => 4,
+        "fifth" => 5,
+        "sixth" => 6,
+        "seventh" => 7,
+        "eighth" => 8,
+        "ninth" => 9,
+        "tenth" => 10,
+        _ => 0,
+    };
+    if named > 0 {
+        return Some(named);
+    }
+    for suffix in ["st", "nd", "rd", "th"] {
+        if let Some(n) = w.strip_suffix(suffix).and_then(digits) {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn time_unit_seconds(word: &str) -> Option<u64> {
+    Some(match word {
+        "s" | "sec" | "secs" | "second" | "seconds" | "seconde" | "secnds" | "seconsd" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" | "minuts" | "minites" | "mn" => 60,
+        "h" | "hr" | "hrs" | "hour" | "hours" | "hous" | "hors" => 3600,
+        "d" | "day" | "days" => 86_400,
+        _ => return None,
+    })
+}
+
+/// `"30s"`, `"2min"`, `"1h30m"` as seconds.
+fn compact_duration(word: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut rest = word;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let digit_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digit_end == 0 || digit_end > 9 {
+            return None;
+        }
+        let n: u64 = rest[..digit_end].parse().ok()?;
+        rest = &rest[digit_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = time_unit_seconds(&rest[..unit_end])?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        rest = &rest[unit_end..];
+        parts += 1;
+    }
+    (parts > 0).then_some(total)
+}
+
+/// One duration at `words[i]`: its seconds and word count.
+fn duration_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
+    let w = *words.get(i)?;
+    if let Some(s) = compact_duration(w) {
+        return Some((s, 1));
+    }
+    if w == "half" {
+        let (a, unit) = (words.get(i + 1)?, words.get(i + 2)?);
+        if matches!(*a, "a" | "an") {
+            return time_unit_seconds(unit).map(|u| (u / 2, 3));
+        }
+        return None;
+    }
+    let (n, used) = match UNITS.iter().find(|(name, _)| *name == w) {
+        Some(&(_, v)) if v > 0 => (v, 1),
+        _ => number_at(words, i)?,
+    };
+    let unit = time_unit_seconds(words.get(i + used)?)?;
+    Some((n.saturating_mul(unit), used + 1))
+}
+
+/// The first duration in `words` (adjacent parts summed: "1 hour 30 minutes").
+pub fn find_seconds(words: &[&str]) -> Option<u64> {
+    let mut i = 0;
+    while i < words.len() {
+        if let Some((mut total, mut used)) = duration_at(words, i) {
+            loop {
+                let mut next = i + used;
+                if words.get(next) == Some(&"and") {
+                    next += 1;
+                }
+                match duration_at(words, next) {
+                    Some((more, more_used)) => {
+                        total = total.saturating_add(more);
+                        used = next - i + more_used;
+                    }
+                    None => break,
+                }
+            }
+            return Some(total);
+        }
+        // "in the last hour", "past day": one unit.
+        if matches!(words[i], "last" | "past" | "previous") {
+            if let Some(unit) = words.get(i + 1).and_then(|w| time_unit_seconds(w)) {
+                if words[i + 1].len() > 1 {
+                    return Some(unit);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn is_boot_word(word: &str) -> bool {
+    matches!(
+        word,
+        "boot"
+            | "boots"
+            | "bootup"
+            | "startup"
+            | "session"
+            | "run"
+            | "reboot"
+            | "restart"
+            | "start"
+            | "boto"
+            | "bot"
+    )
+}
+
+/// The boot a request refers to: absolute (`boot 7`) or relative (`last boot` = -1).
+pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
+    for i in 0..words.len() {
+        let w = words[i];
+        if matches!(w, "boot" | "boots" | "boot#") {
+            // "boot 7", "boot number 7", "boot no 7"
+            let mut j = i + 1;
+            if words.get(j).is_some_and(|n| matches!(*n, "number" | "no" | "num" | "nr" | "id" | "#")) {
+                j += 1;
+            }
+            if let Some(n) = words.get(j).and_then(|n| digits(n)) {
+                return Some(n.min(i64::MAX as u64) as i64);
+            }
+        }
+        // "2 boots ago", "two boots back"
+        if let Some((n, used)) = number_at(words, i) {
+            if words.get(i + used).is_some_and(|b| matches!(*b, "boot" | "boots" | "reboots"))
+                && words.get(i + used + 1).is_some_and(|a| matches!(*a, "ago" | "back" | "before"))
+            {
+                return Some(-(n.min(1000) as i64));
+            }
+        }
+        if w == "penultimate" && words.get(i + 1).is_some_and(|b| is_boot_word(b)) {
+            return Some(-2);
+        }
+        // "the boot before last", "second to last boot"
+        if is_boot_word(w) && words.get(i + 1) == Some(&"before") && words.get(i + 2) == Some(&"last") {
+            return Some(-2);
+        }
+        if w == "second" && words.get(i + 1) == Some(&"to") && words.get(i + 2) == Some(&"last") {
+            return Some(-2);
+        }
+        if matches!(w, "last" | "previous" | "prior" | "prev" | "earlier" | "preceding" | "former") {
+            let window = &words[i + 1..words.len().min(i + 3)];
+            if window.iter().any(|b| is_boot_word(b)) {
+                return Some(-1);
+            }
+        }
+        if matches!(w, "this" | "current" | "present") && words.get(i + 1).is_some_and(|b| is_boot_word(b)) {
+            if let Some(current) = world.current_boot() {
+                return Some(current.min(i64::MAX as u64) as i64);
+            }
+        }
+    }
+    // "why did it fail to boot last time", "the boot before": read as the previous boot.
+    if words.iter().any(|w| matches!(*w, "boot" | "booting" | "boot-up"))
+        && words.windows(2).any(|p| p == ["last", "time"])
+    {
+        return Some(-1);
+    }
+    None
+}
+
+/// The log level named (or implied by "fail", "crash") in the request.
+pub fn find_level(words: &[&str]) -> Option<Level> {
+    if let Some(level) = words.iter().find_map(|w| Level::from_word(w)) {
+        return Some(level);
+    }
+    words
+        .iter()
+        .any(|w| {
+            matches!(
+                *w,
+                "fail"
+                    | "failed"
+                    | "fails"
+                    | "failure"
+                    | "failures"
+                    | "failing"
+                    | "wrong"
+                    | "problems"
+                    | "problem"
+                    | "issues"
+            )
+        })
+        .then_some(Level::Error)
+}
+
+fn looks_like_device(word: &str) -> bool {
+    let b = word.as_bytes();
+    let classic =
+        b.len() == 3 && matches!(&word[..2], "vd" | "sd" | "hd" | "xv") && b[2].is_ascii_lowercase();
+    let xvd = b.len() == 4 && word.starts_with("xvd") && b[3].is_ascii_lowercase();
+    let nvme = word.starts_with("nvme")
+        && word.len() > 4
+        && word[4..].bytes().all(|c| c.is_ascii_digit() || c == b'n');
+    classic || xvd || nvme
+}
+
+fn is_disk_word(word: &str) -> bool {
+    matches!(
+        word,
+        "disk" | "disks" | "drive" | "drives" | "disc" | "dsk" | "diks" | "volume" | "device" | "ssd" | "hdd"
+    )
+}
+
+fn size_unit_bytes(word: &str) -> Option<(u64, u64)> {
+    // (decimal, binary) multipliers: a person saying "8 GB" may mean either.
+    Some(match word {
+        "gb" | "gig" | "gigs" | "gigabyte" | "gigabytes" | "g" | "gib" => (1_000_000_000, 1 << 30),
+        "tb" | "terabyte" | "terabytes" | "t" | "tib" => (1_000_000_000_000, 1 << 40),
+        "mb" | "megabyte" | "megabytes" | "m" | "mib" => (1_000_000, 1 << 20),
+        _ => return None,
+    })
+}
+
+fn size_at(words: &[&str], i: usize) -> Option<(u64, u64)> {
+    let w = *words.get(i)?;
+    let split = w.find(|c: char| !c.is_ascii_digit()).unwrap_or(w.len());
+    if split > 0 && split < w.len() {
+        let n = digits(&w[..split])?;
+        let (dec, bin) = size_unit_bytes(&w[split..])?;
+        return Some((n.saturating_mul(dec), n.saturating_mul(bin)));
+    }
+    let (n, used) = number_at(words, i)?;
+    let (dec, bin) = size_unit_bytes(words.get(i + used)?)?;
+    Some((n.saturating_mul(dec), n.saturating_mul(bin)))
+}
+
+/// The disk a request names, resolved to a device name.
+pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
+    let disks = world.disks();
+    for w in words {
+        if let Some(d) = disks.iter().find(|d| d.name.eq_ignore_ascii_case(w)) {
+            return Some(d.name.clone());
+        }
+    }
+    for w in words {
+        if looks_like_device(w) {
+            return Some(String::from(*w));
+        }
+    }
+    let by_index = |n: u64| disks.iter().find(|d| d.index as u64 == n).map(|d| d.name.clone());
+    for i in 0..words.len() {
+        // "disk 2", "drive number two"
+        if is_disk_word(words[i]) {
+            let mut j = i + 1;
+            if words.get(j).is_some_and(|n| matches!(*n, "number" | "no" | "num" | "nr" | "#")) {
+                j += 1;
+            }
+            if let Some((n, _)) = number_at(words, j) {
+                if let Some(name) = by_index(n) {
+                    return Some(name);
+                }
+            }
+        }
+        // "the second disk", "the 2nd virtual drive"
+        if let Some(n) = ordinal_at(words, i) {
+            if words[i + 1..words.len().min(i + 4)].iter().any(|w| is_disk_word(w)) {
+                if let Some(name) = by_index(n) {
+                    return Some(name);
+                }
+            }
+        }
+        // "the 8 GB disk": the disk whose capacity is nearest, within 10 %.
+        if let Some((decimal, binary)) = size_at(words, i) {
+            let best = disks
+                .iter()
+                .filter_map(|d| {
+                    let off = |target: u64| d.size_bytes.abs_diff(target) as f64 / target.max(1) as f64;
+                    let rel = off(decimal).min(off(binary));
+                    (rel <= 0.10).then_some((rel, d))
+                })
+                .min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(core::cmp::Ordering::Equal));
+            if let Some((_, d)) = best {
+                return Some(d.name.clone());
+            }
+        }
+    }
+    if !disks.is_empty() && words.iter().any(|w| is_disk_word(w)) {
+        let pick = |largest: bool| {
+            let iter = disks.iter();
+            if largest { iter.max_by_key(|d| d.size_bytes) } else { iter.min_by_key(|d| d.size_bytes) }
+                .map(|d| d.name.clone())
+        };
+        if words.iter().any(|w| matches!(*w, "biggest" | "largest" | "bigger" | "larger")) {
+            return pick(true);
+        }
+        if words.iter().any(|w| matches!(*w, "smallest" | "smaller")) {
+            return pick(false);
+        }
+    }
+    None
+}
+
+/// The VM a request names: a registered name, `linux` or `windows` (typos of one edit allowed).
+pub fn find_vm(words: &[&str], world: &dyn World) -> Option<String> {
+    let mut names: Vec<String> = world.vm_names().into_iter().map(|n| n.to_lowercase()).collect();
+    for builtin in ["linux", "windows"] {
+        if !names.iter().any(|n| n == builtin) {
+            names.push(String::from(builtin));
+        }
+    }
+    let aliases: [(&str, &str); 6] = [
+        ("win", "windows"),
+        ("win10", "windows"),
+        ("win11", "windows"),
+        ("ubuntu", "linux"),
+        ("debian", "linux"),
+        ("busybox", "linux"),
+    ];
+    for w in words {
+        if let Some(n) = names.iter().find(|n| n.as_str() == *w) {
+            return Some(n.clone());
+        }
+    }
+    for w in words {
+        if let Some((_, target)) = aliases.iter().find(|(alias, _)| alias == w) {
+            if names.iter().any(|n| n == target) {
+                return Some(String::from(*target));
+            }
+        }
+    }
+    for w in words {
+        if w.chars().count() >= 4 {
+            if let Some(n) =
+                names.iter().find(|n| n.chars().count() >= 4 && edit_distance_capped(w, n, 1) <= 1)
+            {
+                return Some(n.clone());
+            }
+        }
+    }
+    None
+}
+
+/// A quoted span of the raw text: "...", '...', “...” or ‘...’.
+fn quoted(raw: &str) -> Option<String> {
+    let pairs = [('"', '"'), ('\u{201c}', '\u{201d}'), ('\u{2018}', '\u{2019}'), ('\'', '\''), ('`', '`')];
+    for (open, close) in pairs {
+        let mut search_from = 0;
+        while let Some(rel) = raw[search_from..].find(open) {
+            let start = search_from + rel;
+            let boundary_before =
+                raw[..start].chars().next_back().is_none_or(|c| c.is_whitespace() || "([:=".contains(c));
+            let inner_start = start + open.len_utf8();
+            if boundary_before {
+                if let Some(len) = raw[inner_start..].find(close) {
+                    let inner = raw[inner_start..inner_start + len].trim();
+                    if !inner.is_empty() {
+                        return Some(String::from(inner));
+                    }
+                }
+            }
+            search_from = inner_start;
+        }
+    }
+    None
+}
+
+const TEXT_STOP: [&str; 24] = [
+    "since", "from", "in", "during", "on", "at", "of", "ago", "and", "or", "level", "please", "today", "for",
+    "the", "boot", "last", "after", "before", "within", "over", "messages", "lines", "logs",
+];
+
+/// A search term: quoted, or after "containing", "mentioning", "grep", "search ... for".
+pub fn find_text(words: &[&str], raw: &str) -> Option<String> {
+    if let Some(q) = quoted(raw) {
+        return Some(q);
+    }
+    let searching = words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter"));
+    for i in 0..words.len() {
+        let w = words[i];
+        let mut start = match w {
+            "containing" | "contains" | "contain" | "mentioning" | "mention" | "mentions" | "matching"
+            | "match" | "matches" | "grep" | "saying" | "says" | "say" | "about" | "regarding" => i + 1,
+            "word" | "words" | "string" | "term" | "keyword" | "pattern" | "text" if i > 0 => i + 1,
+            "for" if searching => i + 1,
+            _ => continue,
+        };
+        while words.get(start).is_some_and(|n| {
+            matches!(*n, "the" | "word" | "words" | "string" | "term" | "text" | "for" | "a" | "an")
+        }) {
+            start += 1;
+        }
+        let mut end = start;
+        while end < words.len()
+            && end - start < 4
+            && !TEXT_STOP.contains(&words[end])
+            && Level::from_word(words[end]).is_none()
+        {
+            end += 1;
+        }
+        if end > start {
+            return Some(words[start..end].join(" "));
+        }
+    }
+    None
+}
+
+/// A boot manager entry: a known entry named in the text, the n-th entry, or the word after
+/// "to" / "entry" when the kernel lists no entries.
+pub fn find_entry(words: &[&str], raw: &str, world: &dyn World) -> Option<String> {
+    let entries = world.boot_entries();
+    let normalized_raw = crate::text::normalize(raw);
+    for entry in &entries {
+        let entry_words = crate::text::words(&crate::text::normalize(entry)).join(" ");
+        if !entry_words.is_empty() && contains_words(&words.join(" "), &entry_words) {
+            return Some(entry.clone());
+        }
+    }
+    for i in 0..words.len() {
+        if matches!(words[i], "entry" | "option" | "slot") {
+            if let Some((n, _)) = number_at(words, i + 1) {
+                if let Some(e) = entries.get((n as usize).wrapping_sub(1)) {
+                    return Some(e.clone());
+                }
+            }
+        }
+        if let Some(n) = ordinal_at(words, i) {
+            if words[i + 1..words.len().min(i + 3)]
+                .iter()
+                .any(|w| matches!(*w, "entry" | "option" | "slot" | "one"))
+            {
+                if let Some(e) = entries.get((n as usize).wrapping_sub(1)) {
+                    return Some(e.clone());
+                }
+            }
+        }
+    }
+    if !entries.is_empty() {
+        return None;
+    }
+    if let Some(q) = quoted(raw) {
+        return Some(q);
+    }
+    // Without a list to resolve against, the token after "to" or "entry" is the best reading.
+    let raw_words: Vec<&str> = normalized_raw.split_whitespace().collect();
+    for (i, w) in raw_words.iter().enumerate() {
+        if matches!(*w, "to" | "entry") {
+            if let Some(next) = raw_words.get(i + 1) {
+                let token = next.trim_matches(|c: char| !c.is_alphanumeric());
+                if !token.is_empty()
+                    && !matches!(token, "the" | "a" | "boot" | "default" | "be" | "entry" | "use")
+                {
+                    return Some(String::from(token));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn contains_words(haystack: &str, needle: &str) -> bool {
+    let mut from = 0;
+    while let Some(rel) = haystack[from..].find(needle) {
+        let start = from + rel;
+        let end = start + needle.len();
+        let before_ok = start == 0 || haystack.as_bytes()[start - 1] == b' ';
+        let after_ok = end == haystack.len() || haystack.as_bytes()[end] == b' ';
+        if before_ok && after_ok {
+            return true;
+        }
+        from = start + 1;
+        while !haystack.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+/// A count of lines or records: "20 lines", "the last 50 entries", "tail 10".
+pub fn find_count(words: &[&str]) -> Option<u64> {
+    for i in 0..words.len() {
+        if let Some((n, used)) = number_at(words, i) {
+            let next = words.get(i + used).copied().unwrap_or("");
+            if matches!(
+                next,
+                "lines"
+                    | "line"
+                    | "entries"
+                    | "entry"
+                    | "messages"
+                    | "message"
+                    | "records"
+                    | "events"
+                    | "logs"
+            ) {
+                return Some(n);
+            }
+            let before = if i > 0 { words[i - 1] } else { "" };
+            if matches!(before, "last" | "latest" | "recent" | "tail" | "newest" | "top" | "first")
+                && time_unit_seconds(next).is_none()
+                && !matches!(next, "boots" | "boot" | "crashes")
+            {
+                return Some(n);
+            }
+        }
+    }
+    None
+}
+
+/// Every slot found in the request, before the intent's slot list is applied.
+pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
+    Entities {
+        vm: find_vm(words, world),
+        disk: find_disk(words, world),
+        boot: find_boot(words, world),
+        level: find_level(words),
+        seconds: find_seconds(words),
+        text: find_text(words, raw),
+        entry: find_entry(words, raw, world),
+        count: find_count(words),
+    }
+}

@@ -1,0 +1,362 @@
+//! System 2 of RayOS: the intent engine.
+//!
+//! It turns a request in plain words ("stop the windows vm", "any errors since 10 minutes
+//! ago?") into a typed plan: an intent from a closed set, its entity slots resolved against
+//! live kernel state, and the canonical shell command that carries it out. Requests that are
+//! not about this machine are recognised as out of scope (`oos`) and answered with a short
+//! reply, never executed. [`DocsIndex`] answers questions from the manual.
+//!
+//! The pipeline: [`text`] normalises and splits the request; [`embeddings`] maps word pieces to
+//! pretrained vectors; [`features`] pools them and adds hashed word, bigram and character
+//! trigram indicators; [`model`] scores the intents (one linear layer, softmax) and applies the
+//! calibrated out-of-scope thresholds; [`entities`] fills the slots; [`table`] renders the
+//! command. Everything the engine knows comes from one weights blob (see [`format`]) that the
+//! host tool `rayos-intent-train` builds deterministically from the project's corpus.
+//!
+//! This crate is not the shell: it runs nothing, asks for no confirmation and prints no
+//! markers. It does not train; the host tool does.
+//!
+//! # Invariants
+//! - [`Engine::read`] never panics, for any input, and does bounded work: input past
+//!   [`text::MAX_INPUT_BYTES`] is cut, and no step is linear in the vocabulary.
+//! - The same weights and the same input give the same reading, bit for bit.
+//! - A reading whose intent is `oos` has no command and [`Effect::NoAction`].
+//! - Adding an intent is a change to data (a table row and examples), not to this code.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod docs;
+pub mod embeddings;
+pub mod entities;
+pub mod features;
+pub mod format;
+pub mod model;
+pub mod table;
+pub mod text;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+pub use docs::{split_markdown, DocsIndex, Hit};
+pub use embeddings::Embeddings;
+pub use entities::{DiskInfo, EmptyWorld, Entities, Level, World};
+pub use features::Features;
+pub use format::LoadError;
+pub use model::LinearModel;
+pub use table::{Effect, IntentSpec};
+
+/// The label of the out-of-scope intent.
+pub const OOS_LABEL: &str = "oos";
+/// Section tag of the intent table.
+pub const TABLE_TAG: [u8; 4] = *b"TABL";
+/// Section tag of the free-text provenance note.
+pub const META_TAG: [u8; 4] = *b"META";
+
+/// An intent: its row in the engine's intent table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IntentId(pub u16);
+
+/// What the engine read from one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The intent (out of scope included).
+    pub intent: IntentId,
+    /// Its label, e.g. `vm.start` or `oos`.
+    pub label: String,
+    /// How sure the engine is of `intent`, in [0, 1]: the model's probability of the intent;
+    /// for a request rejected by the thresholds, one minus the best in-scope probability.
+    pub confidence: f32,
+    /// The model's three most probable intents and their probabilities, best first, before
+    /// the out-of-scope thresholds (so a rejected request still shows what it was closest to).
+    pub alternatives: [(IntentId, f32); 3],
+    /// The slots the intent takes that the request filled.
+    pub entities: Entities,
+    /// The canonical shell command; `None` for out of scope.
+    pub command: Option<String>,
+    /// How the shell must confirm the command.
+    pub effect: Effect,
+    /// For out of scope: a short reply saying what RayOS can do and the closest commands.
+    pub reply: Option<String>,
+}
+
+impl Reading {
+    /// True for out of scope.
+    pub fn is_oos(&self) -> bool {
+        self.label == OOS_LABEL
+    }
+}
+
+/// The intent engine; immutable after load, so it can be shared (`Send + Sync`).
+pub struct Engine {
+    embeddings: Embeddings,
+    intents: Vec<IntentSpec>,
+    model: LinearModel,
+    oos: IntentId,
+    meta: String,
+}
+
+/// The per-intent probabilities of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// Softmax probabilities, one per intent in table order.
+    pub probabilities: Vec<f32>,
+}
+
+impl Engine {
+    /// Loads a weights blob: checks magic, version, length and checksum, then parses every
+    /// section once. Fails, never panics, on any malformed input.
+    pub fn from_bytes(weights: &[u8]) -> Result<Engine, LoadError> {
+        let blob = format::Blob::parse(weights)?;
+        let (vocab_tag, vectors_tag) = Embeddings::TAGS;
+        let embeddings = Embeddings::from_sections(blob.section(vocab_tag)?, blob.section(vectors_tag)?)?;
+        let table_text = core::str::from_utf8(blob.section(TABLE_TAG)?)
+            .map_err(|_| LoadError::Malformed { tag: TABLE_TAG, what: "the table is not UTF-8" })?;
+        let intents = table::parse_table(table_text)?;
+        let model = LinearModel::from_section(blob.section(LinearModel::TAG)?)?;
+        if model.classes != intents.len() {
+            return Err(LoadError::Malformed {
+                tag: LinearModel::TAG,
+                what: "class count differs from the intent table",
+            });
+        }
+        if model.dim != embeddings.dim() {
+            return Err(LoadError::Malformed {
+                tag: LinearModel::TAG,
+                what: "dimension differs from the embeddings",
+            });
+        }
+        let meta = match blob.section(META_TAG) {
+            Ok(bytes) => String::from(core::str::from_utf8(bytes).unwrap_or("")),
+            Err(_) => String::new(),
+        };
+        let oos = intents.iter().position(|i| i.label == OOS_LABEL).map(|p| IntentId(p as u16));
+        let oos = oos.ok_or(LoadError::Malformed {
+            tag: TABLE_TAG,
+            what: "the table must have exactly one `oos` row",
+        })?;
+        Ok(Engine { embeddings, intents, model, oos, meta })
+    }
+
+    /// Assembles a blob from its parts (the training tool's side of [`Engine::from_bytes`]).
+    pub fn encode(
+        vocab_section: &[u8],
+        vectors_section: &[u8],
+        table: &str,
+        model: &LinearModel,
+        meta: &str,
+    ) -> Vec<u8> {
+        let (vocab_tag, vectors_tag) = Embeddings::TAGS;
+        let model_bytes = model.encode();
+        format::encode(&[
+            (META_TAG, meta.as_bytes()),
+            (TABLE_TAG, table.as_bytes()),
+            (vocab_tag, vocab_section),
+            (vectors_tag, vectors_section),
+            (LinearModel::TAG, &model_bytes),
+        ])
+    }
+
+    /// The intent table, in id order.
+    pub fn intents(&self) -> &[IntentSpec] {
+        &self.intents
+    }
+
+    /// The id of `label`, if the table has it.
+    pub fn intent_id(&self, label: &str) -> Option<IntentId> {
+        self.intents.iter().position(|i| i.label == label).map(|p| IntentId(p as u16))
+    }
+
+    /// The label of `id` (`"oos"` for an id out of range).
+    pub fn label(&self, id: IntentId) -> &str {
+        self.intents.get(id.0 as usize).map_or(OOS_LABEL, |i| i.label.as_str())
+    }
+
+    /// The out-of-scope intent.
+    pub fn oos(&self) -> IntentId {
+        self.oos
+    }
+
+    /// The embeddings (for [`DocsIndex`]).
+    pub fn embeddings(&self) -> &Embeddings {
+        &self.embeddings
+    }
+
+    /// The classifier.
+    pub fn model(&self) -> &LinearModel {
+        &self.model
+    }
+
+    /// The provenance note stored with the weights.
+    pub fn meta(&self) -> &str {
+        &self.meta
+    }
+
+    /// The features of a request, exactly as [`Engine::read`] computes them.
+    pub fn features(&self, text: &str) -> Features {
+        features_of(&self.embeddings, text, self.model.bucket_count)
+    }
+
+    /// The model's probabilities for a request, before thresholds.
+    pub fn scores(&self, text: &str) -> Scores {
+        let features = self.features(text);
+        let mut probabilities = alloc::vec![0.0; self.model.classes];
+        self.model.logits(&features, &mut probabilities);
+        model::softmax(&mut probabilities);
+        Scores { probabilities }
+    }
+
+    /// The decision rule: the winner, unless it is in scope and below either threshold.
+    /// Returns the intent and its confidence (see [`Reading::confidence`]).
+    pub fn decide(
+        &self,
+        probabilities: &[f32],
+        confidence_threshold: f32,
+        margin_threshold: f32,
+    ) -> (IntentId, f32) {
+        let top = top3(probabilities);
+        let (best, p1) = top[0];
+        let p2 = top[1].1;
+        if best == self.oos {
+            return (best, p1);
+        }
+        if p1 < confidence_threshold || p1 - p2 < margin_threshold {
+            return (self.oos, 1.0 - p1);
+        }
+        (best, p1)
+    }
+
+    /// Reads one request. Never panics; see the crate's invariants.
+    pub fn read(&self, text: &str, world: &dyn World) -> Reading {
+        let raw = text::truncate(text, text::MAX_INPUT_BYTES);
+        let normalized = text::normalize(raw);
+        let tokens = text::split(&normalized);
+        let mut features = Features::default();
+        let mut scratch = Vec::new();
+        features::featurize(
+            &self.embeddings,
+            &normalized,
+            &tokens,
+            self.model.bucket_count,
+            &mut scratch,
+            &mut features,
+        );
+        let mut probabilities = alloc::vec![0.0; self.model.classes];
+        self.model.logits(&features, &mut probabilities);
+        model::softmax(&mut probabilities);
+        let alternatives = top3(&probabilities);
+        let (intent, confidence) = if tokens.iter().all(|t| t.kind != text::TokenKind::Word) {
+            (self.oos, 1.0)
+        } else {
+            self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold)
+        };
+        let spec = &self.intents[intent.0 as usize];
+
+        let words: Vec<&str> = tokens
+            .iter()
+            .filter(|t| t.kind == text::TokenKind::Word)
+            .map(|t| &normalized[t.start..t.end])
+            .collect();
+        let mut entities = entities::extract(&words, raw, world);
+        entities.retain(&spec.slots);
+        let question = question_text(raw);
+        let command = spec.command.as_deref().and_then(|template| {
+            table::render(template, &|name| {
+                if name == "question" {
+                    Some(question.clone())
+                } else {
+                    entities.value(name)
+                }
+            })
+        });
+        let reply = (intent == self.oos).then(|| self.oos_reply(&probabilities));
+        Reading {
+            intent,
+            label: spec.label.clone(),
+            confidence,
+            alternatives,
+            entities,
+            command,
+            effect: spec.effect,
+            reply,
+        }
+    }
+
+    /// What RayOS can do and the three in-scope commands closest to the request.
+    fn oos_reply(&self, probabilities: &[f32]) -> String {
+        let mut order: Vec<usize> = (0..probabilities.len()).filter(|&i| i != self.oos.0 as usize).collect();
+        order.sort_by(|&a, &b| {
+            probabilities[b]
+                .partial_cmp(&probabilities[a])
+                .unwrap_or(core::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
+        let mut reply = String::from(
+            "That is not something RayOS can do. RayOS manages this machine: its VMs, disks, logs and \
+             crashes, the watchdog, boot entries, recovery and the network, and it answers questions \
+             about its manual (ask <question>). Closest commands:",
+        );
+        let empty = Entities::default();
+        let mut listed = 0;
+        for i in order {
+            if listed == 3 {
+                break;
+            }
+            let Some(template) = self.intents[i].command.as_deref() else { continue };
+            let Some(command) =
+                table::render(template, &|name| if name == "question" { None } else { empty.value(name) })
+            else {
+                continue;
+            };
+            let _ = write!(reply, "{} `{}`", if listed == 0 { "" } else { "," }, command);
+            listed += 1;
+        }
+        reply.push_str(". Type `help` for everything RayOS understands.");
+        reply
+    }
+}
+
+/// Features of a raw request (truncated, normalised and split as [`Engine::read`] does).
+pub fn features_of(embeddings: &Embeddings, raw: &str, bucket_count: u32) -> Features {
+    let raw = text::truncate(raw, text::MAX_INPUT_BYTES);
+    let normalized = text::normalize(raw);
+    let tokens = text::split(&normalized);
+    let mut features = Features::default();
+    let mut scratch = Vec::new();
+    features::featurize(embeddings, &normalized, &tokens, bucket_count, &mut scratch, &mut features);
+    features
+}
+
+/// The request as the argument of `ask`: one line, without a leading "ask".
+fn question_text(raw: &str) -> String {
+    let mut question: String = raw.split_whitespace().collect::<Vec<&str>>().join(" ");
+    for prefix in ["ask ", "Ask ", "ASK "] {
+        if let Some(rest) = question.strip_prefix(prefix) {
+            question = String::from(rest);
+        }
+    }
+    question
+}
+
+/// The three highest probabilities (ties broken by lower id), best first.
+fn top3(probabilities: &[f32]) -> [(IntentId, f32); 3] {
+    let mut best = [(IntentId(0), f32::NEG_INFINITY); 3];
+    for (i, &p) in probabilities.iter().enumerate() {
+        let candidate = (IntentId(i as u16), p);
+        if p > best[0].1 {
+            best = [candidate, best[0], best[1]];
+        } else if p > best[1].1 {
+            best = [best[0], candidate, best[1]];
+        } else if p > best[2].1 {
+            best[2] = candidate;
+        }
+    }
+    for slot in best.iter_mut() {
+        if slot.1 == f32::NEG_INFINITY {
+            *slot = (IntentId(0), 0.0);
+        }
+    }
+    best
+}

@@ -1,0 +1,449 @@
+//! Host tools of the RayOS intent engine, for people and for checks.
+//!
+//! - [`run_query`]: one request per input line, one JSON reading per output line (what
+//!   `cargo xtask intent` prints).
+//! - [`run_eval`]: scores a labelled JSONL file (`cargo xtask intent --eval FILE`).
+//! - [`run_bench_host`]: accuracy, out-of-scope recall, false rejects, entity F1, weights size
+//!   and host latency (`cargo xtask bench intent`).
+//! - [`train`]: rebuilds the weights blob from the corpus, byte for byte
+//!   (`cargo run -p rayos-intent-tools --release --bin rayos-intent-train -- train`).
+//! - [`derive::derive`]: rebuilds the embedding blob from its verified source
+//!   (`... rayos-intent-train -- derive-embeddings`).
+//!
+//! Every function here runs the same `rayos-intent` code on the same committed weights
+//! (`crates/intent/weights/intent.bin`) as the kernel. Entities are resolved against
+//! [`HostWorld`], a fixed stand-in for live kernel state.
+//!
+//! # Invariants
+//! - [`train`] is deterministic: same corpus, same embeddings, same configuration, same bytes.
+//! - Held-out data (`data/clinc/heldout.jsonl`, `data/heldout.jsonl`) is read only by
+//!   measurement functions, never by [`train`].
+
+pub mod data;
+pub mod derive;
+pub mod train;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayos_intent::entities::json_string;
+use rayos_intent::{DiskInfo, Engine, LoadError, World};
+
+use crate::data::{DataError, Example};
+use crate::derive::DeriveError;
+use crate::train::{TrainConfig, TrainError};
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
+}
+
+/// Where every input and output of the tools lives.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// `crates/intent`.
+    pub engine_crate: PathBuf,
+    /// Cache for downloads: `target/intent-cache`.
+    pub cache: PathBuf,
+    /// The raw CLINC150 file (`../shared/data/clinc150/clinc150_train_val.json`, or
+    /// `$RAYOS_CLINC150`), read only by `import-clinc`.
+    pub clinc_source: PathBuf,
+}
+
+impl Paths {
+    /// The paths inside this workspace.
+    pub fn workspace() -> Paths {
+        let root = workspace_root();
+        let clinc_source = std::env::var_os("RAYOS_CLINC150")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("../shared/data/clinc150/clinc150_train_val.json"));
+        Paths {
+            engine_crate: root.join("crates/intent"),
+            cache: root.join("target/intent-cache"),
+            clinc_source,
+        }
+    }
+    /// The weights blob the kernel includes.
+    pub fn weights(&self) -> PathBuf {
+        self.engine_crate.join("weights/intent.bin")
+    }
+    /// The derived embedding blob.
+    pub fn embeddings(&self) -> PathBuf {
+        self.engine_crate.join("weights/embeddings.bin")
+    }
+    /// The intent table.
+    pub fn table(&self) -> PathBuf {
+        self.engine_crate.join("data/intents.tsv")
+    }
+    /// A file under `crates/intent/data`.
+    pub fn data(&self, name: &str) -> PathBuf {
+        self.engine_crate.join("data").join(name)
+    }
+    /// Training files, in the fixed order training reads them.
+    pub fn training_files(&self) -> Vec<PathBuf> {
+        vec![self.data("train.jsonl"), self.data("clinc/train.jsonl")]
+    }
+    /// Threshold-tuning files.
+    pub fn tuning_files(&self) -> Vec<PathBuf> {
+        vec![self.data("dev.jsonl"), self.data("clinc/calibration.jsonl")]
+    }
+}
+
+/// Any failure of the tools, with the file or step it concerns.
+#[derive(Debug)]
+pub enum ToolError {
+    /// Reading or writing a file.
+    Io(PathBuf, io::Error),
+    /// A data file.
+    Data(DataError),
+    /// The embedding derivation.
+    Derive(DeriveError),
+    /// Training.
+    Train(TrainError),
+    /// A weights file that does not load.
+    Load(PathBuf, LoadError),
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ToolError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+            ToolError::Data(e) => write!(f, "{e}"),
+            ToolError::Derive(e) => write!(f, "{e}"),
+            ToolError::Train(e) => write!(f, "{e}"),
+            ToolError::Load(path, e) => write!(f, "{}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+impl From<DataError> for ToolError {
+    fn from(e: DataError) -> ToolError {
+        ToolError::Data(e)
+    }
+}
+impl From<TrainError> for ToolError {
+    fn from(e: TrainError) -> ToolError {
+        ToolError::Train(e)
+    }
+}
+impl From<DeriveError> for ToolError {
+    fn from(e: DeriveError) -> ToolError {
+        ToolError::Derive(e)
+    }
+}
+impl From<ToolError> for io::Error {
+    fn from(e: ToolError) -> io::Error {
+        io::Error::other(e.to_string())
+    }
+}
+
+/// The fixed stand-in for live kernel state that the host tools resolve entities against:
+/// VMs `linux`, `windows`, `hostile`; disks `vda` (8 GiB, disk 1) and `vdb` (16 GiB, disk 2);
+/// boot entries `rayos-a`, `rayos-b`; current boot 12.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostWorld;
+
+impl World for HostWorld {
+    fn vm_names(&self) -> Vec<String> {
+        vec!["linux".into(), "windows".into(), "hostile".into()]
+    }
+    fn disks(&self) -> Vec<DiskInfo> {
+        vec![
+            DiskInfo { name: "vda".into(), size_bytes: 8 << 30, index: 1 },
+            DiskInfo { name: "vdb".into(), size_bytes: 16 << 30, index: 2 },
+        ]
+    }
+    fn boot_entries(&self) -> Vec<String> {
+        vec!["rayos-a".into(), "rayos-b".into()]
+    }
+    fn current_boot(&self) -> Option<u64> {
+        Some(12)
+    }
+}
+
+/// Loads the committed weights.
+pub fn load_engine(paths: &Paths) -> Result<(Engine, usize), ToolError> {
+    let path = paths.weights();
+    let bytes = std::fs::read(&path).map_err(|e| ToolError::Io(path.clone(), e))?;
+    let engine = Engine::from_bytes(&bytes).map_err(|e| ToolError::Load(path, e))?;
+    Ok((engine, bytes.len()))
+}
+
+/// One reading as a JSON object:
+/// `{"text","intent","confidence","entities","command","effect","reply"}`.
+pub fn reading_json(engine: &Engine, text: &str, world: &dyn World) -> String {
+    let r = engine.read(text, world);
+    let command = r.command.as_deref().map_or_else(|| "null".to_string(), json_string);
+    let reply = r.reply.as_deref().map_or_else(|| "null".to_string(), json_string);
+    format!(
+        "{{\"text\":{},\"intent\":{},\"confidence\":{:.4},\"entities\":{},\"command\":{},\"effect\":{},\"reply\":{}}}",
+        json_string(text),
+        json_string(&r.label),
+        r.confidence,
+        r.entities.to_json(),
+        command,
+        json_string(r.effect.as_str()),
+        reply
+    )
+}
+
+/// Reads one request per line and writes one JSON reading per line (`"command": null` for
+/// out of scope). Blank lines are skipped.
+pub fn run_query(input: impl BufRead, mut output: impl Write) -> io::Result<()> {
+    let (engine, _) = load_engine(&Paths::workspace())?;
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        writeln!(output, "{}", reading_json(&engine, &line, &HostWorld))?;
+    }
+    Ok(())
+}
+
+/// Scores of a labelled set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EvalReport {
+    /// Examples scored.
+    pub examples: usize,
+    /// In-scope examples.
+    pub in_scope: usize,
+    /// Out-of-scope examples.
+    pub out_of_scope: usize,
+    /// In-scope examples given their exact intent (rejections count as wrong).
+    pub accuracy: f64,
+    /// Out-of-scope examples rejected.
+    pub oos_recall: f64,
+    /// In-scope examples rejected as out of scope.
+    pub false_reject_rate: f64,
+    /// Slot-value F1, micro-averaged over all slots of all examples.
+    pub entity_f1: f64,
+    /// Entity precision and recall behind the F1.
+    pub entity_precision: f64,
+    /// See `entity_precision`.
+    pub entity_recall: f64,
+    /// The most frequent `(expected, predicted, count)` confusions.
+    pub confusions: Vec<(String, String, usize)>,
+    /// Up to 20 misread examples: `(text, expected, predicted)`.
+    pub misreads: Vec<(String, String, String)>,
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "examples: {} ({} in scope, {} out of scope)",
+            self.examples, self.in_scope, self.out_of_scope
+        )?;
+        writeln!(f, "accuracy (in scope): {:.2} %", 100.0 * self.accuracy)?;
+        writeln!(f, "out-of-scope recall: {:.2} %", 100.0 * self.oos_recall)?;
+        writeln!(f, "false-reject rate:   {:.2} %", 100.0 * self.false_reject_rate)?;
+        writeln!(
+            f,
+            "entity F1 (micro):   {:.2} % (precision {:.2} %, recall {:.2} %)",
+            100.0 * self.entity_f1,
+            100.0 * self.entity_precision,
+            100.0 * self.entity_recall
+        )?;
+        writeln!(f, "top confusions (expected -> predicted: count):")?;
+        if self.confusions.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for (expected, predicted, count) in &self.confusions {
+            writeln!(f, "  {expected} -> {predicted}: {count}")?;
+        }
+        Ok(())
+    }
+}
+
+fn normalize_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.trim().to_lowercase(),
+        serde_json::Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| format!("{f}")),
+        other => other.to_string(),
+    }
+}
+
+/// Scores examples with the engine against a world.
+pub fn evaluate(engine: &Engine, examples: &[Example], world: &dyn World) -> EvalReport {
+    let mut report = EvalReport { examples: examples.len(), ..Default::default() };
+    let (mut in_right, mut in_rejected, mut oos_right) = (0usize, 0usize, 0usize);
+    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+    let mut confusions: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for e in examples {
+        let r = engine.read(&e.text, world);
+        let is_oos = e.intent == rayos_intent::OOS_LABEL;
+        if is_oos {
+            report.out_of_scope += 1;
+            oos_right += usize::from(r.is_oos());
+        } else {
+            report.in_scope += 1;
+            in_right += usize::from(r.label == e.intent);
+            in_rejected += usize::from(r.is_oos());
+        }
+        if r.label != e.intent {
+            *confusions.entry((e.intent.clone(), r.label.clone())).or_default() += 1;
+            if report.misreads.len() < 20 {
+                report.misreads.push((e.text.clone(), e.intent.clone(), r.label.clone()));
+            }
+        }
+        let predicted: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&r.entities.to_json()).unwrap_or_default();
+        for (slot, value) in &predicted {
+            match e.entities.get(slot) {
+                Some(gold) if normalize_value(gold) == normalize_value(value) => tp += 1,
+                _ => fp += 1,
+            }
+        }
+        for (slot, gold) in &e.entities {
+            if predicted.get(slot).is_none_or(|v| normalize_value(v) != normalize_value(gold)) {
+                fn_ += 1;
+            }
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    report.accuracy = ratio(in_right, report.in_scope);
+    report.oos_recall = ratio(oos_right, report.out_of_scope);
+    report.false_reject_rate =
+        if report.in_scope == 0 { 0.0 } else { in_rejected as f64 / report.in_scope as f64 };
+    report.entity_precision = ratio(tp, tp + fp);
+    report.entity_recall = ratio(tp, tp + fn_);
+    let (p, r) = (report.entity_precision, report.entity_recall);
+    report.entity_f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+    let mut sorted: Vec<((String, String), usize)> = confusions.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    report.confusions = sorted.into_iter().take(10).map(|((a, b), n)| (a, b, n)).collect();
+    report
+}
+
+/// Scores a labelled JSONL file (`{"text":..,"intent":..,"entities":{..}}` per line) and
+/// prints the report to `out`.
+pub fn run_eval(path: &Path, mut out: impl Write) -> Result<EvalReport, ToolError> {
+    let (engine, _) = load_engine(&Paths::workspace())?;
+    let examples = data::read_jsonl(path)?;
+    let report = evaluate(&engine, &examples, &HostWorld);
+    let io_error = |e| ToolError::Io(path.to_path_buf(), e);
+    writeln!(out, "intent eval: {}", path.display()).map_err(io_error)?;
+    write!(out, "{report}").map_err(io_error)?;
+    Ok(report)
+}
+
+/// Host latency of [`Engine::read`] over `queries` (cycled to at least 1000 calls).
+pub fn measure_latency(engine: &Engine, queries: &[String]) -> (f64, f64, usize) {
+    if queries.is_empty() {
+        return (0.0, 0.0, 0);
+    }
+    for q in queries.iter().take(200) {
+        std::hint::black_box(engine.read(q, &HostWorld));
+    }
+    let calls = queries.len().max(1000);
+    let mut micros: Vec<f64> = Vec::with_capacity(calls);
+    for q in queries.iter().cycle().take(calls) {
+        let start = Instant::now();
+        std::hint::black_box(engine.read(std::hint::black_box(q), &HostWorld));
+        micros.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    micros.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let at = |q: f64| micros[((micros.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.95), calls)
+}
+
+/// Prints the benchmark figures: accuracy, out-of-scope recall, false rejects and entity F1 on
+/// each evaluation set (the project's dev set, the CLINC held-out slice and, when present,
+/// the independent held-out set), the weights size and host latency p50/p95.
+pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
+    let paths = Paths::workspace();
+    let (engine, weights_bytes) = load_engine(&paths)?;
+    let io_error = |e| ToolError::Io(PathBuf::from("<output>"), e);
+    writeln!(out, "intent bench (host): weights {weights_bytes} bytes (budget 4194304)").map_err(io_error)?;
+    let mut queries = Vec::new();
+    for (name, file) in [
+        ("dev (tuning set)", paths.data("dev.jsonl")),
+        ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
+        ("independent held-out", paths.data("heldout.jsonl")),
+    ] {
+        if !file.is_file() {
+            writeln!(out, "{name}: {} absent, skipped", file.display()).map_err(io_error)?;
+            continue;
+        }
+        let examples = data::read_jsonl(&file)?;
+        let r = evaluate(&engine, &examples, &HostWorld);
+        writeln!(
+            out,
+            "{name}: n={} accuracy {:.2} % (target >= 97) | oos recall {:.2} % (target >= 95) | false rejects {:.2} % (target <= 3) | entity F1 {:.2} %",
+            r.examples,
+            100.0 * r.accuracy,
+            100.0 * r.oos_recall,
+            100.0 * r.false_reject_rate,
+            100.0 * r.entity_f1
+        )
+        .map_err(io_error)?;
+        queries.extend(examples.into_iter().map(|e| e.text));
+    }
+    let (p50, p95, calls) = measure_latency(&engine, &queries);
+    writeln!(
+        out,
+        "host latency per query over {calls} reads: p50 {p50:.1} us, p95 {p95:.1} us (aim: well under 50 us)"
+    )
+    .map_err(io_error)?;
+    Ok(())
+}
+
+/// What [`train`] produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutput {
+    /// The weights blob.
+    pub blob: Vec<u8>,
+    /// Training examples used.
+    pub train_examples: usize,
+    /// Tuning examples used.
+    pub tuning_examples: usize,
+    /// The calibrated thresholds (confidence, margin).
+    pub thresholds: (f32, f32),
+}
+
+/// Rebuilds the weights blob from the committed embedding blob, intent table and corpus.
+/// Deterministic; writes nothing.
+pub fn train(paths: &Paths, config: &TrainConfig) -> Result<TrainOutput, ToolError> {
+    let read = |path: PathBuf| std::fs::read(&path).map_err(|e| ToolError::Io(path, e));
+    let embedding_blob = read(paths.embeddings())?;
+    let (embeddings, vocab_section, vectors_section, embedding_meta) =
+        derive::load_embeddings(&embedding_blob).map_err(|e| ToolError::Load(paths.embeddings(), e))?;
+    let table_text = String::from_utf8_lossy(&read(paths.table())?).into_owned();
+    let labels = train::table_labels(&table_text)?;
+    let mut train_examples = Vec::new();
+    for file in paths.training_files() {
+        train_examples.extend(data::read_jsonl(&file)?);
+    }
+    let mut tuning_examples = Vec::new();
+    for file in paths.tuning_files() {
+        tuning_examples.extend(data::read_jsonl(&file)?);
+    }
+    let prepared = train::prepare(&embeddings, &labels, &train_examples, config.bucket_count)?;
+    let tuning = train::prepare(&embeddings, &labels, &tuning_examples, config.bucket_count)?;
+    let mut model = train::fit(&labels, embeddings.dim(), &prepared, config)?;
+    let oos = labels.iter().position(|l| l == rayos_intent::OOS_LABEL).unwrap_or(0);
+    let (confidence, margin) = train::calibrate(&model, &tuning, oos, config.max_false_reject_rate);
+    model.confidence_threshold = confidence;
+    model.margin_threshold = margin;
+    let meta = format!(
+        "RayOS intent weights. Embeddings: {embedding_meta}. Corpus: {} training examples (train.jsonl sha256 {}), \
+         {} tuning examples. Config: {config:?}. Thresholds: confidence {confidence}, margin {margin}.",
+        train_examples.len(),
+        derive::sha256_hex(&read(paths.data("train.jsonl"))?),
+        tuning_examples.len(),
+    );
+    let blob = Engine::encode(&vocab_section, &vectors_section, &table_text, &model, &meta);
+    Engine::from_bytes(&blob).map_err(|e| ToolError::Load(paths.weights(), e))?;
+    Ok(TrainOutput {
+        blob,
+        train_examples: train_examples.len(),
+        tuning_examples: tuning_examples.len(),
+        thresholds: (confidence, margin),
+    })
+}
