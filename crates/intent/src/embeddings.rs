@@ -42,7 +42,7 @@ impl Embeddings {
     pub fn from_sections(vocab: &[u8], vectors: &[u8]) -> Result<Embeddings, LoadError> {
         let mut r = Reader::new(VOCB, vocab);
         let count = r.u32()? as usize;
-        if count < 2 || count > 1 << 22 {
+        if !(2..=1 << 22).contains(&count) {
             return Err(LoadError::Malformed { tag: VOCB, what: "token count out of range" });
         }
         let mut token_bytes = Vec::with_capacity(vocab.len());

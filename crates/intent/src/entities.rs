@@ -458,7 +458,7 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             if words.get(j).is_some_and(|n| matches!(*n, "number" | "no" | "num" | "nr" | "id" | "#")) {
                 j += 1;
             }
-            if let Some(n) = words.get(j).and_then(|n| digits(n)) {
+            if let Some((n, _)) = number_at(words, j) {
                 return Some(n.min(i64::MAX as u64) as i64);
             }
         }
@@ -527,6 +527,9 @@ pub fn find_level(words: &[&str]) -> Option<Level> {
 }
 
 fn looks_like_device(word: &str) -> bool {
+    if !word.is_ascii() {
+        return false;
+    }
     let b = word.as_bytes();
     let classic =
         b.len() == 3 && matches!(&word[..2], "vd" | "sd" | "hd" | "xv") && b[2].is_ascii_lowercase();

@@ -9,7 +9,6 @@
 use alloc::vec::Vec;
 
 use crate::embeddings::Embeddings;
-use crate::text::{Token, TokenKind};
 
 /// The features of one request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -75,9 +74,8 @@ fn is_number_word(w: &str) -> bool {
 
 /// The words features are built from: numbers become `#`, and a token such as `30s` or
 /// `8gb` becomes `#` plus its unit, so that "30 s" and "30s" read the same.
-fn feature_words<'t>(normalized: &'t str, tokens: &[Token], out: &mut Vec<&'t str>) {
-    for t in tokens.iter().filter(|t| t.kind == TokenKind::Word) {
-        let w = &normalized[t.start..t.end];
+fn feature_words<'t>(words: &[&'t str], out: &mut Vec<&'t str>) {
+    for &w in words {
         let digit_end = w.find(|c: char| !c.is_ascii_digit()).unwrap_or(w.len());
         if digit_end > 0 {
             out.push("#");
@@ -92,12 +90,12 @@ fn feature_words<'t>(normalized: &'t str, tokens: &[Token], out: &mut Vec<&'t st
     }
 }
 
-/// Computes the features of a normalised, split request. `bucket_count` must be a power of
-/// two. `scratch` is reused between calls to spare allocations.
+/// Computes the features of a request's words (normalised, typo-corrected; see
+/// [`crate::analyze`]). `bucket_count` must be a power of two. `scratch` is reused between
+/// calls to spare allocations.
 pub fn featurize(
     embeddings: &Embeddings,
-    normalized: &str,
-    tokens: &[Token],
+    request_words: &[&str],
     bucket_count: u32,
     scratch: &mut Vec<u32>,
     out: &mut Features,
@@ -106,13 +104,13 @@ pub fn featurize(
     out.dense.clear();
     out.dense.resize(embeddings.dim(), 0.0);
     scratch.clear();
-    for t in tokens.iter().filter(|t| t.kind == TokenKind::Word) {
-        embeddings.word_pieces(&normalized[t.start..t.end], scratch);
+    for w in request_words {
+        embeddings.word_pieces(w, scratch);
     }
     embeddings.pool(scratch, &mut out.dense);
 
-    let mut words: Vec<&str> = Vec::with_capacity(tokens.len() + 4);
-    feature_words(normalized, tokens, &mut words);
+    let mut words: Vec<&str> = Vec::with_capacity(request_words.len() + 4);
+    feature_words(request_words, &mut words);
     scratch.clear();
     let mut chars: Vec<char> = Vec::with_capacity(32);
     for (i, w) in words.iter().enumerate() {

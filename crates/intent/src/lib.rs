@@ -33,6 +33,7 @@ pub mod entities;
 pub mod features;
 pub mod format;
 pub mod model;
+pub mod spell;
 pub mod table;
 pub mod text;
 
@@ -46,6 +47,7 @@ pub use entities::{DiskInfo, EmptyWorld, Entities, Level, World};
 pub use features::Features;
 pub use format::LoadError;
 pub use model::LinearModel;
+pub use spell::Lexicon;
 pub use table::{Effect, IntentSpec};
 
 /// The label of the out-of-scope intent.
@@ -92,6 +94,7 @@ impl Reading {
 /// The intent engine; immutable after load, so it can be shared (`Send + Sync`).
 pub struct Engine {
     embeddings: Embeddings,
+    lexicon: Lexicon,
     intents: Vec<IntentSpec>,
     model: LinearModel,
     oos: IntentId,
@@ -116,6 +119,7 @@ impl Engine {
             .map_err(|_| LoadError::Malformed { tag: TABLE_TAG, what: "the table is not UTF-8" })?;
         let intents = table::parse_table(table_text)?;
         let model = LinearModel::from_section(blob.section(LinearModel::TAG)?)?;
+        let lexicon = Lexicon::from_section(blob.section(Lexicon::TAG)?)?;
         if model.classes != intents.len() {
             return Err(LoadError::Malformed {
                 tag: LinearModel::TAG,
@@ -137,7 +141,7 @@ impl Engine {
             tag: TABLE_TAG,
             what: "the table must have exactly one `oos` row",
         })?;
-        Ok(Engine { embeddings, intents, model, oos, meta })
+        Ok(Engine { embeddings, lexicon, intents, model, oos, meta })
     }
 
     /// Assembles a blob from its parts (the training tool's side of [`Engine::from_bytes`]).
@@ -145,16 +149,19 @@ impl Engine {
         vocab_section: &[u8],
         vectors_section: &[u8],
         table: &str,
+        lexicon: &Lexicon,
         model: &LinearModel,
         meta: &str,
     ) -> Vec<u8> {
         let (vocab_tag, vectors_tag) = Embeddings::TAGS;
         let model_bytes = model.encode();
+        let lexicon_bytes = lexicon.encode();
         format::encode(&[
             (META_TAG, meta.as_bytes()),
             (TABLE_TAG, table.as_bytes()),
             (vocab_tag, vocab_section),
             (vectors_tag, vectors_section),
+            (Lexicon::TAG, &lexicon_bytes),
             (LinearModel::TAG, &model_bytes),
         ])
     }
@@ -184,6 +191,11 @@ impl Engine {
         &self.embeddings
     }
 
+    /// The typo-correction lexicon.
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
     /// The classifier.
     pub fn model(&self) -> &LinearModel {
         &self.model
@@ -196,7 +208,7 @@ impl Engine {
 
     /// The features of a request, exactly as [`Engine::read`] computes them.
     pub fn features(&self, text: &str) -> Features {
-        features_of(&self.embeddings, text, self.model.bucket_count)
+        features_of(&self.embeddings, &self.lexicon, text, self.model.bucket_count)
     }
 
     /// The model's probabilities for a request, before thresholds.
@@ -232,33 +244,21 @@ impl Engine {
     pub fn read(&self, text: &str, world: &dyn World) -> Reading {
         let raw = text::truncate(text, text::MAX_INPUT_BYTES);
         let normalized = text::normalize(raw);
-        let tokens = text::split(&normalized);
+        let words = analyze(&normalized, &self.lexicon);
         let mut features = Features::default();
         let mut scratch = Vec::new();
-        features::featurize(
-            &self.embeddings,
-            &normalized,
-            &tokens,
-            self.model.bucket_count,
-            &mut scratch,
-            &mut features,
-        );
+        features::featurize(&self.embeddings, &words, self.model.bucket_count, &mut scratch, &mut features);
         let mut probabilities = alloc::vec![0.0; self.model.classes];
         self.model.logits(&features, &mut probabilities);
         model::softmax(&mut probabilities);
         let alternatives = top3(&probabilities);
-        let (intent, confidence) = if tokens.iter().all(|t| t.kind != text::TokenKind::Word) {
+        let (intent, confidence) = if words.is_empty() {
             (self.oos, 1.0)
         } else {
             self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold)
         };
         let spec = &self.intents[intent.0 as usize];
 
-        let words: Vec<&str> = tokens
-            .iter()
-            .filter(|t| t.kind == text::TokenKind::Word)
-            .map(|t| &normalized[t.start..t.end])
-            .collect();
         let mut entities = entities::extract(&words, raw, world);
         entities.retain(&spec.slots);
         let question = question_text(raw);
@@ -318,14 +318,27 @@ impl Engine {
     }
 }
 
-/// Features of a raw request (truncated, normalised and split as [`Engine::read`] does).
-pub fn features_of(embeddings: &Embeddings, raw: &str, bucket_count: u32) -> Features {
+/// The words of a normalised request, each unknown word replaced by its lexicon correction.
+pub fn analyze<'a>(normalized: &'a str, lexicon: &'a Lexicon) -> Vec<&'a str> {
+    text::split(normalized)
+        .into_iter()
+        .filter(|t| t.kind == text::TokenKind::Word)
+        .map(|t| {
+            let word = &normalized[t.start..t.end];
+            lexicon.correct(word).unwrap_or(word)
+        })
+        .collect()
+}
+
+/// Features of a raw request (truncated, normalised, split and corrected as
+/// [`Engine::read`] does).
+pub fn features_of(embeddings: &Embeddings, lexicon: &Lexicon, raw: &str, bucket_count: u32) -> Features {
     let raw = text::truncate(raw, text::MAX_INPUT_BYTES);
     let normalized = text::normalize(raw);
-    let tokens = text::split(&normalized);
+    let words = analyze(&normalized, lexicon);
     let mut features = Features::default();
     let mut scratch = Vec::new();
-    features::featurize(embeddings, &normalized, &tokens, bucket_count, &mut scratch, &mut features);
+    features::featurize(embeddings, &words, bucket_count, &mut scratch, &mut features);
     features
 }
 

@@ -47,6 +47,7 @@ ENTRY = [("rayos-a", "rayos-a"), ("rayos-b", "rayos-b"), ("RayOS-B", "rayos-b"),
 # "q" (question) or "frag" (fragment, kept bare more often).
 T = {}
 T["system.help"] = """
+what do you support|q;list your features|imp;everything you can do|frag;what features are there|q;what are your abilities|q;
 help|frag;show help|imp;what can you do|q;what commands are there|q;list the commands|imp;what can i ask you|q;
 how do i use this thing|q;show me what you can do|imp;what are my options|q;help me|imp;i need help|frag;
 commands|frag;what do you understand|q;show the help menu|imp;what can rayos do|q;what are the available commands|q;
@@ -68,6 +69,7 @@ what's the memory situation|q;how much ram is left|q;memory|frag;show ram|imp;ho
 memory info|frag;are we out of memory|q;print memory statistics|imp;how full is the ram|q;show me the memory usage|imp;
 how many megabytes are free|q;total memory|frag;what is using the memory|q;heap usage|frag""".strip()
 T["system.uptime"] = """
+time since the last boot|frag;how much time since boot|q;time elapsed since startup|frag;how long since the last reboot|q;
 uptime|frag;how long has the system been up|q;time since last reboot|frag;how long have we been running|q;
 system uptime|frag;how long has rayos been running|q;show uptime|imp;how long since the machine started|q;
 when did the system start|q;been up how long|q;how long has this machine been on|q;how long since startup|q;
@@ -86,6 +88,7 @@ show processor information|imp;which cpu is in this machine|q;cpu usage|frag;how
 what is the cpu speed|q;list cpu flags|imp;processor|frag;show me the cpu|imp;is the cpu busy|q;
 what kind of processor does this run on|q;cpu model and cores|frag;how fast is the cpu|q""".strip()
 T["system.devices"] = """
+what's attached to this computer|q;what is hooked up to the machine|q;connected devices|frag;show everything connected|imp;
 devices|frag;list devices|imp;what hardware is attached|q;show pci devices|imp;which devices are connected|q;
 show me the hardware|imp;enumerate devices|imp;what virtio devices are there|q;list the peripherals|imp;
 hardware inventory|frag;show all devices|imp;what devices do you see|q;list hardware|imp;device list|frag;
@@ -119,12 +122,14 @@ why did {boot} fail|q;what went wrong on {boot}|q;read the log|imp;view the logs
 check the logs for {word}|imp;were there {level} since {dur} ago|q;show {boot} log|imp;journal|frag;
 what does the log say about {word}|q;list log messages since {dur} ago|imp""".strip()
 T["log.boots"] = """
+boots|frag;list of boots|frag;show boots|imp;boots recorded|frag;
 log boots|frag;list boots|imp;show boot history|imp;how many times has it booted|q;list previous boots|imp;
 list all recorded boots|imp;boot history|frag;when did it boot before|q;show the list of boots|imp;
 which boots are recorded|q;show all boots|imp;how many boots are in the log|q;list the boot records|imp;
 past boots|frag;when were the previous boots|q;show the boots the log knows about|imp;boot log index|frag;
 how many times did the system start|q;enumerate boots|imp;list boot sessions|imp;which boots do you have logs for|q""".strip()
 T["crash.list"] = """
+show me the crash list|imp;show crash records|imp;crash records|frag;list the crash reports|imp;
 crash list|frag;list crashes|imp;show crash reports|imp;have there been any crashes|q;any crashes|q;
 did anything crash|q;show all crash records|imp;how many crashes|q;crash history|frag;list kernel panics|imp;
 were there panics|q;show the crashes|imp;list crash dumps|imp;has the system crashed before|q;crashes|frag;
@@ -183,6 +188,7 @@ make {entry} boot by default|imp;set {entry} as the default|imp;change the defau
 pick {entry} as default|imp;i want {entry} to be the default boot|frag;select {entry} as the default installation|imp;
 next time boot {entry} by default|imp;can you make {entry} the default|q""".strip()
 T["recovery.status"] = """
+could we roll back|q;is it possible to roll back|q;can i revert|q;would a rollback work|q;can the update be undone|q;
 recovery status|frag;is recovery available|q;show recovery state|imp;can i roll back|q;is there a previous installation|q;
 recovery info|frag;check recovery|imp;what's the rollback state|q;show recovery|imp;is rollback possible|q;
 recovery|frag;what would a rollback restore|q;do i have a recovery image|q;show the recovery status|imp;
@@ -234,6 +240,7 @@ is the network enabled|q;what is the ip|q;show network interfaces|imp;are we con
 do we have network access|q;show the network state|imp;is the nic up|q;what's the network doing|q;
 is the machine offline|q""".strip()
 T["net.enable"] = """
+connect this machine to the internet|imp;hook up the network|imp;connect the network|imp;put the machine online|imp;
 net enable|frag;enable networking|imp;turn on the network|imp;connect to the network|imp;bring the network up|imp;
 go online|imp;enable internet access|imp;switch on networking|imp;enable the network|imp;network on|frag;
 turn networking on|imp;allow network access|imp;activate the network|imp;get online|imp;bring up the nic|imp;
@@ -244,6 +251,7 @@ cut the network|imp;bring the network down|imp;kill internet access|imp;network 
 turn the network off|imp;block network access|imp;deactivate the network|imp;take the machine offline|imp;
 disconnect the internet|imp;stop networking|imp;can you disable the network|q;shut down the network|imp""".strip()
 T["policy.show"] = """
+what needs confirmation|q;what requires approval|q;which commands need a confirmation|q;what is restricted|q;
 policy show|frag;show the policy|imp;what is the security policy|q;display policies|imp;what am i allowed to do|q;
 show permissions|imp;list policy rules|imp;which actions need confirmation|q;show the access policy|imp;
 policy|frag;show security rules|imp;what are the rules|q;what does the policy allow|q;print the policy|imp;
@@ -258,6 +266,8 @@ DOCS_CONCEPTS = ["the watchdog", "recovery", "the boot manager", "system 2", "th
                  "the conductor", "the intent engine", "the hypervisor", "virtio", "boot counting", "the policy engine",
                  "the compositor", "a boot entry", "rollback", "the shell", "the reflex engine", "markers"]
 T["docs.ask"] = """
+what is the watchdog|q;what is the watchdog for|q;what does the watchdog do|q;explain the watchdog|imp;what is recovery|q;what is a boot entry|q;what is the network policy|q;what is a crash record|q;what is a virtual machine|q;how does the watchdog work|q;why is there a watchdog|q;
+what is {concept}|q;what is {concept}|q;what are {concept}|q;how does {concept} work|q;what is {concept} for|q;
 how do i {action}|q;how can i {action}|q;what is {concept}|q;explain {concept}|imp;tell me about {concept}|imp;
 how does {concept} work|q;where can i read about {concept}|q;ask how do i {action}|frag;ask what is {concept}|frag;
 what does {concept} do|q;is there documentation on {concept}|q;how do you {action}|q;what's the way to {action}|q;
@@ -268,6 +278,7 @@ documentation for {concept}|frag;i'd like to know how to {action}|frag;what is t
 can you explain how to {action}|q;manual page for {concept}|frag;is it possible to {action}|q""".strip()
 
 OOS = """
+tell me about the history of france;tell me about dinosaurs;what is a black hole;explain quantum physics;how does a car engine work;what is photosynthesis;who was napoleon;explain how vaccines work;what is the stock market;tell me about the moon landing;
 set a timer for 10 minutes;play some music;what's the weather in paris;book me a flight to london;tell me a joke;
 order a pizza;send an email to bob;call mom;what is the capital of france;translate hello to spanish;
 turn on the lights;remind me to buy milk;how tall is mount everest;start the car;stop the music;restart my phone;

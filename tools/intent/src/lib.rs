@@ -257,6 +257,12 @@ impl fmt::Display for EvalReport {
         for (expected, predicted, count) in &self.confusions {
             writeln!(f, "  {expected} -> {predicted}: {count}")?;
         }
+        if !self.misreads.is_empty() {
+            writeln!(f, "first misreads (text: expected -> predicted):")?;
+        }
+        for (text, expected, predicted) in &self.misreads {
+            writeln!(f, "  {text:?}: {expected} -> {predicted}")?;
+        }
         Ok(())
     }
 }
@@ -373,14 +379,22 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         }
         let examples = data::read_jsonl(&file)?;
         let r = evaluate(&engine, &examples, &HostWorld);
+        let gold_slots: usize = examples.iter().map(|e| e.entities.len()).sum();
+        let entity_f1 = if gold_slots == 0 {
+            "n/a (no annotated slots)".to_string()
+        } else {
+            format!("{:.2} % over {gold_slots} annotated slots", 100.0 * r.entity_f1)
+        };
         writeln!(
             out,
-            "{name}: n={} accuracy {:.2} % (target >= 97) | oos recall {:.2} % (target >= 95) | false rejects {:.2} % (target <= 3) | entity F1 {:.2} %",
+            "{name}: n={} ({} in scope, {} oos) accuracy {:.2} % (target >= 97) | oos recall {:.2} % (target >= 95) | \
+             false rejects {:.2} % (target <= 3) | entity F1 {entity_f1}",
             r.examples,
+            r.in_scope,
+            r.out_of_scope,
             100.0 * r.accuracy,
             100.0 * r.oos_recall,
             100.0 * r.false_reject_rate,
-            100.0 * r.entity_f1
         )
         .map_err(io_error)?;
         queries.extend(examples.into_iter().map(|e| e.text));
@@ -424,8 +438,9 @@ pub fn train(paths: &Paths, config: &TrainConfig) -> Result<TrainOutput, ToolErr
     for file in paths.tuning_files() {
         tuning_examples.extend(data::read_jsonl(&file)?);
     }
-    let prepared = train::prepare(&embeddings, &labels, &train_examples, config.bucket_count)?;
-    let tuning = train::prepare(&embeddings, &labels, &tuning_examples, config.bucket_count)?;
+    let lexicon = train::build_lexicon(&train_examples);
+    let prepared = train::prepare(&embeddings, &lexicon, &labels, &train_examples, config.bucket_count)?;
+    let tuning = train::prepare(&embeddings, &lexicon, &labels, &tuning_examples, config.bucket_count)?;
     let mut model = train::fit(&labels, embeddings.dim(), &prepared, config)?;
     let oos = labels.iter().position(|l| l == rayos_intent::OOS_LABEL).unwrap_or(0);
     let (confidence, margin) = train::calibrate(&model, &tuning, oos, config.max_false_reject_rate);
@@ -433,12 +448,13 @@ pub fn train(paths: &Paths, config: &TrainConfig) -> Result<TrainOutput, ToolErr
     model.margin_threshold = margin;
     let meta = format!(
         "RayOS intent weights. Embeddings: {embedding_meta}. Corpus: {} training examples (train.jsonl sha256 {}), \
-         {} tuning examples. Config: {config:?}. Thresholds: confidence {confidence}, margin {margin}.",
+         {} tuning examples, lexicon of {} words. Config: {config:?}. Thresholds: confidence {confidence}, margin {margin}.",
         train_examples.len(),
         derive::sha256_hex(&read(paths.data("train.jsonl"))?),
         tuning_examples.len(),
+        lexicon.len(),
     );
-    let blob = Engine::encode(&vocab_section, &vectors_section, &table_text, &model, &meta);
+    let blob = Engine::encode(&vocab_section, &vectors_section, &table_text, &lexicon, &model, &meta);
     Engine::from_bytes(&blob).map_err(|e| ToolError::Load(paths.weights(), e))?;
     Ok(TrainOutput {
         blob,

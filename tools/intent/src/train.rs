@@ -8,7 +8,7 @@
 use std::fmt;
 
 use rayos_intent::model::softmax;
-use rayos_intent::{features_of, table, Embeddings, Features, LinearModel};
+use rayos_intent::{features_of, table, text, Embeddings, Features, Lexicon, LinearModel};
 
 use crate::data::Example;
 
@@ -94,6 +94,7 @@ pub struct Prepared {
 /// Featurises examples against the table's labels.
 pub fn prepare(
     embeddings: &Embeddings,
+    lexicon: &Lexicon,
     labels: &[String],
     examples: &[Example],
     bucket_count: u32,
@@ -105,7 +106,7 @@ pub fn prepare(
                 .iter()
                 .position(|l| *l == e.intent)
                 .ok_or_else(|| TrainError::UnknownLabel { label: e.intent.clone(), text: e.text.clone() })?;
-            Ok(Prepared { features: features_of(embeddings, &e.text, bucket_count), label })
+            Ok(Prepared { features: features_of(embeddings, lexicon, &e.text, bucket_count), label })
         })
         .collect()
 }
@@ -248,4 +249,25 @@ pub fn calibrate(
 /// The labels of the intent table, in order.
 pub fn table_labels(table_text: &str) -> Result<Vec<String>, TrainError> {
     Ok(table::parse_table(table_text).map_err(TrainError::Table)?.into_iter().map(|r| r.label).collect())
+}
+
+/// Words seen at least this often in the training data enter the typo lexicon; rarer ones are
+/// left out because the corpus itself contains deliberate typos.
+pub const LEXICON_MIN_COUNT: usize = 3;
+
+/// The typo lexicon of the training examples: words seen at least [`LEXICON_MIN_COUNT`] times,
+/// most frequent first (ties in byte order).
+pub fn build_lexicon(examples: &[Example]) -> Lexicon {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for e in examples {
+        let normalized = text::normalize(text::truncate(&e.text, text::MAX_INPUT_BYTES));
+        for w in text::words(&normalized) {
+            *counts.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    let mut frequent: Vec<(&String, usize)> =
+        counts.iter().filter(|(_, &c)| c >= LEXICON_MIN_COUNT).map(|(w, &c)| (w, c)).collect();
+    frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let words: Vec<&str> = frequent.iter().map(|(w, _)| w.as_str()).collect();
+    Lexicon::build(&words)
 }

@@ -1,0 +1,167 @@
+//! Typo correction against the corpus lexicon.
+//!
+//! A word the lexicon does not know, of four or more characters, is replaced by the most
+//! frequent lexicon word at one edit (insertion, deletion, substitution or swap of
+//! neighbours). Character trigrams already absorb many typos, but not a swap in a short word
+//! ("hlep" shares no trigram with "help"); this step does.
+//!
+//! Lookup uses single deletions (the SymSpell idea): two words at one edit share a
+//! single-deletion variant or one is a deletion of the other, so a query only hashes its own
+//! deletions and binary-searches a table precomputed at training time: no work linear in
+//! the lexicon.
+//!
+//! Section `LEXI`: `u32 count`, `count` x (`u16 len`, bytes) words, most frequent first;
+//! `u32 entries`, `entries` x (`u64 hash`, `u32 word`) sorted by hash then word.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::format::{fnv1a64, LoadError, Reader, Writer};
+use crate::text::edit_distance_capped;
+
+const LEXI: [u8; 4] = *b"LEXI";
+/// Shorter words are left alone: at one edit they collide with too many others.
+pub const MIN_CORRECTED_CHARS: usize = 4;
+
+/// The corpus lexicon with its deletion index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lexicon {
+    words: Vec<String>,
+    index: Vec<(u64, u32)>,
+}
+
+fn deletions(word: &str, mut each: impl FnMut(u64)) {
+    each(fnv1a64(word.as_bytes()));
+    let mut buf = String::with_capacity(word.len());
+    for (at, c) in word.char_indices() {
+        buf.clear();
+        buf.push_str(&word[..at]);
+        buf.push_str(&word[at + c.len_utf8()..]);
+        each(fnv1a64(buf.as_bytes()));
+    }
+}
+
+impl Lexicon {
+    /// The section tag.
+    pub const TAG: [u8; 4] = LEXI;
+
+    /// Builds from words ordered most frequent first (duplicates after the first are ignored).
+    pub fn build(words_by_frequency: &[&str]) -> Lexicon {
+        let mut words: Vec<String> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for w in words_by_frequency {
+            if !seen.contains(w) {
+                seen.push(w);
+                words.push(String::from(*w));
+            }
+        }
+        let mut index = Vec::new();
+        for (id, w) in words.iter().enumerate() {
+            if w.chars().count() + 1 >= MIN_CORRECTED_CHARS {
+                deletions(w, |h| index.push((h, id as u32)));
+            }
+        }
+        index.sort_unstable();
+        index.dedup();
+        Lexicon { words, index }
+    }
+
+    /// Parses the section body.
+    pub fn from_section(body: &[u8]) -> Result<Lexicon, LoadError> {
+        let mut r = Reader::new(LEXI, body);
+        let count = r.u32()? as usize;
+        if count > 1 << 20 {
+            return Err(LoadError::Malformed { tag: LEXI, what: "word count out of range" });
+        }
+        let mut words = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = r.u16()? as usize;
+            let word = core::str::from_utf8(r.take(len)?)
+                .map_err(|_| LoadError::Malformed { tag: LEXI, what: "a word is not UTF-8" })?;
+            words.push(String::from(word));
+        }
+        let entries = r.u32()? as usize;
+        if entries > 1 << 24 {
+            return Err(LoadError::Malformed { tag: LEXI, what: "index size out of range" });
+        }
+        let mut index = Vec::with_capacity(entries);
+        for _ in 0..entries {
+            let low = r.u32()? as u64;
+            let high = r.u32()? as u64;
+            let word = r.u32()?;
+            if word as usize >= count {
+                return Err(LoadError::Malformed {
+                    tag: LEXI,
+                    what: "index names a word that does not exist",
+                });
+            }
+            index.push((low | high << 32, word));
+        }
+        r.finish()?;
+        if index.windows(2).any(|p| p[0] > p[1]) {
+            return Err(LoadError::Malformed { tag: LEXI, what: "index is not sorted" });
+        }
+        Ok(Lexicon { words, index })
+    }
+
+    /// Encodes the section body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u32(self.words.len() as u32);
+        for word in &self.words {
+            w.u16(word.len() as u16);
+            w.bytes.extend_from_slice(word.as_bytes());
+        }
+        w.u32(self.index.len() as u32);
+        for &(hash, word) in &self.index {
+            w.u32(hash as u32);
+            w.u32((hash >> 32) as u32);
+            w.u32(word);
+        }
+        w.bytes
+    }
+
+    /// Number of words.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// True when empty (no correction happens).
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// True when `word` is in the lexicon.
+    pub fn contains(&self, word: &str) -> bool {
+        let h = fnv1a64(word.as_bytes());
+        self.candidates(h).any(|id| self.words[id as usize] == word)
+    }
+
+    fn candidates(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        let start = self.index.partition_point(|&(h, _)| h < hash);
+        self.index[start..].iter().take_while(move |&&(h, _)| h == hash).map(|&(_, id)| id)
+    }
+
+    /// The correction of `word`: `None` when it is known, too short, or has no lexicon word
+    /// at one edit. Among several, the most frequent (lowest id) wins.
+    pub fn correct(&self, word: &str) -> Option<&str> {
+        if word.chars().count() < MIN_CORRECTED_CHARS
+            || word.bytes().any(|b| b.is_ascii_digit())
+            || self.contains(word)
+        {
+            return None;
+        }
+        let mut best: Option<u32> = None;
+        deletions(word, |h| {
+            for id in self.candidates(h) {
+                if best.is_some_and(|b| b <= id) {
+                    continue;
+                }
+                if edit_distance_capped(word, &self.words[id as usize], 1) <= 1 {
+                    best = Some(id);
+                }
+            }
+        });
+        best.map(|id| self.words[id as usize].as_str())
+    }
+}

@@ -1,0 +1,448 @@
+//! Tests of the engine with the committed weights: tokenizer, entities, classifier,
+//! thresholds, commands, robustness, loading and retrieval.
+
+use proptest::prelude::*;
+use rayos_intent::entities::{self, DiskInfo};
+use rayos_intent::format::{self, LoadError};
+use rayos_intent::text::{edit_distance_capped, normalize, split, words, TokenKind};
+use rayos_intent::{split_markdown, table, DocsIndex, Effect, Engine, Level, World};
+
+const WEIGHTS: &[u8] = include_bytes!("../weights/intent.bin");
+
+fn engine() -> &'static Engine {
+    use std::sync::OnceLock;
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| match Engine::from_bytes(WEIGHTS) {
+        Ok(e) => e,
+        Err(e) => panic!("committed weights do not load: {e}"),
+    })
+}
+
+struct FakeWorld;
+
+impl World for FakeWorld {
+    fn vm_names(&self) -> Vec<String> {
+        vec!["linux".into(), "hostile".into()]
+    }
+    fn disks(&self) -> Vec<DiskInfo> {
+        vec![
+            DiskInfo { name: "vda".into(), size_bytes: 8 << 30, index: 1 },
+            DiskInfo { name: "vdb".into(), size_bytes: 16_000_000_000, index: 2 },
+            DiskInfo { name: "vdc".into(), size_bytes: 64 << 30, index: 3 },
+        ]
+    }
+    fn boot_entries(&self) -> Vec<String> {
+        vec!["RayOS A".into(), "RayOS B".into()]
+    }
+    fn current_boot(&self) -> Option<u64> {
+        Some(42)
+    }
+}
+
+fn words_of(text: &str) -> Vec<String> {
+    words(&normalize(text)).into_iter().map(String::from).collect()
+}
+
+fn extract(text: &str) -> rayos_intent::Entities {
+    let normalized = normalize(text);
+    let w = words(&normalized);
+    entities::extract(&w, text, &FakeWorld)
+}
+
+// ---------------------------------------------------------------- tokenizer
+
+#[test]
+fn normalizes_case_accents_and_scripts() {
+    assert_eq!(normalize("Ünïcödé CAFÉ"), "unicode cafe");
+    assert_eq!(normalize("ΣΟΦΙΑ"), "σοφια");
+    assert_eq!(words_of("Redémarrer   la VM!!"), ["redemarrer", "la", "vm"]);
+}
+
+#[test]
+fn splits_punctuation_and_cjk() {
+    let n = normalize("stop,linux...now?!");
+    let kinds: Vec<(String, TokenKind)> =
+        split(&n).into_iter().map(|t| (n[t.start..t.end].to_string(), t.kind)).collect();
+    assert_eq!(kinds[0], ("stop".into(), TokenKind::Word));
+    assert_eq!(kinds[1], (",".into(), TokenKind::Punct));
+    assert_eq!(kinds[2], ("linux".into(), TokenKind::Word));
+    assert_eq!(words_of("启动虚拟机"), ["启", "动", "虚", "拟", "机"]);
+    assert_eq!(words_of("what's up"), ["what", "s", "up"]);
+}
+
+#[test]
+fn word_pieces_use_the_vocabulary() {
+    let e = engine().embeddings();
+    let mut ids = Vec::new();
+    e.word_pieces("watchdog", &mut ids);
+    let pieces: Vec<&str> = ids.iter().map(|&i| e.token_text(i)).collect();
+    assert_eq!(pieces.concat().replace("##", ""), "watchdog");
+    ids.clear();
+    e.word_pieces(&"x".repeat(101), &mut ids);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(e.token_text(ids[0]), "[UNK]");
+}
+
+#[test]
+fn edit_distance_counts_swaps_as_one() {
+    assert_eq!(edit_distance_capped("hlep", "help", 2), 1);
+    assert_eq!(edit_distance_capped("linx", "linux", 2), 1);
+    assert_eq!(edit_distance_capped("abc", "xyz", 1), 2);
+}
+
+#[test]
+fn lexicon_corrects_typos_of_known_words_only() {
+    let lexicon = engine().lexicon();
+    assert_eq!(lexicon.correct("hlep"), Some("help"));
+    assert_eq!(lexicon.correct("watchdgo"), Some("watchdog"));
+    assert_eq!(lexicon.correct("help"), None);
+    assert_eq!(lexicon.correct("zzzzqqqq"), None);
+    assert_eq!(lexicon.correct("vm"), None, "short words are never corrected");
+}
+
+#[test]
+fn typos_punctuation_extra_words_and_order_keep_the_intent() {
+    let e = engine();
+    for (text, label) in [
+        ("watchdgo status", "watchdog.status"),
+        ("STOP the Linux VM!!!", "vm.stop"),
+        ("umm could you maybe please stop the linux vm for me thanks", "vm.stop"),
+        ("the linux vm, stop it", "vm.stop"),
+        ("dsiks", "disk.list"),
+    ] {
+        assert_eq!(e.read(text, &FakeWorld).label, label, "{text}");
+    }
+}
+
+// ---------------------------------------------------------------- entities
+
+#[test]
+fn numbers_as_digits_and_words() {
+    let w = ["twenty", "five"];
+    assert_eq!(entities::number_at(&w, 0), Some((25, 2)));
+    let w = ["two", "hundred", "and", "five"];
+    assert_eq!(entities::number_at(&w, 0), Some((205, 4)));
+    assert_eq!(entities::number_at(&["42"], 0), Some((42, 1)));
+    assert_eq!(entities::number_at(&["linux"], 0), None);
+    assert_eq!(entities::ordinal_at(&["third"], 0), Some(3));
+    assert_eq!(entities::ordinal_at(&["2nd"], 0), Some(2));
+}
+
+#[test]
+fn durations() {
+    for (text, seconds) in [
+        ("arm it for 30 seconds", 30),
+        ("2 min", 120),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("half an hour", 1800),
+        ("thirty seconds", 30),
+        ("an hour", 3600),
+        ("1 hour and 15 minutes", 4500),
+        ("errors in the last hour", 3600),
+        ("since ten minutes ago", 600),
+    ] {
+        assert_eq!(extract(text).seconds, Some(seconds), "{text}");
+    }
+    assert_eq!(extract("arm the watchdog").seconds, None);
+}
+
+#[test]
+fn boots_absolute_and_relative() {
+    for (text, boot) in [
+        ("logs of the last boot", -1),
+        ("previous boot", -1),
+        ("two boots ago", -2),
+        ("the boot before last", -2),
+        ("boot 7", 7),
+        ("boot number five", 5),
+        ("this boot", 42),
+    ] {
+        assert_eq!(extract(text).boot, Some(boot), "{text}");
+    }
+    assert_eq!(extract("show the log").boot, None);
+}
+
+#[test]
+fn disks_by_name_index_ordinal_and_size() {
+    for (text, disk) in [
+        ("install to vdb", "vdb"),
+        ("install on /dev/vdc", "vdc"),
+        ("disk 2", "vdb"),
+        ("disk two", "vdb"),
+        ("the second disk", "vdb"),
+        ("the 8 GB disk", "vda"),
+        ("the 16gb drive", "vdb"),
+        ("the largest disk", "vdc"),
+        ("nvme0n1", "nvme0n1"),
+    ] {
+        assert_eq!(extract(text).disk.as_deref(), Some(disk), "{text}");
+    }
+    assert_eq!(extract("disk 9").disk, None, "no disk 9 in the world");
+    assert_eq!(extract("the 500 GB disk").disk, None);
+}
+
+#[test]
+fn levels_vms_texts_entries_counts() {
+    assert_eq!(extract("show warnings").level, Some(Level::Warn));
+    assert_eq!(extract("why did it fail").level, Some(Level::Error));
+    assert_eq!(extract("debug output").level, Some(Level::Debug));
+    assert_eq!(extract("start hostile").vm.as_deref(), Some("hostile"));
+    assert_eq!(extract("start linx").vm.as_deref(), Some("linux"));
+    assert_eq!(extract("start windows").vm.as_deref(), Some("windows"));
+    assert_eq!(extract("search the log for \"Disk Full\"").text.as_deref(), Some("Disk Full"));
+    assert_eq!(extract("logs containing virtio since 5 min").text.as_deref(), Some("virtio"));
+    assert_eq!(extract("make rayos b the default").entry.as_deref(), Some("RayOS B"));
+    assert_eq!(extract("use the second entry").entry.as_deref(), Some("RayOS B"));
+    assert_eq!(extract("last 20 lines").count, Some(20));
+    assert_eq!(extract("errors in the last 20 minutes").count, None);
+}
+
+#[test]
+fn entities_render_as_json_with_present_slots_only() {
+    let e = engine().read("show errors from the last boot", &FakeWorld);
+    assert_eq!(e.entities.to_json(), r#"{"boot":-1,"level":"error"}"#);
+    let e = engine().read("what time is it", &FakeWorld);
+    assert_eq!(e.entities.to_json(), "{}");
+}
+
+// ---------------------------------------------------------------- classifier and commands
+
+#[test]
+fn canonical_commands() {
+    let e = engine();
+    for (text, label, command, effect) in [
+        ("stop the hostile vm", "vm.stop", "vm stop hostile", Effect::Change),
+        ("start a vm", "vm.start", "vm start linux", Effect::Change),
+        ("any errors since 10 minutes ago", "log.show", "log show --level error --since 600s", Effect::Read),
+        ("why did the last boot fail", "log.show", "log show --boot -1 --level error", Effect::Read),
+        ("arm the watchdog for 2 min", "watchdog.arm", "watchdog arm 120", Effect::Change),
+        ("arm the watchdog", "watchdog.arm", "watchdog arm 30", Effect::Change),
+        ("disarm the watchdog", "watchdog.disarm", "watchdog disarm", Effect::Destructive),
+        ("install rayos on the second disk", "install.run", "install vdb", Effect::Destructive),
+        ("install rayos", "install.run", "install", Effect::Destructive),
+        ("show the latest crash", "crash.show", "crash show latest", Effect::Read),
+        ("what is the watchdog", "docs.ask", "ask what is the watchdog", Effect::Read),
+        ("shut down the machine", "system.shutdown", "shutdown", Effect::Destructive),
+        ("what's the date", "system.time", "date", Effect::Read),
+    ] {
+        let r = e.read(text, &FakeWorld);
+        assert_eq!(
+            (r.label.as_str(), r.command.as_deref(), r.effect),
+            (label, Some(command), effect),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn same_input_same_bits() {
+    let e = engine();
+    let again = Engine::from_bytes(WEIGHTS).expect("weights load");
+    for text in ["stop linux", "what's the weather in paris", "", "log show --boot -1"] {
+        let a = e.read(text, &FakeWorld);
+        let b = again.read(text, &FakeWorld);
+        assert_eq!(a.confidence.to_bits(), b.confidence.to_bits());
+        assert_eq!(a, b);
+        let sa = e.scores(text).probabilities.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+        let sb = again.scores(text).probabilities.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+        assert_eq!(sa, sb);
+    }
+}
+
+#[test]
+fn out_of_scope_is_rejected_with_a_reply_and_in_scope_accepted() {
+    let e = engine();
+    for text in ["what's the weather in paris", "book me a flight", "tell me a joke", "order a pizza"] {
+        let r = e.read(text, &FakeWorld);
+        assert!(r.is_oos(), "{text} read as {}", r.label);
+        assert_eq!(r.command, None);
+        assert_eq!(r.effect, Effect::NoAction);
+        let reply = r.reply.expect("oos has a reply");
+        assert!(reply.contains("help") && reply.matches('`').count() >= 6, "{reply}");
+    }
+    for text in ["list the vms", "show memory usage", "is the network up"] {
+        let r = e.read(text, &FakeWorld);
+        assert!(!r.is_oos() && r.reply.is_none(), "{text}");
+    }
+}
+
+#[test]
+fn thresholds_reject_low_confidence_and_small_margins() {
+    let e = engine();
+    let n = e.intents().len();
+    let vm_list = e.intent_id("vm.list").expect("vm.list exists");
+    let vm_start = e.intent_id("vm.start").expect("vm.start exists");
+    let mut p = vec![0.0f32; n];
+    p[vm_list.0 as usize] = 0.5;
+    p[vm_start.0 as usize] = 0.45;
+    assert_eq!(e.decide(&p, 0.4, 0.0).0, vm_list);
+    assert_eq!(e.decide(&p, 0.6, 0.0).0, e.oos(), "below the confidence threshold");
+    assert_eq!(e.decide(&p, 0.4, 0.1).0, e.oos(), "below the margin threshold");
+    let (id, confidence) = e.decide(&p, 0.6, 0.0);
+    assert_eq!(id, e.oos());
+    assert!((confidence - 0.5).abs() < 1e-6);
+}
+
+#[test]
+fn empty_and_punctuation_only_input_is_oos() {
+    for text in ["", "   ", "?!?", "\u{0}\u{7}"] {
+        let r = engine().read(text, &FakeWorld);
+        assert!(r.is_oos(), "{text:?}");
+        assert_eq!(r.confidence, 1.0);
+    }
+}
+
+fn assert_valid(r: &rayos_intent::Reading) {
+    let e = engine();
+    assert!(e.intent_id(&r.label).is_some());
+    assert!(r.confidence.is_finite() && (0.0..=1.0).contains(&r.confidence), "{}", r.confidence);
+    assert_eq!(r.is_oos(), r.command.is_none());
+    assert_eq!(r.is_oos(), r.reply.is_some());
+    for (id, p) in r.alternatives {
+        assert!((id.0 as usize) < e.intents().len() && p.is_finite());
+    }
+}
+
+#[test]
+fn huge_input_is_bounded() {
+    let text = "stop the linux vm ".repeat(6000);
+    assert!(text.len() > 100_000);
+    let start = std::time::Instant::now();
+    let r = engine().read(&text, &FakeWorld);
+    assert_valid(&r);
+    assert!(start.elapsed().as_secs() < 5);
+    let r = engine().read(&"é".repeat(60_000), &FakeWorld);
+    assert_valid(&r);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn any_string_gives_a_valid_reading(text in any::<String>()) {
+        assert_valid(&engine().read(&text, &FakeWorld));
+    }
+
+    #[test]
+    fn any_wordy_string_gives_a_valid_reading(text in "[a-z0-9 \"'\\-/#.]{0,200}") {
+        assert_valid(&engine().read(&text, &FakeWorld));
+    }
+
+    #[test]
+    fn lossy_bytes_give_a_valid_reading(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let text = String::from_utf8_lossy(&bytes);
+        assert_valid(&engine().read(&text, &FakeWorld));
+    }
+
+    #[test]
+    fn truncated_weights_are_refused(len in 0usize..WEIGHTS.len()) {
+        prop_assert!(Engine::from_bytes(&WEIGHTS[..len]).is_err());
+    }
+
+    #[test]
+    fn flipped_weights_are_refused(at in 0usize..WEIGHTS.len(), bit in 0u8..8) {
+        let mut corrupt = WEIGHTS.to_vec();
+        corrupt[at] ^= 1 << bit;
+        prop_assert!(Engine::from_bytes(&corrupt).is_err());
+    }
+
+    #[test]
+    fn random_blobs_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        prop_assert!(Engine::from_bytes(&bytes).is_err());
+    }
+
+    #[test]
+    fn parsing_containers_with_valid_checksums_never_panics(
+        sections in proptest::collection::vec((prop_oneof![Just(*b"VOCB"), Just(*b"EMBD"), Just(*b"TABL"), Just(*b"LINR"), Just(*b"LEXI")], proptest::collection::vec(any::<u8>(), 0..64)), 0..6)
+    ) {
+        let parts: Vec<([u8; 4], &[u8])> = sections.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+        let blob = format::encode(&parts);
+        prop_assert!(Engine::from_bytes(&blob).is_err());
+    }
+}
+
+// ---------------------------------------------------------------- loading
+
+#[test]
+fn load_errors_say_what_is_wrong() {
+    assert_eq!(Engine::from_bytes(&[]).err(), Some(LoadError::TooShort { len_bytes: 0 }));
+    let mut bad_magic = WEIGHTS.to_vec();
+    bad_magic[0] = b'X';
+    assert_eq!(Engine::from_bytes(&bad_magic).err(), Some(LoadError::BadMagic));
+    let mut bad_version = WEIGHTS.to_vec();
+    bad_version[8] = 99;
+    assert!(matches!(Engine::from_bytes(&bad_version), Err(LoadError::UnsupportedVersion { found: 99, .. })));
+    let mut truncated = WEIGHTS.to_vec();
+    truncated.pop();
+    assert!(matches!(Engine::from_bytes(&truncated), Err(LoadError::LengthMismatch { .. })));
+    let mut flipped = WEIGHTS.to_vec();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let err = Engine::from_bytes(&flipped).err().expect("refused");
+    assert!(matches!(err, LoadError::ChecksumMismatch { .. }));
+    assert!(err.to_string().contains("corrupted"));
+    let missing = format::encode(&[(*b"TABL", b"x".as_slice())]);
+    assert!(matches!(Engine::from_bytes(&missing), Err(LoadError::MissingSection { .. })));
+}
+
+#[test]
+fn the_table_is_data() {
+    let text = "a.b\tread\tvm\tdo {vm|linux}[ --x {seconds}]\tdoes\noos\tnone\t-\t-\tno\n";
+    let rows = table::parse_table(text).expect("valid table");
+    assert_eq!(rows.len(), 2);
+    let template = rows[0].command.as_deref().expect("command");
+    assert_eq!(table::render(template, &|_| None).as_deref(), Some("do linux"));
+    let value = |n: &str| (n == "seconds").then(|| "5".to_string());
+    assert_eq!(table::render(template, &value).as_deref(), Some("do linux --x 5"));
+    for bad in [
+        "a\tread\t-\tx\n",
+        "a\tsometimes\t-\tx\td\noos\tnone\t-\t-\tno\n",
+        "a\tread\tcolour\tx\td\noos\tnone\t-\t-\tno\n",
+        "a\tread\t-\tx {nope}\td\noos\tnone\t-\t-\tno\n",
+        "a\tread\t-\tx [y\td\noos\tnone\t-\t-\tno\n",
+        "a\tread\t-\tx\td\n",
+    ] {
+        assert!(table::parse_table(bad).is_err(), "{bad:?}");
+    }
+    let labels: Vec<&str> = engine().intents().iter().map(|i| i.label.as_str()).collect();
+    assert_eq!(labels.len(), 34);
+    assert!(labels.contains(&"bootmgr.set_default") && labels.contains(&"oos"));
+}
+
+// ---------------------------------------------------------------- retrieval
+
+const MANUAL: &str = "# Watchdog\n\nThe watchdog reboots the machine when the kernel stops answering. Arm it with \
+`watchdog arm <seconds>`; disarm it with `watchdog disarm`.\n\n# Recovery\n\nIf an update fails to boot three \
+times, the boot manager falls back to the previous installation. `recovery rollback` does it by hand.\n\n\
+# Networking\n\nThe network is off by default. `net enable` turns it on after a confirmation.\n\n\
+## Policy\n\nEvery guest's network access is governed by the policy engine.\n\n# Virtual machines\n\n\
+RayOS runs Linux and Windows guests under its own hypervisor; `vm start linux` boots one.";
+
+#[test]
+fn markdown_splits_into_sectioned_passages() {
+    let passages = split_markdown(MANUAL);
+    assert_eq!(passages.len(), 5);
+    assert_eq!(passages[3].0, "Networking > Policy");
+}
+
+#[test]
+fn retrieval_finds_the_right_passage() {
+    let passages = split_markdown(MANUAL);
+    let refs: Vec<(&str, &str)> = passages.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
+    let start = std::time::Instant::now();
+    let index = DocsIndex::build(engine().embeddings(), &refs);
+    let build_time = start.elapsed();
+    for (question, section) in [
+        ("how do I arm the watchdog", "Watchdog"),
+        ("what happens when an update does not boot", "Recovery"),
+        ("is networking enabled by default", "Networking"),
+        ("how do I run a windows guest", "Virtual machines"),
+        ("who controls the network access of guests", "Networking > Policy"),
+    ] {
+        let hits = index.search(engine().embeddings(), question, 3);
+        assert_eq!(hits.first().map(|h| h.section.as_str()), Some(section), "{question}: {hits:?}");
+        assert!(hits.windows(2).all(|p| p[0].score >= p[1].score));
+    }
+    assert!(index.search(engine().embeddings(), "", 3).is_empty());
+    assert!(build_time.as_secs() < 2);
+}
