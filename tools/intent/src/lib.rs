@@ -38,7 +38,8 @@ use crate::train::{TrainConfig, TrainError};
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Where every input and output of the tools lives.
