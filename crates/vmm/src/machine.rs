@@ -9,6 +9,7 @@
 use core::fmt;
 
 use crate::cpuid::{guest_cpuid, CpuidResult};
+use crate::decode::DecodeError;
 use crate::devices::i8042::{I8042Action, I8042};
 use crate::devices::ioapic::{IoApic, IOAPIC_BASE, IOAPIC_SIZE_BYTES};
 use crate::devices::lapic::{
@@ -21,6 +22,7 @@ use crate::devices::pm::{PmAction, PmRegisters, PM1A_EVENT_PORT, PM_LAST_PORT, S
 use crate::devices::rtc::Rtc;
 use crate::devices::uart::Uart;
 use crate::memory::{GuestMemory, EFER_LMA, EFER_LME, EFER_NXE};
+use crate::mmio::MmioError;
 use crate::time::{TscClock, NS_PER_SECOND};
 
 /// COM1's I/O ports and ISA IRQ.
@@ -67,8 +69,58 @@ pub enum ExitRequest {
     Reset,
     /// HLT with RFLAGS.IF clear and no NMI source: the guest will never run again.
     HaltedWithInterruptsDisabled,
-    /// The VM cannot continue; `name` and the error's text go into `RAYOS_VM:FAULT:<name>:<reason>`.
-    Fault(MachineError),
+    /// The VM cannot continue: `RAYOS_VM:FAULT:<fault.name()>:<fault>`.
+    Fault(VmFault),
+}
+
+/// Anything that stops the VM, in one type for the kernel's fault marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmFault {
+    /// A port, MMIO or interrupt-controller error.
+    Machine(MachineError),
+    /// An MMIO exit that could not be completed.
+    Mmio(MmioError),
+    /// The instruction at RIP is not the one the exit reported (or cannot be read).
+    Instruction(DecodeError),
+}
+
+impl VmFault {
+    /// A short stable name for markers.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VmFault::Machine(e) => e.name(),
+            VmFault::Mmio(e) => e.name(),
+            VmFault::Instruction(e) => e.name(),
+        }
+    }
+}
+
+impl fmt::Display for VmFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VmFault::Machine(e) => write!(f, "{e}"),
+            VmFault::Mmio(e) => write!(f, "{e}"),
+            VmFault::Instruction(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<MachineError> for VmFault {
+    fn from(e: MachineError) -> Self {
+        VmFault::Machine(e)
+    }
+}
+
+impl From<MmioError> for VmFault {
+    fn from(e: MmioError) -> Self {
+        VmFault::Mmio(e)
+    }
+}
+
+impl From<DecodeError> for VmFault {
+    fn from(e: DecodeError) -> Self {
+        VmFault::Instruction(e)
+    }
 }
 
 /// What the vCPU should do after a HLT exit.
@@ -285,6 +337,12 @@ impl Machine {
     /// Takes the pending request, if the guest made one.
     pub fn take_exit_request(&mut self) -> Option<ExitRequest> {
         self.exit_request.take()
+    }
+
+    /// Records that the VM must stop because of `fault` (from an exit handler's error), so the
+    /// kernel's run loop has one place to look.
+    pub fn request_fault(&mut self, fault: impl Into<VmFault>) {
+        self.request(ExitRequest::Fault(fault.into()));
     }
 
     fn request(&mut self, request: ExitRequest) {
@@ -803,6 +861,12 @@ mod tests {
         assert_eq!(m.take_exit_request(), Some(ExitRequest::HaltedWithInterruptsDisabled));
         assert_eq!(m.take_exit_request(), None);
         assert_eq!(m.on_hlt(true), HaltAction::SleepUntil(None));
+        m.request_fault(MachineError::NoDeviceAt { gpa: 0x1000 });
+        m.request_fault(DecodeError::Mismatch);
+        let request = m.take_exit_request();
+        let Some(ExitRequest::Fault(fault)) = request else { panic!("{request:?}") };
+        assert_eq!(fault.name(), "no_device", "the first fault wins");
+        assert_eq!(std::format!("{fault}"), "no device at guest-physical 0x1000");
     }
 
     #[test]
