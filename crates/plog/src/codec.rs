@@ -1,0 +1,150 @@
+//! Bounds-checked little-endian reading and writing, and CRC-32C.
+//!
+//! Every on-disk structure is read through [`Get`] and written through [`Put`], which
+//! return `None` instead of panicking when a field would run past the buffer; the crash
+//! path relies on that to never panic.
+
+use crc::{Crc, Table, CRC_32_ISCSI};
+
+static CASTAGNOLI: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
+
+/// CRC-32C over the concatenation of `parts`.
+pub(crate) fn crc32c(parts: &[&[u8]]) -> u32 {
+    let mut digest = CASTAGNOLI.digest();
+    for part in parts {
+        digest.update(part);
+    }
+    digest.finalize()
+}
+
+/// Reads little-endian fields from a byte slice, front to back.
+pub(crate) struct Get<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Get<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, at: 0 }
+    }
+
+    pub(crate) fn at(&self) -> usize {
+        self.at
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.buf.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.bytes(N)?);
+        Some(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        Some(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.array()?))
+    }
+}
+
+/// Writes little-endian fields into a byte slice, front to back.
+pub(crate) struct Put<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl<'a> Put<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, at: 0 }
+    }
+
+    pub(crate) fn at(&self) -> usize {
+        self.at
+    }
+
+    pub(crate) fn bytes(&mut self, data: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(data.len())?;
+        self.buf.get_mut(self.at..end)?.copy_from_slice(data);
+        self.at = end;
+        Some(())
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) -> Option<()> {
+        self.bytes(&[v])
+    }
+
+    pub(crate) fn u16(&mut self, v: u16) -> Option<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    pub(crate) fn u32(&mut self, v: u32) -> Option<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    pub(crate) fn u64(&mut self, v: u64) -> Option<()> {
+        self.bytes(&v.to_le_bytes())
+    }
+}
+
+/// The longest prefix of `s` that is at most `max_bytes` long and ends on a character
+/// boundary.
+pub(crate) fn truncate_str(s: &str, max_bytes: usize) -> &str {
+    if s.len() <= max_bytes {
+        return s;
+    }
+    let mut end = max_bytes;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_matches_the_standard_check_value() {
+        assert_eq!(crc32c(&[b"123456789"]), 0xE306_9283);
+        assert_eq!(crc32c(&[b"1234", b"56789"]), 0xE306_9283);
+    }
+
+    #[test]
+    fn get_and_put_refuse_to_overrun() {
+        let mut buf = [0u8; 10];
+        let mut put = Put::new(&mut buf);
+        assert_eq!(put.u64(0x0102_0304_0506_0708), Some(()));
+        assert_eq!(put.u32(1), None);
+        assert_eq!(put.u16(0xAABB), Some(()));
+        assert_eq!(put.u8(1), None);
+        let mut get = Get::new(&buf);
+        assert_eq!(get.u64(), Some(0x0102_0304_0506_0708));
+        assert_eq!(get.u32(), None);
+        assert_eq!(get.u16(), Some(0xAABB));
+        assert_eq!(get.u8(), None);
+        assert_eq!(get.bytes(usize::MAX), None);
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate_str("héllo", 2), "h");
+        assert_eq!(truncate_str("héllo", 3), "hé");
+        assert_eq!(truncate_str("abc", 10), "abc");
+        assert_eq!(truncate_str("€", 2), "");
+    }
+}
