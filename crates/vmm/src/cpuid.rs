@@ -24,10 +24,16 @@ pub const HYPERVISOR_BASE_LEAF: u32 = 0x4000_0000;
 
 /// "KVMKVMKVM\0\0\0" in EBX, ECX, EDX.
 pub const KVM_SIGNATURE: [u32; 3] = [0x4B4D_564B, 0x564B_4D56, 0x0000_004D];
+/// KVM_FEATURE_NOP_IO_DELAY: the emulated devices need no port-0x80 delays, so Linux skips
+/// them (each would be an exit).
+pub const KVM_FEATURE_NOP_IO_DELAY: u32 = 1 << 1;
 /// KVM_FEATURE_CLOCKSOURCE2: kvmclock at MSRs 0x4b564d00/01.
 pub const KVM_FEATURE_CLOCKSOURCE2: u32 = 1 << 3;
 /// KVM_FEATURE_CLOCKSOURCE_STABLE_BIT: the kvmclock's TSC is stable.
 pub const KVM_FEATURE_CLOCKSOURCE_STABLE_BIT: u32 = 1 << 24;
+/// Everything CPUID 0x40000001 EAX advertises.
+pub const KVM_FEATURES: u32 =
+    KVM_FEATURE_NOP_IO_DELAY | KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCKSOURCE_STABLE_BIT;
 
 /// Leaf 1 ECX bits.
 pub mod leaf1_ecx {
@@ -201,12 +207,7 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: &dyn Fn(u32, u32) -> CpuidResu
             ecx: KVM_SIGNATURE[1],
             edx: KVM_SIGNATURE[2],
         },
-        0x4000_0001 => CpuidResult {
-            eax: KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCKSOURCE_STABLE_BIT,
-            ebx: 0,
-            ecx: 0,
-            edx: 0,
-        },
+        0x4000_0001 => CpuidResult { eax: KVM_FEATURES, ebx: 0, ecx: 0, edx: 0 },
         0x8000_0000 => {
             let h = host(0x8000_0000, 0);
             CpuidResult { eax: h.eax.clamp(0x8000_0000, MAX_EXTENDED_LEAF), ..h }
@@ -307,7 +308,7 @@ mod tests {
         assert_eq!(&sig, b"KVMKVMKVM\0\0\0");
         assert_eq!(base.eax, 0x4000_0001);
         let features = guest_cpuid(0x4000_0001, 0, &everything);
-        assert_eq!(features.eax, KVM_FEATURE_CLOCKSOURCE2 | KVM_FEATURE_CLOCKSOURCE_STABLE_BIT);
+        assert_eq!(features.eax, (1 << 1) | (1 << 3) | (1 << 24));
         assert_eq!(guest_cpuid(0x4000_0100, 0, &everything), CpuidResult::default());
     }
 

@@ -54,10 +54,12 @@
 //!   switch the legacy FPU/SSE state around VMRUN.
 //! - Topology: one thread, one core, APIC ID 0 (leaf 1, leaf 0xB, 0x80000008).
 //! - Hypervisor leaves: 0x40000000 carries the KVM signature `KVMKVMKVM\0\0\0`, and 0x40000001
-//!   advertises only KVM_FEATURE_CLOCKSOURCE2 and CLOCKSOURCE_STABLE_BIT. The KVM signature is
+//!   advertises only KVM_FEATURE_CLOCKSOURCE2, CLOCKSOURCE_STABLE_BIT and NOP_IO_DELAY (the
+//!   devices need no port-0x80 delays, which would each cost an exit). The KVM signature is
 //!   needed because Linux keeps x2APIC on without interrupt remapping only under a hypervisor it
-//!   recognises (`x86_init.hyper.x2apic_available`); none of KVM's other paravirtual interfaces
-//!   are offered, so Linux uses none.
+//!   recognises (`x86_init.hyper.x2apic_available`); it also makes Linux skip the I/O APIC
+//!   timer check (`no_timer_check`). None of KVM's other paravirtual interfaces (async PF,
+//!   steal time, PV EOI, PV IPIs) are offered, so Linux uses none.
 //!
 //! # Timekeeping
 //!

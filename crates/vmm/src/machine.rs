@@ -200,8 +200,6 @@ impl fmt::Display for MachineError {
 /// What a [`Machine`] is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MachineConfig {
-    /// Guest RAM size (guest-physical 0..ram_size_bytes).
-    pub ram_size_bytes: u64,
     /// The guest TSC frequency (the host's, measured by the kernel).
     pub tsc_frequency_hz: u64,
     /// Wall-clock time at guest time 0, in ns since the Unix epoch.
@@ -767,7 +765,6 @@ mod tests {
 
     fn machine() -> Machine {
         Machine::new(MachineConfig {
-            ram_size_bytes: 1 << 20,
             tsc_frequency_hz: 2 * GHZ,
             wall_clock_unix_ns: 1_795_668_717 * NS_PER_SECOND,
         })

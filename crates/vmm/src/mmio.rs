@@ -293,11 +293,7 @@ mod tests {
     }
 
     fn machine() -> Machine {
-        Machine::new(MachineConfig {
-            ram_size_bytes: 8 << 20,
-            tsc_frequency_hz: 1_000_000_000,
-            wall_clock_unix_ns: 0,
-        })
+        Machine::new(MachineConfig { tsc_frequency_hz: 1_000_000_000, wall_clock_unix_ns: 0 })
     }
 
     #[test]

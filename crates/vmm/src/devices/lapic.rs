@@ -2,7 +2,9 @@
 //!
 //! The guest starts with x2APIC already enabled (as firmware may leave it), so Linux never
 //! touches the xAPIC MMIO page; a write to the APIC base MSR that would select xAPIC mode is
-//! refused with #GP (the one deviation from hardware, documented in the crate header).
+//! refused with #GP, and a disabled APIC may go straight back to x2APIC mode (hardware
+//! requires a stop in xAPIC mode, which is not emulated). These are the deviations from
+//! hardware.
 //!
 //! The timer runs on a 1 GHz bus clock (one tick per nanosecond before the divider), in
 //! one-shot, periodic or TSC-deadline mode. Time is passed in; the LAPIC never reads a clock.
