@@ -775,7 +775,8 @@ mod tests {
     const R9: u8 = 9;
     const R13: u8 = 13;
 
-    /// Real encodings (as GNU as emits them) with their expected meaning, 64-bit mode.
+    /// Real encodings with their expected meaning, 64-bit mode. The bytes were checked against
+    /// GNU as 2.40 (`as` + `objdump -d -M intel`) for the mnemonics in the comments.
     #[test]
     fn table_of_64_bit_encodings() {
         let di = mem(Some(RDI), None, 0, 0);
@@ -934,6 +935,13 @@ mod tests {
         assert!(!memory.rip_relative);
         assert_eq!(memory.effective_address(&Registers::default(), 0), 0xFEE0_0030);
         assert_eq!(destination, reg(RAX, 4));
+        // What GNU as emits for the same load: the moffs form, 4-byte offset in 32-bit mode.
+        let i = decode(&[0xA1, 0x30, 0x00, 0xE0, 0xFE], CpuMode::Bits32).unwrap();
+        assert_eq!(i.length, 5);
+        let Operation::Load { memory, .. } = i.operation else { panic!() };
+        assert_eq!(memory.effective_address(&Registers::default(), 0), 0xFEE0_0030);
+        // 16-bit moffs: 2-byte offset.
+        assert_eq!(decode(&[0xA1, 0x34, 0x12], CpuMode::Bits16).unwrap().length, 3);
         // 32-bit: REX bytes are INC/DEC opcodes, not prefixes.
         assert!(matches!(decode(&[0x48, 0x8B, 0x07], CpuMode::Bits32), Err(DecodeError::Unsupported { .. })));
         // 32-bit with 0x67: 16-bit addressing, mov eax,[bx+si+0x10]

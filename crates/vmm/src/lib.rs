@@ -41,8 +41,8 @@
 //! # CPUID policy ([`cpuid::guest_cpuid`])
 //!
 //! - Vendor, family/model/stepping and brand string come from the host.
-//! - Forced on: hypervisor bit, x2APIC, TSC-deadline, APIC, MTRR (emulated as "no ranges,
-//!   default type", so Linux sets up PAT), PAT, ARAT (leaf 6).
+//! - Forced on: hypervisor bit, x2APIC, TSC-deadline, APIC, MTRR (emulated as "enabled, no ranges,
+//!   default write-back", so Linux sets up PAT), PAT, ARAT (leaf 6).
 //! - Passed through when the host has them: FPU, TSC, MSR, PAE, PSE, PGE, CMOV, CX8/CX16,
 //!   CLFLUSH, MMX, FXSR, SSE-SSE4.2, SSSE3, POPCNT, MOVBE, AES, PCLMULQDQ, RDRAND, and in leaf 7
 //!   FSGSBASE, BMI1/2, SMEP, SMAP, ERMS, RDSEED, ADX, CLFLUSHOPT, CLWB, SHA; in 0x80000001

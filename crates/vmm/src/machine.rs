@@ -51,6 +51,7 @@ pub const MSR_AMD_DE_CFG: u32 = 0xC001_1029;
 pub const READ_AS_ZERO_MSRS: [u32; 3] = [0x8B, 0xC001_0010, 0xC001_0015];
 
 const PAT_DEFAULT: u64 = 0x0007_0406_0007_0406;
+const MTRR_DEF_TYPE_FIRMWARE: u64 = 0x806;
 const PVCLOCK_TSC_STABLE_BIT: u8 = 1 << 0;
 
 /// An exception the guest must receive for the instruction that exited.
@@ -279,7 +280,9 @@ impl Machine {
             last_post_code: 0,
             efer: 0,
             pat: PAT_DEFAULT,
-            mtrr_def_type: 0,
+            // What firmware leaves: MTRRs enabled, default type write-back, no ranges. With
+            // MTRRs disabled Linux would also disable PAT.
+            mtrr_def_type: MTRR_DEF_TYPE_FIRMWARE,
             de_cfg: 0,
             kvm_wall_clock: 0,
             kvm_system_time: 0,
@@ -698,7 +701,8 @@ impl Machine {
             }
             MSR_MTRR_DEF_TYPE => {
                 let memory_type = value & 0xFF;
-                if value & !0xCFF != 0 || !matches!(memory_type, 0 | 1 | 4 | 5 | 6) {
+                // E (bit 11) and the type; FE (bit 10) is reserved without fixed-range MTRRs.
+                if value & !0x8FF != 0 || !matches!(memory_type, 0 | 1 | 4 | 5 | 6) {
                     return Err(Fault::GeneralProtection);
                 }
                 self.mtrr_def_type = value;
@@ -895,13 +899,20 @@ mod tests {
         assert_eq!(m.wrmsr(MSR_PAT, 0x0007_0406_0007_0402, &mut ram), Err(Fault::GeneralProtection));
         assert_eq!(m.wrmsr(MSR_PAT, 0x0007_0106_0007_0406, &mut ram), Ok(()));
         assert_eq!(m.guest_pat(), 0x0007_0106_0007_0406);
-        assert_eq!(m.wrmsr(MSR_MTRR_DEF_TYPE, 0xC06, &mut ram), Ok(()));
-        assert_eq!(m.wrmsr(MSR_MTRR_DEF_TYPE, 0xC02, &mut ram), Err(Fault::GeneralProtection));
+        assert_eq!(m.rdmsr(MSR_MTRR_DEF_TYPE), Ok(0x806));
+        assert_eq!(m.wrmsr(MSR_MTRR_DEF_TYPE, 0x800, &mut ram), Ok(()));
+        assert_eq!(m.rdmsr(MSR_MTRR_DEF_TYPE), Ok(0x800));
+        assert_eq!(m.wrmsr(MSR_MTRR_DEF_TYPE, 0x802, &mut ram), Err(Fault::GeneralProtection));
+        assert_eq!(
+            m.wrmsr(MSR_MTRR_DEF_TYPE, 0xC06, &mut ram),
+            Err(Fault::GeneralProtection),
+            "no fixed MTRRs"
+        );
         m.set_guest_efer(EFER_LME | EFER_LMA);
         assert_eq!(m.wrmsr(MSR_EFER, EFER_LME | EFER_NXE | 1, &mut ram), Ok(()));
         assert_eq!(m.rdmsr(MSR_EFER), Ok(EFER_LME | EFER_LMA | EFER_NXE | 1));
         assert_eq!(m.wrmsr(MSR_EFER, 1 << 12, &mut ram), Err(Fault::GeneralProtection), "SVME is hidden");
-        assert_eq!(m.counters().refused_msr, 4);
+        assert_eq!(m.counters().refused_msr, 5);
     }
 
     #[test]
