@@ -1,1 +1,149 @@
-fn main() {}
+//! `cargo xtask`: the one entry point for building, imaging, running, testing and
+//! benchmarking RayOS. Run `cargo xtask help` for the commands.
+
+mod artifacts;
+mod bench;
+mod image;
+mod qemu;
+mod scenarios;
+mod test;
+mod toolchain;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::qemu::{BootDisk, MachineConfig, SerialMode};
+use crate::toolchain::project_root;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  run [--ahci|--usb] [--gui] [--memory MIB]
+                 build the image and boot it in QEMU, serial console on this terminal
+                 (Ctrl-A X quits QEMU)
+  test [FILTER]  host unit tests, then the QEMU scenario tests (those whose name
+                 contains FILTER); RAYOS_TEST_JOBS sets how many QEMUs run at once
+  image          build and write target/rayos/rayos.img
+  build          build the loader and the kernel
+  bench boot     boot-time figures beside the firmware floor
+  lint           rustfmt check and clippy on every crate, kernel and loader included
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let rest = if args.is_empty() { &[][..] } else { &args[1..] };
+    match args.first().map(String::as_str) {
+        Some("build") => artifacts::build_all().map(|_| ()),
+        Some("image") => {
+            let path = build_image()?;
+            println!("{}", path.display());
+            Ok(())
+        }
+        Some("run") => run(rest),
+        Some("test") => test::run(rest),
+        Some("bench") => bench::run(rest),
+        Some("lint") => lint(),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n{HELP}"),
+    }
+}
+
+/// Where `cargo xtask image` writes the image.
+pub fn image_path() -> PathBuf {
+    project_root().join("target/rayos/rayos.img")
+}
+
+/// Builds everything and writes the bootable image.
+pub fn build_image() -> Result<PathBuf> {
+    let built = artifacts::build_all()?;
+    let loader =
+        std::fs::read(&built.loader).with_context(|| format!("reading {}", built.loader.display()))?;
+    let kernel =
+        std::fs::read(&built.kernel).with_context(|| format!("reading {}", built.kernel.display()))?;
+    let digest = image::digest_text(&kernel);
+    let path = image_path();
+    std::fs::create_dir_all(path.parent().expect("image path has a parent"))?;
+    image::write_image(&path, &image::standard_partitions(&loader, &kernel, digest.as_bytes()))?;
+    Ok(path)
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let mut boot_disk = BootDisk::VirtioBlk;
+    let mut gui = false;
+    let mut memory_mib = 2048;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--ahci" => boot_disk = BootDisk::Ahci,
+            "--usb" => boot_disk = BootDisk::Usb,
+            "--gui" => gui = true,
+            "--memory" => memory_mib = iter.next().context("--memory needs a size in MiB")?.parse()?,
+            other => bail!("unknown option {other:?} for run"),
+        }
+    }
+    toolchain::ensure_qemu()?;
+    let image = build_image()?;
+    let mut config = MachineConfig::new("run", &image);
+    config.boot_disk = boot_disk;
+    config.memory_mib = memory_mib;
+    config.snapshot = false;
+    let dir = qemu::scratch_dir("run")?;
+    eprintln!("xtask: booting {} (Ctrl-A X quits QEMU)", image.display());
+    let status = config.command(&dir, SerialMode::Terminal { gui }).status().context("cannot start QEMU")?;
+    if !status.success() {
+        bail!("QEMU exited with {status}");
+    }
+    Ok(())
+}
+
+fn lint() -> Result<()> {
+    toolchain::ensure_rust()?;
+    let root = project_root();
+    let check = |mut command: std::process::Command, what: &str| -> Result<()> {
+        let status = command.current_dir(&root).env_remove("RUSTUP_TOOLCHAIN").status()?;
+        if !status.success() {
+            bail!("{what} failed");
+        }
+        Ok(())
+    };
+    let mut fmt = std::process::Command::new("cargo");
+    fmt.args(["fmt", "--all", "--check"]);
+    check(fmt, "cargo fmt --check")?;
+    let mut host = std::process::Command::new("cargo");
+    host.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
+    check(host, "clippy on the host crates")?;
+    for package in ["rayos-loader", "rayos-floor"] {
+        let mut uefi = std::process::Command::new("cargo");
+        uefi.args([
+            "clippy",
+            "--release",
+            "--package",
+            package,
+            "--target",
+            toolchain::UEFI_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        check(uefi, &format!("clippy on {package}"))?;
+    }
+    let mut kernel = artifacts::kernel_cargo("clippy");
+    kernel.args(["--", "-D", "warnings"]);
+    check(kernel, "clippy on the kernel")?;
+    Ok(())
+}

@@ -28,8 +28,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn parse_s5_at(aml: &[u8], name_at: usize) -> Option<(u8, u8)> {
     // The name must follow NameOp, possibly with a root prefix '\'.
     let before = aml.get(name_at.checked_sub(1)?)?;
-    let is_named = *before == NAME_OP
-        || (*before == b'\\' && name_at >= 2 && aml.get(name_at - 2) == Some(&NAME_OP));
+    let is_named =
+        *before == NAME_OP || (*before == b'\\' && name_at >= 2 && aml.get(name_at - 2) == Some(&NAME_OP));
     if !is_named {
         return None;
     }
@@ -83,7 +83,8 @@ mod tests {
     #[test]
     fn skips_mentions_that_are_not_declarations() {
         // A reference to _S5_ (no NameOp), then the real declaration.
-        let aml = [0x70, b'_', b'S', b'5', b'_', 0x08, b'_', b'S', b'5', b'_', 0x12, 0x05, 0x02, 0x0A, 0x07, 0x00];
+        let aml =
+            [0x70, b'_', b'S', b'5', b'_', 0x08, b'_', b'S', b'5', b'_', 0x12, 0x05, 0x02, 0x0A, 0x07, 0x00];
         assert_eq!(find_s5(&aml), Some((7, 0)));
         assert_eq!(find_s5(b"no sleep states here"), None);
         assert_eq!(find_s5(&[0x08, b'_', b'S', b'5', b'_', 0x12]), None);

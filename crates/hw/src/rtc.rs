@@ -162,8 +162,16 @@ mod tests {
 
     #[test]
     fn decodes_binary_12_hour_pm() {
-        let regs =
-            RtcRegisters { seconds: 1, minutes: 2, hours: 0x80 | 12, day: 1, month: 1, year: 24, century: None, status_b: 0x04 };
+        let regs = RtcRegisters {
+            seconds: 1,
+            minutes: 2,
+            hours: 0x80 | 12,
+            day: 1,
+            month: 1,
+            year: 24,
+            century: None,
+            status_b: 0x04,
+        };
         assert_eq!(regs.decode().unwrap().hour, 12);
         let regs = RtcRegisters { hours: 12, ..regs };
         assert_eq!(regs.decode().unwrap().hour, 0);
@@ -171,8 +179,16 @@ mod tests {
 
     #[test]
     fn rejects_impossible_dates() {
-        let regs =
-            RtcRegisters { seconds: 0, minutes: 0, hours: 0, day: 0x30, month: 0x02, year: 0x25, century: None, status_b: 2 };
+        let regs = RtcRegisters {
+            seconds: 0,
+            minutes: 0,
+            hours: 0,
+            day: 0x30,
+            month: 0x02,
+            year: 0x25,
+            century: None,
+            status_b: 2,
+        };
         assert_eq!(regs.decode(), None);
         let regs = RtcRegisters { month: 0x13, day: 1, ..regs };
         assert_eq!(regs.decode(), None);
@@ -180,7 +196,10 @@ mod tests {
 
     #[test]
     fn unix_epoch_and_leap_day() {
-        assert_eq!(DateTime::from_unix(0), DateTime { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0 });
+        assert_eq!(
+            DateTime::from_unix(0),
+            DateTime { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0 }
+        );
         let leap = DateTime { year: 2024, month: 2, day: 29, hour: 12, minute: 0, second: 0 };
         assert_eq!(DateTime::from_unix(leap.to_unix()), leap);
     }

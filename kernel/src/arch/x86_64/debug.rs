@@ -1,0 +1,32 @@
+//! Deliberate CPU faults for the `debug fault` command, to test the fault path.
+
+/// Reads through a null pointer: a page fault (the first page is never mapped).
+pub fn page_fault() -> u64 {
+    let address = core::hint::black_box(0x10usize);
+    // SAFETY: deliberately faults; the fault handler stops the kernel.
+    unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+/// Reads a non-canonical address: a general-protection fault.
+pub fn general_protection() -> u64 {
+    let address = core::hint::black_box(0x8000_0000_0000_0000usize);
+    // SAFETY: deliberately faults; the fault handler stops the kernel.
+    unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+/// Divides by zero with the `div` instruction (Rust's own check would panic instead).
+pub fn divide_error() -> u64 {
+    let divisor = core::hint::black_box(0u64);
+    let quotient: u64;
+    // SAFETY: deliberately raises #DE; the fault handler stops the kernel.
+    unsafe {
+        core::arch::asm!("div {d}", d = in(reg) divisor, inout("rax") 1u64 => quotient, inout("rdx") 0u64 => _);
+    }
+    quotient
+}
+
+/// Executes `ud2`: an invalid-opcode exception.
+pub fn invalid_opcode() {
+    // SAFETY: deliberately raises #UD; the fault handler stops the kernel.
+    unsafe { core::arch::asm!("ud2") };
+}

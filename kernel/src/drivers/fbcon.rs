@@ -1,0 +1,309 @@
+//! A text console on the GOP framebuffer.
+//!
+//! Characters go into a grid of cells whose rows form a ring (scrolling moves the ring's top,
+//! nothing is copied); [`FbConsole::flush`] draws the rows that changed, from glyphs
+//! pre-rendered in the screen's pixel format. It understands the few terminal sequences the
+//! shell uses (`\r`, `\n`, backspace, tab, `ESC[nA/B/C/D`, `ESC[K`, `ESC[2J`, `ESC[H`) and
+//! ignores the rest (colours), so the screen shows the same text as the serial console.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use noto_sans_mono_bitmap::{get_raster, get_raster_width, FontWeight, RasterHeight};
+use rayos_bootinfo::{Framebuffer, PixelFormat};
+
+const FONT_WEIGHT: FontWeight = FontWeight::Regular;
+const FONT_HEIGHT: RasterHeight = RasterHeight::Size16;
+const BACKGROUND: (u8, u8, u8) = (0x10, 0x14, 0x1C);
+const FOREGROUND: (u8, u8, u8) = (0xD8, 0xDC, 0xE0);
+const MARGIN_PIXELS: usize = 4;
+const MAX_CSI_PARAMETERS: usize = 4;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    Start,
+    Csi { params: [u16; MAX_CSI_PARAMETERS], count: usize, has_digit: bool },
+}
+
+pub struct FbConsole {
+    pixels: *mut u32,
+    stride: usize,
+    glyph_width: usize,
+    glyph_height: usize,
+    columns: usize,
+    rows: usize,
+    cells: Vec<char>,
+    /// Ring index of the top visible row.
+    top: usize,
+    cursor_row: usize,
+    cursor_column: usize,
+    dirty: Vec<bool>,
+    drawn_cursor: Option<(usize, usize)>,
+    escape: Escape,
+    pixel_format: PixelFormat,
+    /// Pre-rendered printable ASCII glyphs, `glyph_width * glyph_height` pixels each.
+    ascii_glyphs: Vec<u32>,
+    background: u32,
+    /// Pending UTF-8 bytes of a character split across writes.
+    utf8: [u8; 4],
+    utf8_len: usize,
+}
+
+// SAFETY: the framebuffer pointer is only used behind the console lock.
+unsafe impl Send for FbConsole {}
+
+fn encode(format: PixelFormat, (r, g, b): (u8, u8, u8)) -> u32 {
+    match format {
+        PixelFormat::Bgr => (r as u32) << 16 | (g as u32) << 8 | b as u32,
+        PixelFormat::Rgb => (b as u32) << 16 | (g as u32) << 8 | r as u32,
+    }
+}
+
+fn blend(intensity: u8) -> (u8, u8, u8) {
+    let mix = |bg: u8, fg: u8| (bg as u32 + (fg as u32 - bg as u32) * intensity as u32 / 255) as u8;
+    (mix(BACKGROUND.0, FOREGROUND.0), mix(BACKGROUND.1, FOREGROUND.1), mix(BACKGROUND.2, FOREGROUND.2))
+}
+
+impl FbConsole {
+    /// # Safety
+    /// `virt_base` must map `fb.size_bytes` bytes of the framebuffer for the kernel's lifetime.
+    pub unsafe fn new(fb: &Framebuffer, virt_base: u64) -> FbConsole {
+        let glyph_width = get_raster_width(FONT_WEIGHT, FONT_HEIGHT);
+        let glyph_height = FONT_HEIGHT.val();
+        let columns = (fb.width as usize - 2 * MARGIN_PIXELS) / glyph_width;
+        let rows = (fb.height as usize - 2 * MARGIN_PIXELS) / glyph_height;
+        let mut ascii_glyphs = vec![0u32; 95 * glyph_width * glyph_height];
+        for (i, c) in (' '..='~').enumerate() {
+            let glyph =
+                &mut ascii_glyphs[i * glyph_width * glyph_height..(i + 1) * glyph_width * glyph_height];
+            render_glyph(c, glyph_width, fb.format, glyph);
+        }
+        let mut console = FbConsole {
+            pixels: virt_base as *mut u32,
+            stride: fb.stride_pixels as usize,
+            glyph_width,
+            glyph_height,
+            columns,
+            rows,
+            cells: vec![' '; columns * rows],
+            top: 0,
+            cursor_row: 0,
+            cursor_column: 0,
+            dirty: vec![true; rows],
+            drawn_cursor: None,
+            escape: Escape::None,
+            pixel_format: fb.format,
+            ascii_glyphs,
+            background: encode(fb.format, BACKGROUND),
+            utf8: [0; 4],
+            utf8_len: 0,
+        };
+        console.fill_screen(fb.width as usize, fb.height as usize);
+        console
+    }
+
+    pub fn size(&self) -> (usize, usize) {
+        (self.columns, self.rows)
+    }
+
+    fn fill_screen(&mut self, width: usize, height: usize) {
+        for y in 0..height {
+            for x in 0..width {
+                // SAFETY: inside the mapped framebuffer (y < height, x < width <= stride).
+                unsafe { self.pixels.add(y * self.stride + x).write_volatile(self.background) };
+            }
+        }
+    }
+
+    fn cell_index(&self, row: usize, column: usize) -> usize {
+        ((self.top + row) % self.rows) * self.columns + column
+    }
+
+    fn put_char(&mut self, c: char) {
+        if self.cursor_column >= self.columns {
+            self.new_line();
+        }
+        let index = self.cell_index(self.cursor_row, self.cursor_column);
+        self.cells[index] = c;
+        self.dirty[self.cursor_row] = true;
+        self.cursor_column += 1;
+    }
+
+    fn new_line(&mut self) {
+        self.cursor_column = 0;
+        if self.cursor_row + 1 < self.rows {
+            self.cursor_row += 1;
+        } else {
+            self.top = (self.top + 1) % self.rows;
+            let last = self.cell_index(self.rows - 1, 0);
+            self.cells[last..last + self.columns].fill(' ');
+            self.dirty.fill(true);
+        }
+    }
+
+    fn erase_to_end_of_line(&mut self) {
+        let start = self.cell_index(self.cursor_row, 0);
+        self.cells[start + self.cursor_column.min(self.columns)..start + self.columns].fill(' ');
+        self.dirty[self.cursor_row] = true;
+    }
+
+    pub fn clear(&mut self) {
+        self.cells.fill(' ');
+        self.top = 0;
+        self.cursor_row = 0;
+        self.cursor_column = 0;
+        self.dirty.fill(true);
+    }
+
+    /// Feeds output bytes (UTF-8 with terminal control sequences).
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_byte(b);
+        }
+    }
+
+    fn write_byte(&mut self, b: u8) {
+        match self.escape {
+            Escape::Start => {
+                self.escape = if b == b'[' {
+                    Escape::Csi { params: [0; MAX_CSI_PARAMETERS], count: 0, has_digit: false }
+                } else {
+                    Escape::None
+                };
+                return;
+            }
+            Escape::Csi { mut params, mut count, has_digit } => {
+                match b {
+                    b'0'..=b'9' => {
+                        let slot = count.min(MAX_CSI_PARAMETERS - 1);
+                        params[slot] = params[slot].saturating_mul(10).saturating_add((b - b'0') as u16);
+                        self.escape = Escape::Csi { params, count, has_digit: true };
+                    }
+                    b';' => {
+                        count = (count + 1).min(MAX_CSI_PARAMETERS - 1);
+                        self.escape = Escape::Csi { params, count, has_digit: false };
+                    }
+                    0x40..=0x7E => {
+                        self.escape = Escape::None;
+                        let n = if has_digit || count > 0 { params[0].max(1) as usize } else { 1 };
+                        self.csi(b, n, &params);
+                    }
+                    _ => self.escape = Escape::None,
+                }
+                return;
+            }
+            Escape::None => {}
+        }
+        if self.utf8_len > 0 || b >= 0x80 {
+            self.utf8[self.utf8_len.min(3)] = b;
+            self.utf8_len = (self.utf8_len + 1).min(4);
+            match core::str::from_utf8(&self.utf8[..self.utf8_len]) {
+                Ok(s) => {
+                    let c = s.chars().next().unwrap_or('?');
+                    self.utf8_len = 0;
+                    self.put_char(c);
+                }
+                Err(e) if e.error_len().is_some() || self.utf8_len == 4 => {
+                    self.utf8_len = 0;
+                    self.put_char('\u{FFFD}');
+                }
+                Err(_) => {} // incomplete: wait for more bytes
+            }
+            return;
+        }
+        match b {
+            b'\n' => self.new_line(),
+            b'\r' => self.cursor_column = 0,
+            0x08 => self.cursor_column = self.cursor_column.saturating_sub(1),
+            b'\t' => {
+                let next = (self.cursor_column / 8 + 1) * 8;
+                while self.cursor_column < next.min(self.columns) {
+                    self.put_char(' ');
+                }
+            }
+            0x1B => self.escape = Escape::Start,
+            0x00..=0x1F | 0x7F => {}
+            _ => self.put_char(b as char),
+        }
+    }
+
+    fn csi(&mut self, command: u8, n: usize, params: &[u16; MAX_CSI_PARAMETERS]) {
+        match command {
+            b'A' => self.cursor_row = self.cursor_row.saturating_sub(n),
+            b'B' => self.cursor_row = (self.cursor_row + n).min(self.rows - 1),
+            b'C' => self.cursor_column = (self.cursor_column + n).min(self.columns - 1),
+            b'D' => self.cursor_column = self.cursor_column.saturating_sub(n),
+            b'K' => self.erase_to_end_of_line(),
+            b'J' if params[0] == 2 => self.clear(),
+            b'H' => {
+                self.cursor_row = (params[0].max(1) as usize - 1).min(self.rows - 1);
+                self.cursor_column = (params[1].max(1) as usize - 1).min(self.columns - 1);
+            }
+            _ => {}
+        }
+    }
+
+    /// Draws every changed row and the cursor.
+    pub fn flush(&mut self) {
+        let cursor = (self.cursor_row, self.cursor_column.min(self.columns - 1));
+        if let Some((row, _)) = self.drawn_cursor {
+            if self.drawn_cursor != Some(cursor) {
+                self.dirty[row] = true;
+            }
+        }
+        self.dirty[cursor.0] = true;
+        for row in 0..self.rows {
+            if !core::mem::replace(&mut self.dirty[row], false) {
+                continue;
+            }
+            for column in 0..self.columns {
+                let c = self.cells[self.cell_index(row, column)];
+                self.draw_cell(row, column, c, (row, column) == cursor);
+            }
+        }
+        self.drawn_cursor = Some(cursor);
+    }
+
+    fn draw_cell(&self, row: usize, column: usize, c: char, with_cursor: bool) {
+        let (w, h) = (self.glyph_width, self.glyph_height);
+        let x0 = MARGIN_PIXELS + column * w;
+        let y0 = MARGIN_PIXELS + row * h;
+        let rendered: Vec<u32>;
+        let glyph: &[u32] = if (' '..='~').contains(&c) {
+            let i = c as usize - ' ' as usize;
+            &self.ascii_glyphs[i * w * h..(i + 1) * w * h]
+        } else {
+            let mut pixels = vec![0u32; w * h];
+            render_glyph(c, w, self.pixel_format, &mut pixels);
+            rendered = pixels;
+            &rendered
+        };
+        let cursor_color = encode(self.pixel_format, FOREGROUND);
+        for y in 0..h {
+            let line = &glyph[y * w..(y + 1) * w];
+            // SAFETY: the cell lies inside the framebuffer: columns and rows were computed from
+            // its size minus the margins.
+            let target = unsafe { self.pixels.add((y0 + y) * self.stride + x0) };
+            for (x, &pixel) in line.iter().enumerate() {
+                let pixel = if with_cursor && y >= h - 2 { cursor_color } else { pixel };
+                // SAFETY: as above, x < glyph width.
+                unsafe { target.add(x).write_volatile(pixel) };
+            }
+        }
+    }
+}
+
+fn render_glyph(c: char, width: usize, format: PixelFormat, out: &mut [u32]) {
+    let raster =
+        get_raster(c, FONT_WEIGHT, FONT_HEIGHT).or_else(|| get_raster('\u{FFFD}', FONT_WEIGHT, FONT_HEIGHT));
+    out.fill(encode(format, BACKGROUND));
+    let Some(raster) = raster else { return };
+    for (y, row) in raster.rows().enumerate() {
+        for (x, &intensity) in row.iter().enumerate().take(width) {
+            if let Some(pixel) = out.get_mut(y * width + x) {
+                *pixel = encode(format, blend(intensity));
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Device drivers. Register access (ports, MMIO) is the only unsafe code here.
+
+pub mod acpi;
+pub mod fbcon;
+pub mod keyboard;
+pub mod pci;
+pub mod serial;

@@ -1,0 +1,161 @@
+//! What happens when the kernel cannot go on: CPU exceptions and Rust panics.
+//!
+//! Both print a report on every console (the console lock is broken if a dead context held
+//! it): what happened, the registers, a backtrace with symbol names, and the marker
+//! `RAYOS_PANIC:<kind>:<rip>`. Then the CPU halts.
+
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::arch::{self, InterruptFrame};
+use crate::console;
+use crate::symbols::{walk_frames, Symbolized};
+
+const MAX_BACKTRACE_FRAMES: usize = 32;
+
+/// Set once a fatal report has started: a fault inside the report must not recurse.
+static DYING: AtomicBool = AtomicBool::new(false);
+
+/// The marker name and description of an exception vector.
+pub fn exception_kind(vector: u64) -> (&'static str, &'static str) {
+    match vector {
+        0 => ("DIVIDE_ERROR", "divide error"),
+        1 => ("DEBUG", "debug exception"),
+        2 => ("NMI", "non-maskable interrupt"),
+        3 => ("BREAKPOINT", "breakpoint"),
+        4 => ("OVERFLOW", "overflow"),
+        5 => ("BOUND_RANGE", "bound range exceeded"),
+        6 => ("INVALID_OPCODE", "invalid opcode"),
+        7 => ("DEVICE_NOT_AVAILABLE", "device not available"),
+        8 => ("DOUBLE_FAULT", "double fault"),
+        10 => ("INVALID_TSS", "invalid TSS"),
+        11 => ("SEGMENT_NOT_PRESENT", "segment not present"),
+        12 => ("STACK_SEGMENT_FAULT", "stack-segment fault"),
+        13 => ("GENERAL_PROTECTION", "general-protection fault"),
+        14 => ("PAGE_FAULT", "page fault"),
+        16 => ("X87_FLOATING_POINT", "x87 floating-point error"),
+        17 => ("ALIGNMENT_CHECK", "alignment check"),
+        18 => ("MACHINE_CHECK", "machine check"),
+        19 => ("SIMD_FLOATING_POINT", "SIMD floating-point exception"),
+        20 => ("VIRTUALIZATION", "virtualization exception"),
+        21 => ("CONTROL_PROTECTION", "control-protection exception"),
+        30 => ("SECURITY", "security exception"),
+        _ => ("RESERVED_EXCEPTION", "reserved exception"),
+    }
+}
+
+/// Handles CPU exception `frame.vector`. Every exception is fatal for now.
+pub fn cpu_exception(frame: &mut InterruptFrame) {
+    if DYING.swap(true, Ordering::SeqCst) {
+        arch::halt_forever();
+    }
+    let (kind, description) = exception_kind(frame.vector);
+    let mut out = console::emergency_writer();
+    let _ = write!(out, "\n*** KERNEL FAULT: {description} (vector {}) in thread \"", frame.vector);
+    crate::task::current_name(&mut |name| {
+        let _ = out.write_str(name);
+    });
+    let _ = writeln!(out, "\"");
+    if frame.vector == 14 {
+        let cr2 = arch::read_cr2();
+        let e = frame.error_code;
+        let _ = writeln!(
+            out,
+            "    cr2 {cr2:#018x}  ({} {} in {} mode{})",
+            if e & 1 != 0 { "protection violation on" } else { "not-present page on" },
+            if e & 16 != 0 {
+                "instruction fetch"
+            } else if e & 2 != 0 {
+                "write"
+            } else {
+                "read"
+            },
+            if e & 4 != 0 { "user" } else { "kernel" },
+            if e & 8 != 0 { ", reserved bit set" } else { "" },
+        );
+        if crate::task::is_current_stack_guard(cr2) || crate::mm::map::is_stack_guard(cr2) {
+            let _ = writeln!(out, "    the address is a stack guard page: this thread overflowed its stack");
+        } else if cr2 < 4096 {
+            let _ = writeln!(out, "    the address is in the first page: a null pointer was followed");
+        }
+    }
+    report_frame(&mut out, frame);
+    let _ = writeln!(out, "{}", rayos_markers::PANIC.with(&[&kind, &format_args!("{:#x}", frame.rip)]));
+    arch::halt_forever();
+}
+
+fn report_frame(out: &mut console::EmergencyWriter, f: &InterruptFrame) {
+    let _ = writeln!(out, "    error code {:#x}", f.error_code);
+    let _ = writeln!(out, "    rip {:#018x}  <{}>", f.rip, Symbolized(f.rip));
+    let _ = writeln!(
+        out,
+        "    cs {:#06x}  ss {:#06x}  rflags {:#010x}  rsp {:#018x}",
+        f.cs, f.ss, f.rflags, f.rsp
+    );
+    let registers = [
+        ("rax", f.rax),
+        ("rbx", f.rbx),
+        ("rcx", f.rcx),
+        ("rdx", f.rdx),
+        ("rsi", f.rsi),
+        ("rdi", f.rdi),
+        ("rbp", f.rbp),
+        ("r8 ", f.r8),
+        ("r9 ", f.r9),
+        ("r10", f.r10),
+        ("r11", f.r11),
+        ("r12", f.r12),
+        ("r13", f.r13),
+        ("r14", f.r14),
+        ("r15", f.r15),
+    ];
+    for row in registers.chunks(4) {
+        let _ = write!(out, "   ");
+        for (name, value) in row {
+            let _ = write!(out, " {name} {value:#018x}");
+        }
+        let _ = writeln!(out);
+    }
+    let cr3 = ::x86_64::registers::control::Cr3::read_raw().0.start_address().as_u64();
+    let _ = writeln!(out, "    cr2 {:#018x}  cr3 {cr3:#018x}", arch::read_cr2());
+    let _ = writeln!(out, "backtrace:");
+    let _ = writeln!(out, "    #0  {:#018x} {}", f.rip, Symbolized(f.rip));
+    let mut depth = 1;
+    walk_frames(f.rbp, MAX_BACKTRACE_FRAMES, |return_address| {
+        // The call instruction is just before the return address.
+        let _ = writeln!(out, "    #{depth:<2} {return_address:#018x} {}", Symbolized(return_address - 1));
+        depth += 1;
+    });
+}
+
+/// The Rust panic handler: report and halt.
+pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    arch::disable_interrupts();
+    if DYING.swap(true, Ordering::SeqCst) {
+        arch::halt_forever();
+    }
+    let mut out = console::emergency_writer();
+    let _ = write!(out, "\n*** KERNEL PANIC in thread \"");
+    crate::task::current_name(&mut |name| {
+        let _ = out.write_str(name);
+    });
+    let _ = writeln!(out, "\": {}", info.message());
+    if let Some(location) = info.location() {
+        let _ = writeln!(out, "    at {}:{}:{}", location.file(), location.line(), location.column());
+    }
+    let rbp: u64;
+    // SAFETY: reads the frame pointer register only.
+    unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp) };
+    let _ = writeln!(out, "backtrace:");
+    let mut first_return = 0;
+    let mut depth = 0;
+    walk_frames(rbp, MAX_BACKTRACE_FRAMES, |return_address| {
+        if first_return == 0 {
+            first_return = return_address;
+        }
+        let _ = writeln!(out, "    #{depth:<2} {return_address:#018x} {}", Symbolized(return_address - 1));
+        depth += 1;
+    });
+    let _ = writeln!(out, "{}", rayos_markers::PANIC.with(&[&"PANIC", &format_args!("{first_return:#x}")]));
+    arch::halt_forever();
+}

@@ -1,0 +1,112 @@
+//! The kernel log: every `log::info!`/`warn!`/... record goes into a ring in RAM (`dmesg`);
+//! warnings and errors are also printed on the console.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::sync::IrqMutex;
+
+/// Records kept in RAM; the oldest are dropped beyond this.
+pub const RING_RECORDS: usize = 4096;
+/// Longest message kept, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub sequence: u64,
+    pub level: Level,
+    pub uptime_ns: u64,
+    pub subsystem: String,
+    pub message: String,
+}
+
+impl core::fmt::Display for LogRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let seconds = self.uptime_ns / 1_000_000_000;
+        let micros = self.uptime_ns % 1_000_000_000 / 1000;
+        write!(f, "[{seconds:5}.{micros:06}] {:<5} {}: {}", self.level, self.subsystem, self.message)
+    }
+}
+
+static RING: IrqMutex<VecDeque<LogRecord>> = IrqMutex::new(VecDeque::new());
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+struct KernelLog;
+
+static LOGGER: KernelLog = KernelLog;
+
+/// A message buffer that stops at the limit instead of growing.
+struct Bounded(String);
+
+impl core::fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = MAX_MESSAGE_BYTES.saturating_sub(self.0.len());
+        if s.len() <= room {
+            self.0.push_str(s);
+        } else {
+            let mut cut = room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.0.push_str(&s[..cut]);
+        }
+        Ok(())
+    }
+}
+
+impl Log for KernelLog {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= Level::Debug
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut message = Bounded(String::new());
+        let _ = write!(message, "{}", record.args());
+        let subsystem = record.target().rsplit("::").next().unwrap_or("kernel");
+        let entry = LogRecord {
+            sequence: SEQUENCE.fetch_add(1, Ordering::Relaxed),
+            level: record.level(),
+            uptime_ns: crate::time::now_ns(),
+            subsystem: String::from(subsystem),
+            message: message.0,
+        };
+        if entry.level <= Level::Warn {
+            crate::println!("{entry}");
+        }
+        let mut ring = RING.lock();
+        if ring.len() == RING_RECORDS {
+            ring.pop_front();
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+        ring.push_back(entry);
+    }
+
+    fn flush(&self) {}
+}
+
+pub fn init() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(LevelFilter::Debug);
+    }
+}
+
+/// The newest `tail` records (all if `None`), oldest first.
+pub fn records(tail: Option<usize>) -> Vec<LogRecord> {
+    let ring = RING.lock();
+    let skip = tail.map_or(0, |n| ring.len().saturating_sub(n));
+    ring.iter().skip(skip).cloned().collect()
+}
+
+/// Records dropped from the ring because it was full.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}

@@ -1,0 +1,258 @@
+//! The commands themselves. Their names, usage and help texts live in `rayos_shell::commands`.
+
+use alloc::string::String;
+
+use rayos_hw::pci_names;
+use rayos_hw::rtc::DateTime;
+
+use super::{CommandError, CommandResult};
+use crate::drivers::pci;
+use crate::{arch, boot, console, devices, klog, mm, println, task, time};
+
+/// Runs command `name`; `None` if there is no such command.
+pub fn run(name: &str, args: &[&str]) -> Option<CommandResult> {
+    Some(match name {
+        "help" => help(args),
+        "version" => no_args(name, args).and_then(|_| version()),
+        "echo" => {
+            println!("{}", args.join(" "));
+            Ok(())
+        }
+        "mem" => no_args(name, args).map(|_| mem()),
+        "uptime" => no_args(name, args).map(|_| uptime()),
+        "date" => no_args(name, args).and_then(|_| date()),
+        "cpu" => no_args(name, args).map(|_| cpu()),
+        "pci" => no_args(name, args).map(|_| pci_list()),
+        "devices" => no_args(name, args).map(|_| devices_list()),
+        "tasks" => no_args(name, args).map(|_| tasks()),
+        "markers" => no_args(name, args).map(|_| markers()),
+        "dmesg" => dmesg(args),
+        "clear" => no_args(name, args).map(|_| console::clear()),
+        "reboot" => no_args(name, args).map(|_| reboot()),
+        "shutdown" => no_args(name, args).and_then(|_| shutdown()),
+        "debug" => debug(args),
+        _ => return None,
+    })
+}
+
+fn no_args(name: &str, args: &[&str]) -> CommandResult {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::usage(name))
+    }
+}
+
+fn help(args: &[&str]) -> CommandResult {
+    match args {
+        [] => {
+            println!("Commands:");
+            for spec in rayos_shell::commands::COMMANDS {
+                println!("  {:<10} {}", spec.name, spec.summary);
+            }
+            println!("Type 'help <command>' for details.");
+            Ok(())
+        }
+        [name] => match rayos_shell::commands::find(name) {
+            Some(spec) => {
+                println!("usage: {} {}", spec.name, spec.usage);
+                println!("{}", spec.details);
+                Ok(())
+            }
+            None => Err(CommandError::new("unknown-command", alloc::format!("there is no command '{name}'"))),
+        },
+        _ => Err(CommandError::usage("help")),
+    }
+}
+
+fn version() -> CommandResult {
+    let info = boot::info();
+    println!("RayOS {} (x86_64, kernel with SSE2 floating point)", env!("CARGO_PKG_VERSION"));
+    let mut hex = String::new();
+    for b in info.kernel_sha256 {
+        hex.push_str(&alloc::format!("{b:02x}"));
+    }
+    println!("kernel sha256 {hex} ({} bytes)", info.kernel_file_len);
+    Ok(())
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
+}
+
+fn mem() {
+    let (usable, free) = mm::frames::stats();
+    let (heap_size, heap_used) = mm::heap::stats();
+    println!("physical: {} MiB usable, {} MiB used, {} MiB free", mib(usable), mib(usable - free), mib(free));
+    println!(
+        "heap:     {} MiB, {} KiB used, {} KiB free",
+        mib(heap_size),
+        heap_used / 1024,
+        heap_size.saturating_sub(heap_used) / 1024
+    );
+}
+
+fn format_duration(ns: u64) -> String {
+    let total = ns / 1_000_000_000;
+    let (days, hours, minutes, seconds) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
+    let millis = ns / 1_000_000 % 1000;
+    if days > 0 {
+        alloc::format!("{days}d {hours:02}:{minutes:02}:{seconds:02}")
+    } else {
+        alloc::format!("{hours:02}:{minutes:02}:{seconds:02}.{millis:03}")
+    }
+}
+
+fn uptime() {
+    println!(
+        "up {} ({} timer ticks, {} context switches)",
+        format_duration(time::now_ns()),
+        time::ticks(),
+        task::context_switches()
+    );
+}
+
+fn date() -> CommandResult {
+    match time::unix_now() {
+        0 => Err(CommandError::new("no-clock", "the real-time clock could not be read at boot")),
+        now => {
+            println!("{}", DateTime::from_unix(now));
+            Ok(())
+        }
+    }
+}
+
+fn cpu() {
+    let info = arch::cpu::info();
+    println!("vendor   {}", info.vendor);
+    println!("model    {}", info.brand);
+    println!("family   {:#x}  model {:#x}  stepping {}", info.family, info.model, info.stepping);
+    println!("apic id  {}", arch::apic::id());
+    println!("tsc      {} MHz (calibrated)", time::tsc_hz() / 1_000_000);
+    println!(
+        "svm      {}",
+        if info.has_svm {
+            if info.has_npt {
+                "yes, with nested paging"
+            } else {
+                "yes, without nested paging"
+            }
+        } else {
+            "no"
+        }
+    );
+    println!("features {}", info.features.join(" "));
+}
+
+fn pci_list() {
+    let functions = pci::functions();
+    if functions.is_empty() {
+        println!("no PCI functions found");
+    }
+    for f in functions {
+        let name = pci_names::device_name(f.vendor_id, f.device_id).unwrap_or("");
+        println!(
+            "{:02x}:{:02x}.{} {:04x}:{:04x} {} {}",
+            f.bus,
+            f.device,
+            f.function,
+            f.vendor_id,
+            f.device_id,
+            pci_names::class_name(f.class, f.subclass),
+            name
+        );
+    }
+}
+
+fn devices_list() {
+    println!("platform:");
+    for device in devices::list() {
+        println!(
+            "  {:<12} {:<50} driver: {}",
+            device.name,
+            device.description,
+            device.driver.unwrap_or("none")
+        );
+    }
+    println!("pci:");
+    for f in pci::functions() {
+        let name = pci_names::device_name(f.vendor_id, f.device_id).map(String::from).unwrap_or_else(|| {
+            let vendor = pci_names::vendor_name(f.vendor_id).unwrap_or("unknown vendor");
+            alloc::format!("{vendor} {}", pci_names::class_name(f.class, f.subclass))
+        });
+        println!("  {:02x}:{:02x}.{}      {:<50} driver: none", f.bus, f.device, f.function, name);
+    }
+}
+
+fn tasks() {
+    println!("{:>4}  {:<12} {:<10} {:>8}", "id", "name", "state", "runs");
+    for (id, name, state, runs) in task::snapshot() {
+        let state = match state {
+            task::State::Running => "running",
+            task::State::Ready => "ready",
+            task::State::Blocked => "blocked",
+            task::State::Sleeping(_) => "sleeping",
+            task::State::Dead => "dead",
+        };
+        println!("{id:>4}  {name:<12} {state:<10} {runs:>8}");
+    }
+}
+
+fn markers() {
+    for spec in rayos_markers::VOCABULARY {
+        println!("{:<48} {}", alloc::format!("{}", spec.pattern()), spec.meaning);
+    }
+}
+
+fn dmesg(args: &[&str]) -> CommandResult {
+    let tail = match args {
+        [] => None,
+        ["--tail", n] => Some(n.parse::<usize>().map_err(|_| CommandError::usage("dmesg"))?),
+        _ => return Err(CommandError::usage("dmesg")),
+    };
+    let dropped = klog::dropped();
+    if dropped > 0 && tail.is_none() {
+        println!("({dropped} older records were dropped from the RAM ring)");
+    }
+    for record in klog::records(tail) {
+        println!("{record}");
+    }
+    Ok(())
+}
+
+fn reboot() {
+    println!("rebooting...");
+    console::flush_screen();
+    crate::drivers::acpi::reboot()
+}
+
+fn shutdown() -> CommandResult {
+    println!("powering off...");
+    console::flush_screen();
+    crate::drivers::acpi::power_off().map_err(|why| CommandError::new("power-off-failed", why))
+}
+
+fn debug(args: &[&str]) -> CommandResult {
+    match args {
+        ["fault", kind] => {
+            println!("provoking a {kind} fault on purpose; the kernel will stop");
+            console::flush_screen();
+            match *kind {
+                "page" => {
+                    arch::debug::page_fault();
+                }
+                "gp" => {
+                    arch::debug::general_protection();
+                }
+                "div" => {
+                    arch::debug::divide_error();
+                }
+                "ud" => arch::debug::invalid_opcode(),
+                _ => return Err(CommandError::usage("debug")),
+            }
+            Err(CommandError::new("no-fault", "the fault did not happen"))
+        }
+        ["panic"] => panic!("'debug panic' was requested"),
+        _ => Err(CommandError::usage("debug")),
+    }
+}

@@ -1,0 +1,97 @@
+//! The shell: reads lines from the console, runs commands, and ends every command with one
+//! marker line, `RAYOS_SHELL:OK:<command>` or `RAYOS_SHELL:ERR:<command>:<reason>`.
+
+mod commands;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rayos_shell::editor::{Event, LineEditor};
+
+use crate::{console, println};
+
+pub const PROMPT: &str = "rayos> ";
+
+/// Why a command failed: a short code for the marker and a message for people.
+pub struct CommandError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> CommandError {
+        CommandError { code, message: message.into() }
+    }
+
+    /// Wrong arguments: shows the command's usage.
+    pub fn usage(name: &str) -> CommandError {
+        let usage = rayos_shell::commands::find(name).map_or("", |c| c.usage);
+        CommandError::new("bad-args", alloc::format!("usage: {name} {usage}"))
+    }
+}
+
+pub type CommandResult = Result<(), CommandError>;
+
+/// The shell thread.
+pub fn run() -> ! {
+    let mut editor = LineEditor::new();
+    println!("{}", rayos_markers::SHELL_READY.with(&[]));
+    crate::print!("{PROMPT}");
+    let mut input = [0u8; 256];
+    loop {
+        console::flush_screen();
+        let n = console::read_input(&mut input);
+        for &byte in &input[..n] {
+            let Some(event) = editor.feed(byte, &mut |echo| console::write_bytes(echo)) else { continue };
+            match event {
+                Event::Line(line) => execute(&line),
+                Event::Rejected(error) => {
+                    println!("error: {error}");
+                    println!("{}", rayos_markers::SHELL_ERR.with(&[&"-", &error.code()]));
+                }
+                Event::Cancelled => {}
+            }
+            crate::print!("{PROMPT}");
+        }
+    }
+}
+
+/// Runs one command line and prints its result marker.
+pub fn execute(line: &str) {
+    let words = match rayos_shell::args::split(line) {
+        Ok(words) => words,
+        Err(error) => {
+            let first = line.split_whitespace().next().unwrap_or("-");
+            println!("error: {error}");
+            println!("{}", rayos_markers::SHELL_ERR.with(&[&first, &"bad-quoting"]));
+            return;
+        }
+    };
+    let Some(name) = words.first() else { return };
+    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    let result = match commands::run(name, &args) {
+        Some(result) => result,
+        None => Err(unknown_command(name)),
+    };
+    match result {
+        Ok(()) => println!("{}", rayos_markers::SHELL_OK.with(&[name])),
+        Err(error) => {
+            if !error.message.is_empty() {
+                println!("error: {}", error.message);
+            }
+            println!("{}", rayos_markers::SHELL_ERR.with(&[name, &error.code]));
+        }
+    }
+}
+
+fn unknown_command(name: &str) -> CommandError {
+    let shown: String = name.chars().take(40).collect();
+    let hint = match rayos_shell::commands::suggest(name) {
+        Some(spec) => alloc::format!(" Did you mean '{}'?", spec.name),
+        None => String::new(),
+    };
+    CommandError::new(
+        "unknown-command",
+        alloc::format!("unknown command '{shown}'.{hint} Type 'help' to list the commands."),
+    )
+}

@@ -1,0 +1,83 @@
+//! `cargo xtask bench ...`: figures printed beside a reference measured in the same run.
+//! Benchmarks never pass or fail on timings.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::qemu::{Machine, MachineConfig};
+use crate::toolchain::{self, project_root};
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("boot") => boot(),
+        Some(other) => bail!("unknown benchmark {other:?} (try: boot)"),
+        None => bail!("which benchmark? (boot)"),
+    }
+}
+
+const BOOTS: usize = 5;
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn min_median(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    (values[0], values[values.len() / 2])
+}
+
+fn boot() -> Result<()> {
+    toolchain::ensure_qemu()?;
+    let image = crate::build_image()?;
+    let floor_efi = std::fs::read(crate::artifacts::build_uefi("rayos-floor")?)?;
+    let floor_image = project_root().join("target/rayos/floor.img");
+    crate::image::write_image(
+        &floor_image,
+        &[crate::image::PartitionSpec {
+            name: "FLOOR",
+            type_guid: gpt_disk_io::gpt_disk_types::GptPartitionType::EFI_SYSTEM.0,
+            unique_guid: gpt_disk_io::gpt_disk_types::guid!("5241594f-5300-4d00-8000-0000000000f1"),
+            size_bytes: 64 << 20,
+            contents: crate::image::PartitionContents::Fat32 {
+                label: *b"FLOOR      ",
+                files: vec![crate::image::EspFile { path: "EFI/BOOT/BOOTX64.EFI", contents: &floor_efi }],
+            },
+        }],
+    )?;
+
+    let (mut floor, mut loader, mut entry, mut ready, mut share, mut internal) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..BOOTS {
+        eprintln!("boot {}/{BOOTS}: firmware floor, then RayOS", i + 1);
+        let mut m = Machine::start(&MachineConfig::new("bench-floor", &floor_image))?;
+        floor.push(m.expect_marker(&rayos_markers::FLOOR, TIMEOUT)?.at.as_secs_f64());
+        drop(m);
+
+        let mut m = Machine::start(&MachineConfig::new("bench-boot", &image))?;
+        let l = m.expect_marker(&rayos_markers::LOADER_START, TIMEOUT)?.at.as_secs_f64();
+        let e = m.expect_marker(&rayos_markers::KERNEL_ENTRY, TIMEOUT)?.at.as_secs_f64();
+        let r = m.expect_marker(&rayos_markers::SHELL_READY, TIMEOUT)?.at.as_secs_f64();
+        let dmesg = m.run_ok("dmesg", Duration::from_secs(30))?;
+        let us: f64 = dmesg
+            .lines
+            .iter()
+            .find_map(|line| line.split("kernel ready in ").nth(1)?.strip_suffix(" us")?.parse().ok())
+            .context("dmesg has no 'kernel ready in' line")?;
+        loader.push(l);
+        entry.push(e);
+        ready.push(r);
+        share.push((r - e) * 1000.0);
+        internal.push(us / 1000.0);
+    }
+    println!("boot time under QEMU TCG (q35, OVMF), {BOOTS} boots each; seconds since QEMU started");
+    println!("{:<44} {:>9} {:>9}", "", "min", "median");
+    let row = |name: &str, values: &mut Vec<f64>, unit: &str| {
+        let (min, median) = min_median(values);
+        println!("{name:<44} {min:>8.3}{unit} {median:>8.3}{unit}");
+    };
+    row("firmware floor: minimal UEFI app prints", &mut floor, "s");
+    row("RayOS LOADER_START", &mut loader, "s");
+    row("RayOS KERNEL_ENTRY", &mut entry, "s");
+    row("RayOS SHELL_READY", &mut ready, "s");
+    row("kernel share KERNEL_ENTRY->SHELL_READY (host)", &mut share, "ms");
+    row("kernel init to scheduler start (kernel clock)", &mut internal, "ms");
+    Ok(())
+}

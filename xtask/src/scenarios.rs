@@ -1,0 +1,297 @@
+//! The QEMU scenarios: each boots the image the way a user or an outside check would and
+//! drives it through the serial console, the keyboard and the screen.
+
+use anyhow::{bail, ensure, Context, Result};
+use rayos_markers as markers;
+
+use crate::image;
+use crate::qemu::{BootDisk, Machine};
+use crate::test::{Ctx, BOOT_TIMEOUT, COMMAND_TIMEOUT};
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub run: fn(&Ctx) -> Result<()>,
+}
+
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario { name: "boot-virtio-commands", run: boot_virtio_commands },
+        Scenario { name: "shell-bad-input", run: shell_bad_input },
+        Scenario { name: "boot-ahci-reboot", run: boot_ahci_reboot },
+        Scenario { name: "boot-usb-keyboard-screen", run: boot_usb_keyboard_screen },
+        Scenario { name: "fault-page", run: |ctx| fault(ctx, "page", "PAGE_FAULT", "debug::page_fault") },
+        Scenario {
+            name: "fault-gp",
+            run: |ctx| fault(ctx, "gp", "GENERAL_PROTECTION", "debug::general_protection"),
+        },
+        Scenario { name: "fault-div", run: |ctx| fault(ctx, "div", "DIVIDE_ERROR", "debug::divide_error") },
+        Scenario { name: "fault-ud", run: |ctx| fault(ctx, "ud", "INVALID_OPCODE", "debug::invalid_opcode") },
+        Scenario { name: "panic-report", run: panic_report },
+        Scenario { name: "loader-rejects-corrupt-kernel", run: loader_rejects_corrupt_kernel },
+        Scenario { name: "loader-rejects-missing-kernel", run: loader_rejects_missing_kernel },
+        Scenario { name: "loader-rejects-bad-elf", run: loader_rejects_bad_elf },
+    ]
+}
+
+fn expect_lines(output: &crate::qemu::CommandOutput, needles: &[&str]) -> Result<()> {
+    for needle in needles {
+        ensure!(output.contains(needle), "expected {needle:?} in the output:\n{}", output.text());
+    }
+    Ok(())
+}
+
+/// Boot from virtio-blk, check the boot markers, run every command, then power off.
+fn boot_virtio_commands(ctx: &Ctx) -> Result<()> {
+    let mut m = ctx.start(&ctx.config(""))?;
+    m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT)?;
+    let loaded = m.expect_marker(&markers::KERNEL_LOADED, BOOT_TIMEOUT)?;
+    let fields = markers::KERNEL_LOADED.parse(&loaded.text).context("KERNEL_LOADED fields")?;
+    ensure!(
+        fields.get(0) == Some(ctx.kernel.len().to_string().as_str()),
+        "KERNEL_LOADED size: {}",
+        loaded.text
+    );
+    let digest = image::digest_text(&ctx.kernel);
+    ensure!(fields.get(1) == Some(digest.trim()), "KERNEL_LOADED digest: {}", loaded.text);
+    m.expect_marker(&markers::KERNEL_ENTRY, BOOT_TIMEOUT)?;
+    m.expect_marker(&markers::SHELL_READY, BOOT_TIMEOUT)?;
+
+    let help = m.run_ok("help", COMMAND_TIMEOUT)?;
+    for spec in rayos_shell_names() {
+        ensure!(help.contains(spec), "help does not list {spec}:\n{}", help.text());
+    }
+    expect_lines(&m.run_ok("help echo", COMMAND_TIMEOUT)?, &["usage: echo"])?;
+    expect_lines(&m.run_ok("version", COMMAND_TIMEOUT)?, &["RayOS", digest.trim()])?;
+    let echo = m.run_ok("echo hello   \"big world\"", COMMAND_TIMEOUT)?;
+    ensure!(echo.lines.iter().any(|l| l == "hello big world"), "echo output:\n{}", echo.text());
+    expect_lines(&m.run_ok("mem", COMMAND_TIMEOUT)?, &["physical:", "MiB usable", "heap:"])?;
+    expect_lines(&m.run_ok("uptime", COMMAND_TIMEOUT)?, &["up "])?;
+    let date = m.run_ok("date", COMMAND_TIMEOUT)?;
+    ensure!(
+        date.lines.iter().any(|l| l.starts_with("20") && l.ends_with("UTC")),
+        "date output:\n{}",
+        date.text()
+    );
+    expect_lines(&m.run_ok("cpu", COMMAND_TIMEOUT)?, &["vendor", "features", "sse2", "apic id"])?;
+    expect_lines(
+        &m.run_ok("pci", COMMAND_TIMEOUT)?,
+        &["00:00.0 8086:29c0 host bridge", "1234:1111", "1af4:1001"],
+    )?;
+    expect_lines(
+        &m.run_ok("devices", COMMAND_TIMEOUT)?,
+        &["serial", "local-apic", "ioapic", "hpet", "framebuffer", "keyboard", "QEMU standard VGA"],
+    )?;
+    expect_lines(&m.run_ok("tasks", COMMAND_TIMEOUT)?, &["shell", "idle", "running"])?;
+    expect_lines(
+        &m.run_ok("markers", COMMAND_TIMEOUT)?,
+        &["RAYOS_SHELL:OK:<command>", "RAYOS_PANIC:<kind>:<rip>"],
+    )?;
+    expect_lines(&m.run_ok("dmesg", COMMAND_TIMEOUT)?, &["calibrated against the HPET", "kernel ready in"])?;
+    let tail = m.run_ok("dmesg --tail 1", COMMAND_TIMEOUT)?;
+    ensure!(
+        tail.lines.iter().filter(|l| l.starts_with('[')).count() == 1,
+        "dmesg --tail 1:\n{}",
+        tail.text()
+    );
+    m.run_ok("clear", COMMAND_TIMEOUT)?;
+    let wrong = m.run("version extra", COMMAND_TIMEOUT)?;
+    ensure!(!wrong.ok && wrong.reason.as_deref() == Some("bad-args"), "version with an argument: {wrong:?}");
+
+    m.send(b"shutdown\r")?;
+    m.expect_text("powering off", COMMAND_TIMEOUT)?;
+    let status = m.wait_exit(COMMAND_TIMEOUT).context("shutdown must make QEMU exit")?;
+    ensure!(status.success(), "QEMU exit status after shutdown: {status}");
+    Ok(())
+}
+
+fn rayos_shell_names() -> Vec<&'static str> {
+    vec![
+        "help", "version", "echo", "mem", "uptime", "date", "cpu", "pci", "devices", "tasks", "markers",
+        "dmesg", "clear", "reboot", "shutdown", "debug",
+    ]
+}
+
+/// Bytes no command should survive: every case ends in a clear error or is ignored, and the
+/// shell keeps answering.
+fn shell_bad_input(ctx: &Ctx) -> Result<()> {
+    let mut m = ctx.boot(&ctx.config(""))?;
+    let check_rejected = |m: &mut Machine, bytes: &[u8], reason: &str| -> Result<()> {
+        let out = m.run_bytes(bytes, "-", COMMAND_TIMEOUT)?;
+        ensure!(
+            !out.ok && out.reason.as_deref() == Some(reason),
+            "{:?}: expected {reason}, got {out:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        ensure!(out.contains("error:"), "no error message for {reason}:\n{}", out.text());
+        Ok(())
+    };
+    check_rejected(&mut m, b"echo \xff\xfe bad", "invalid-utf8")?;
+    check_rejected(&mut m, b"ec\x00ho", "control-character")?;
+    check_rejected(&mut m, &vec![b'a'; 10_000], "line-too-long")?;
+
+    let unknown = m.run("hlep", COMMAND_TIMEOUT)?;
+    ensure!(!unknown.ok && unknown.reason.as_deref() == Some("unknown-command"), "{unknown:?}");
+    expect_lines(&unknown, &["Did you mean 'help'?"])?;
+    let quote = m.run("echo \"open", COMMAND_TIMEOUT)?;
+    ensure!(quote.reason.as_deref() == Some("bad-quoting"), "{quote:?}");
+
+    // Cursor keys edit the line and never leak into it: "echo ab", left, "X" -> "echo aXb".
+    let edited = m.run_bytes(b"echo ab\x1b[DX", "echo", COMMAND_TIMEOUT)?;
+    ensure!(edited.ok && edited.lines.iter().any(|l| l == "aXb"), "cursor editing:\n{}", edited.text());
+    // Up recalls the previous line; CRLF counts as one Enter.
+    m.run_ok("echo first", COMMAND_TIMEOUT)?;
+    let recalled = m.run_bytes(b"\x1b[A", "echo", COMMAND_TIMEOUT)?;
+    ensure!(recalled.lines.iter().any(|l| l == "first"), "history:\n{}", recalled.text());
+    m.send(b"echo crlf\r\n")?;
+    m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
+    let after = m.run_ok("echo after-crlf", COMMAND_TIMEOUT)?;
+    ensure!(!after.lines.iter().any(|l| l.contains("RAYOS_SHELL")), "CRLF ran an extra empty command");
+
+    // Noise: a deterministic stream of random bytes, then the shell must still answer.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let noise: Vec<u8> = (0..4000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    m.send(&noise)?;
+    m.send(b"\x03")?; // Ctrl-C abandons whatever half line the noise left
+    let alive = m.run_ok("echo still-alive", COMMAND_TIMEOUT)?;
+    ensure!(alive.lines.iter().any(|l| l == "still-alive"), "after noise:\n{}", alive.text());
+    Ok(())
+}
+
+/// Boot from the AHCI disk, reboot, and reach the shell again.
+fn boot_ahci_reboot(ctx: &Ctx) -> Result<()> {
+    let mut config = ctx.config("");
+    config.boot_disk = BootDisk::Ahci;
+    let mut m = ctx.boot(&config)?;
+    m.run_ok("version", COMMAND_TIMEOUT)?;
+    m.send(b"reboot\r")?;
+    m.expect_text("rebooting", COMMAND_TIMEOUT)?;
+    m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT).context("the machine did not restart")?;
+    m.expect_marker(&markers::SHELL_READY, BOOT_TIMEOUT)?;
+    let uptime = m.run_ok("uptime", COMMAND_TIMEOUT)?;
+    ensure!(uptime.contains("up 00:00:"), "uptime after reboot:\n{}", uptime.text());
+    Ok(())
+}
+
+/// Boot from USB storage, type on the PS/2 keyboard, and check the screen shows the console.
+fn boot_usb_keyboard_screen(ctx: &Ctx) -> Result<()> {
+    let mut config = ctx.config("");
+    config.boot_disk = BootDisk::Usb;
+    let mut m = ctx.boot(&config)?;
+    m.run_ok("clear", COMMAND_TIMEOUT)?;
+    m.type_on_keyboard("echo typed-on-keyboard")?;
+    let typed = m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
+    ensure!(typed.text.ends_with(":echo"), "keyboard command ended with {}", typed.text);
+    let lines = m.lines();
+    ensure!(lines.iter().any(|l| l.text == "typed-on-keyboard"), "the keyboard line did not run echo");
+
+    // The screen mirrors the console: after `clear`, text sits at the top and the bottom is empty.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (width, height, pixels) = m.screenshot()?;
+    ensure!(width >= 640 && height >= 400, "screen is {width}x{height}");
+    let background = [pixels[0], pixels[1], pixels[2]];
+    let lit_in_rows = |from: usize, to: usize| -> usize {
+        (from..to)
+            .map(|y| (0..width).filter(|&x| pixels[(y * width + x) * 3..][..3] != background).count())
+            .sum()
+    };
+    let top = lit_in_rows(0, 80);
+    let bottom = lit_in_rows(height - 80, height);
+    ensure!(top > 500, "no text drawn at the top of the screen ({top} lit pixels)");
+    ensure!(bottom == 0, "the bottom of the screen is not clear ({bottom} lit pixels)");
+    Ok(())
+}
+
+/// `debug fault <kind>`: a register dump, a symbolized backtrace and the panic marker.
+fn fault(ctx: &Ctx, kind: &str, marker_kind: &str, symbol: &str) -> Result<()> {
+    let mut m = ctx.boot(&ctx.config(""))?;
+    m.send(format!("debug fault {kind}\r").as_bytes())?;
+    m.expect_text("*** KERNEL FAULT", COMMAND_TIMEOUT)?;
+    let rip = m.expect_text("    rip 0x", COMMAND_TIMEOUT)?;
+    ensure!(rip.text.contains(symbol), "rip line lacks the symbol {symbol}: {}", rip.text);
+    m.expect_text("rax 0x", COMMAND_TIMEOUT)?;
+    m.expect_text("backtrace:", COMMAND_TIMEOUT)?;
+    m.expect_text("rayos_kernel::shell::", COMMAND_TIMEOUT).context("the backtrace must reach the shell")?;
+    let panic = m.expect_marker(&markers::PANIC, COMMAND_TIMEOUT)?;
+    let fields = markers::PANIC.parse(&panic.text).context("panic fields")?;
+    ensure!(fields.get(0) == Some(marker_kind), "panic kind: {}", panic.text);
+    ensure!(fields.get(1).is_some_and(|rip| rip.starts_with("0xffffffff8")), "panic rip: {}", panic.text);
+    if kind == "page" {
+        let lines = m.lines();
+        ensure!(lines.iter().any(|l| l.text.contains("cr2 0x0000000000000010")), "page fault without CR2");
+        ensure!(lines.iter().any(|l| l.text.contains("null pointer")), "page fault not explained");
+    }
+    Ok(())
+}
+
+fn panic_report(ctx: &Ctx) -> Result<()> {
+    let mut m = ctx.boot(&ctx.config(""))?;
+    m.send(b"debug panic\r")?;
+    m.expect_text("*** KERNEL PANIC", COMMAND_TIMEOUT)?;
+    m.expect_text("'debug panic' was requested", COMMAND_TIMEOUT)?;
+    m.expect_text("rayos_kernel::shell::", COMMAND_TIMEOUT)?;
+    let panic = m.expect_marker(&markers::PANIC, COMMAND_TIMEOUT)?;
+    ensure!(panic.text.starts_with("RAYOS_PANIC:PANIC:0x"), "{}", panic.text);
+    Ok(())
+}
+
+/// Writes an image whose ESP holds `kernel` with `digest` (None: no kernel at all).
+fn variant_image(ctx: &Ctx, name: &str, kernel: Option<&[u8]>, digest: &[u8]) -> Result<std::path::PathBuf> {
+    let path = ctx.scratch(&format!("{name}.img"));
+    let mut partitions = image::standard_partitions(&ctx.loader, kernel.unwrap_or(&[]), digest);
+    if kernel.is_none() {
+        if let image::PartitionContents::Fat32 { files, .. } = &mut partitions[0].contents {
+            files.retain(|f| f.path != "rayos/kernel.elf");
+        }
+    }
+    image::write_image(&path, &partitions)?;
+    Ok(path)
+}
+
+fn expect_rejection(ctx: &Ctx, image: &std::path::Path, why: &str) -> Result<()> {
+    let mut config = ctx.config("");
+    config.image = image.to_path_buf();
+    let mut m = ctx.start(&config)?;
+    m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT)?;
+    let line = m.expect_marker(&markers::KERNEL_INVALID, BOOT_TIMEOUT)?;
+    ensure!(
+        line.text == markers::KERNEL_INVALID.with(&[&why]).to_string(),
+        "expected reason {why}: {}",
+        line.text
+    );
+    let lines = m.lines();
+    ensure!(lines.iter().any(|l| l.text.contains("cannot start the kernel")), "no message for people");
+    if lines.iter().any(|l| markers::KERNEL_ENTRY.parse(&l.text).is_some()) {
+        bail!("the loader jumped into a kernel it rejected");
+    }
+    Ok(())
+}
+
+fn loader_rejects_corrupt_kernel(ctx: &Ctx) -> Result<()> {
+    let digest = image::digest_text(&ctx.kernel);
+    let mut corrupt = ctx.kernel.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0x40;
+    let image = variant_image(ctx, "corrupt", Some(&corrupt), digest.as_bytes())?;
+    expect_rejection(ctx, &image, "digest-mismatch")
+}
+
+fn loader_rejects_missing_kernel(ctx: &Ctx) -> Result<()> {
+    let digest = image::digest_text(&ctx.kernel);
+    let image = variant_image(ctx, "missing", None, digest.as_bytes())?;
+    expect_rejection(ctx, &image, "missing")
+}
+
+fn loader_rejects_bad_elf(ctx: &Ctx) -> Result<()> {
+    // Not an ELF file, but with a matching digest: the ELF checks must catch it.
+    let garbage: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let digest = image::digest_text(&garbage);
+    let image = variant_image(ctx, "bad-elf", Some(&garbage), digest.as_bytes())?;
+    expect_rejection(ctx, &image, "bad-elf")
+}
