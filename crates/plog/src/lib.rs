@@ -44,7 +44,10 @@
 //! stage is written in one request, without a device flush. **Flush** writes the staged
 //! sectors not yet on disk, pads the open block to the next sector boundary, and flushes the
 //! device. So a sector that holds flushed records is never written again in that lap: a
-//! torn write can only damage sectors whose records were not yet durable.
+//! torn write can only damage sectors whose records were not yet durable. The writer also
+//! flushes by itself before each lap starts and whenever it has started
+//! `max(16, min(blocks / 4, 1024))` blocks since the last flush (4 MiB on a 64 MiB ring),
+//! which bounds how far a cut write can reach into the oldest data.
 //!
 //! **Mount** reads the whole ring and keeps, per block, the prefix of records that verify.
 //! It orders blocks by `bsn` and chains them: a block joins if its session is not older
@@ -53,31 +56,38 @@
 //! before it is damage to old data: skipped and counted). A block that would leave a hole
 //! above the watermark, or comes from an older session after a newer one, is the leftover
 //! of a cut write: the walk stops there, so the log reads back as a prefix of what was
-//! appended. The new session continues after the last record kept, in a fresh block; the
-//! blocks it overwrites are exactly those leftovers. Before each lap starts the writer
-//! flushes, so the oldest block is always at or below the watermark + 1.
+//! appended. Among the oldest blocks that a cut write may have been overwriting (the
+//! bound above), a hole means a half-evicted block: everything older than the last such
+//! hole is dropped, so the log stays one window. The new session continues after the last
+//! record kept, in a fresh block; the blocks it overwrites are exactly those leftovers.
 //!
 //! # Durability and the loss window
 //!
 //! - [`Log::append_durable`] and [`Log::flush`] return after the device flush: the record
 //!   (and every earlier one) survives any later power cut. The kernel uses this for warnings
 //!   and errors.
-//! - [`Log::append`] returns once the record is in RAM. A power cut loses the records
-//!   appended since the last flush — all of them in the worst case, however many full
-//!   stages were written meanwhile, because unflushed writes may never reach the medium.
-//!   With the kernel flushing lower levels every `F` ms, the worst-case window is `F` ms of
-//!   info/debug/trace records (plus what an append in progress holds); nothing that
-//!   returned from a flush is ever lost to a power cut.
-//! - After a cut, what mount shows is a prefix (by sequence number) of what was appended,
-//!   with no record that fails its CRC, and at least everything flushed.
-//! - Wrapping keeps the newest `blocks - 1` blocks at least.
+//! - [`Log::append`] returns once the record is in RAM. A power cut loses at most the
+//!   records appended since the last flush (explicit or automatic), because unflushed
+//!   writes may never reach the medium. With the kernel flushing lower levels every `F` ms,
+//!   the worst-case window is `F` ms of info/debug/trace records, and never more than the
+//!   automatic flush bound above (4 MiB of records on a 64 MiB ring); nothing that returned
+//!   from a flush is ever lost to a power cut.
+//! - After a cut, what mount shows is one contiguous run of what was appended (by
+//!   sequence number), ending at or after the last flushed record, with no record that
+//!   fails its CRC. A cut during the eviction of the oldest blocks may drop some of the
+//!   oldest records early.
+//! - Wrapping keeps at least the newest `blocks - 1` blocks.
 //!
 //! # Cost
 //!
 //! Mount reads the ring once in [`SCAN_CHUNK_BLOCKS`]-block (256 KiB) requests and verifies
-//! every record's CRC: for a 64 MiB ring that is 64 MiB in 256 requests; the index it keeps
-//! is 64 bytes per block (about 1 MiB). Appends cost a CRC-32C of the record and a copy;
-//! writes are 64 KiB requests.
+//! every record's CRC: for a 64 MiB partition (63 MiB ring, 16 190 blocks) that is 63 MiB
+//! in 253 requests, measured at 58-66 ms on the host from an in-memory disk (416 426
+//! records of 148 bytes); the index it keeps is 64 bytes per block (about 1 MiB). Appends
+//! cost a CRC-32C of the record and a copy, measured at 3.6-4.0 million 148-byte records/s
+//! (570-630 MB/s of log written) on the host; writes are 64 KiB requests, with one device
+//! flush per 1024 blocks when nobody flushes sooner. `log show --tail 100` reads a few
+//! blocks (about 0.1 ms on the host); a query over the whole ring reads all of it.
 //!
 //! # Invariants
 //! - Nothing is written to a partition that does not carry a valid superblock, except by

@@ -184,15 +184,19 @@ impl BlockInfo {
     }
 
     fn add(&mut self, view: &RecordView<'_>, end_offset: usize) {
+        self.add_fields(view.boot, view.wall_s, view.mono_ns, end_offset);
+    }
+
+    fn add_fields(&mut self, boot: u32, wall_s: u64, mono_ns: u64, end_offset: usize) {
         if self.records == 0 {
-            self.first_wall_s = view.wall_s;
+            self.first_wall_s = wall_s;
         }
         self.records += 1;
         self.used_bytes = end_offset as u32;
-        self.min_boot = self.min_boot.min(view.boot);
-        self.max_boot = self.max_boot.max(view.boot);
-        self.last_wall_s = self.last_wall_s.max(view.wall_s);
-        self.max_mono_ns = self.max_mono_ns.max(view.mono_ns);
+        self.min_boot = self.min_boot.min(boot);
+        self.max_boot = self.max_boot.max(boot);
+        self.last_wall_s = self.last_wall_s.max(wall_s);
+        self.max_mono_ns = self.max_mono_ns.max(mono_ns);
     }
 
     fn last_seq(&self) -> u64 {
@@ -492,14 +496,9 @@ impl LogState {
         let block = &mut self.stage[start..start + LOG_BLOCK_BYTES];
         let written = record::encode(&mut block[self.cursor..], &ident, seq, boot, entry)
             .ok_or(PlogError::InvalidParams { reason: "record larger than a block (internal limit)" })?;
-        let view = match record::decode(&block[self.cursor..], &ident) {
-            Slot::Record(view, _) => view,
-            // The bytes were encoded just above; not decoding them is a bug in the codec.
-            _ => return Err(PlogError::InvalidParams { reason: "record failed to verify after encoding" }),
-        };
         self.cursor += written;
         if let Some(info) = self.index.back_mut() {
-            info.add(&view, self.cursor);
+            info.add_fields(boot, entry.wall_s, entry.mono_ns, self.cursor);
         }
         self.next_seq += 1;
         self.counters.appended_records += 1;
