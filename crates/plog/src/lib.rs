@@ -46,8 +46,8 @@
 //! device. So a sector that holds flushed records is never written again in that lap: a
 //! torn write can only damage sectors whose records were not yet durable. The writer also
 //! flushes by itself before each lap starts and whenever it has started
-//! `max(16, min(blocks / 4, 1024))` blocks since the last flush (4 MiB on a 64 MiB ring),
-//! which bounds how far a cut write can reach into the oldest data.
+//! `min(blocks / 4, 1024)` blocks (at least one stage) since the last flush (4 MiB on a
+//! 64 MiB ring), which bounds how far a cut write can reach into the oldest data.
 //!
 //! **Mount** reads the whole ring and keeps, per block, the prefix of records that verify.
 //! It orders blocks by `bsn` and chains them: a block joins if its session is not older

@@ -36,7 +36,7 @@ fn bench_64_mib() {
     let t = Instant::now();
     let mut n = 0u64;
     // `stats()` walks the index, so it is asked only every 4096 records.
-    while n % 4096 != 0 || part.log().stats().wraps < 1 {
+    while !n.is_multiple_of(4096) || part.log().stats().wraps < 1 {
         let entry =
             Entry { level: Level::Info, mono_ns: n, wall_s: 1, subsystem: "bench", message: &message };
         part.log().append(&entry).unwrap();
