@@ -3,7 +3,7 @@
 //! They describe exactly the emulated platform: one x2APIC-capable CPU (APIC ID 0), one
 //! I/O APIC at 0xFEC00000 with GSI base 0, IRQ 0 on GSI 2, the SCI on IRQ 9 (level,
 //! active-low), the PM registers at 0x600/0x604/0x608, the reset register 0xCF9 (value 6), and
-//! a DSDT whose only object is `\_S5` (SLP_TYP 5). The boot-architecture flags say: legacy
+//! a DSDT with only `\_S5` (SLP_TYP 5) and the PCI root bridge `\_SB.PCI0`. The boot-architecture flags say: legacy
 //! ISA devices present (UART, RTC, PIT, PIC), no 8042 (so Linux skips the keyboard-controller
 //! probe), no VGA, and a CMOS RTC.
 //!
@@ -31,17 +31,60 @@ const OEM_TABLE_ID: &[u8; 8] = b"RAYOSVM ";
 const CREATOR_ID: &[u8; 4] = b"RAYO";
 const HEADER_BYTES: usize = 36;
 
-/// The DSDT body: `Name (\_S5, Package (4) { 5, 5, 0, 0 })`, hand-assembled AML.
-pub const DSDT_AML: [u8; 15] = [
-    0x08, // NameOp
-    b'\\', b'_', b'S', b'5', b'_', // \_S5_
-    0x12, // PackageOp
-    0x08, // PkgLength: 8 bytes including itself
-    0x04, // NumElements
-    0x0A, S5_SLP_TYP, // BytePrefix SLP_TYPa
-    0x0A, S5_SLP_TYP, // BytePrefix SLP_TYPb
-    0x00,       // ZeroOp (reserved)
-    0x00,       // ZeroOp (reserved)
+/// The DSDT body, hand-assembled AML for this ASL:
+///
+/// ```text
+/// Name (\_S5, Package (0x04) { 0x05, 0x05, Zero, Zero })
+/// Scope (\_SB) {
+///     Device (PCI0) {
+///         Name (_HID, EisaId ("PNP0A03"))
+///         Name (_UID, Zero)
+///         Name (_BBN, Zero)
+///         Name (_CRS, ResourceTemplate () {
+///             WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,
+///                 0x0000, 0x0000, 0x00FF, 0x0000, 0x0100,,,)
+///             IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08,)
+///             WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+///                 0x0000, 0x0000, 0x0CF7, 0x0000, 0x0CF8,,,, TypeStatic, DenseTranslation)
+///             WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+///                 0x0000, 0x0D00, 0xFFFF, 0x0000, 0xF300,,,, TypeStatic, DenseTranslation)
+///             DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,
+///                 0x00000000, 0xC0000000, 0xFEBFFFFF, 0x00000000, 0x3EC00000,,,,
+///                 AddressRangeMemory, TypeStatic)
+///         })
+///     }
+/// }
+/// ```
+///
+/// `\_S5` gives the SLP_TYP for power-off. `PCI0` makes Linux scan PCI bus 0 through the
+/// host bridge (without an ACPI root bridge it would not scan at all) and tells it where BARs
+/// may go: the 32-bit hole below the I/O APIC.
+pub const DSDT_AML: [u8; 145] = [
+    // Name (_S5_, Package (4) { 5, 5, 0, 0 })
+    0x08, b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04, 0x0A, S5_SLP_TYP, 0x0A, S5_SLP_TYP, 0x00, 0x00,
+    // Scope (_SB_), PkgLength 130 (two-byte encoding)
+    0x10, 0x42, 0x08, b'_', b'S', b'B', b'_', // Device (PCI0), PkgLength 122
+    0x5B, 0x82, 0x4A, 0x07, b'P', b'C', b'I', b'0',
+    // Name (_HID, EisaId ("PNP0A03")) = DWord 0x030AD041
+    0x08, b'_', b'H', b'I', b'D', 0x0C, 0x41, 0xD0, 0x0A, 0x03,
+    // Name (_UID, Zero), Name (_BBN, Zero)
+    0x08, b'_', b'U', b'I', b'D', 0x00, 0x08, b'_', b'B', b'B', b'N', 0x00,
+    // Name (_CRS, Buffer (PkgLength 88) { BytePrefix 84, ... })
+    0x08, b'_', b'C', b'R', b'S', 0x11, 0x48, 0x05, 0x0A, 0x54,
+    // WordBusNumber: tag 0x88, len 13, type 2 (bus), MinFixed|MaxFixed, gran 0, 0..0xFF, len 0x100
+    0x88, 0x0D, 0x00, 0x02, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0x00, 0x00, 0x00, 0x00, 0x01,
+    // IO: 16-bit decode, 0xCF8..0xCF8, align 1, 8 ports
+    0x47, 0x01, 0xF8, 0x0C, 0xF8, 0x0C, 0x01, 0x08,
+    // WordIO: type 1 (I/O), MinFixed|MaxFixed, EntireRange, 0x0000..0x0CF7, len 0x0CF8
+    0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x00, 0xF7, 0x0C, 0x00, 0x00, 0xF8, 0x0C,
+    // WordIO: 0x0D00..0xFFFF, len 0xF300
+    0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x0D, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xF3,
+    // DWordMemory: tag 0x87, len 23, type 0, MinFixed|MaxFixed, read-write non-cacheable,
+    // 0xC0000000..0xFEBFFFFF, len 0x3EC00000
+    0x87, 0x17, 0x00, 0x00, 0x0C, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0xFF, 0xFF, 0xBF,
+    0xFE, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x3E,
+    // EndTag with checksum 0 ("treat as correct")
+    0x79, 0x00,
 ];
 
 /// IA-PC boot architecture flags.
@@ -400,10 +443,20 @@ mod tests {
 
         let dsdt = table(&ram, u64_at(140));
         assert_eq!(&dsdt[..4], b"DSDT");
-        assert_eq!(
-            &dsdt[HEADER_BYTES..],
-            &[0x08, 0x5C, 0x5F, 0x53, 0x35, 0x5F, 0x12, 0x08, 0x04, 0x0A, 0x05, 0x0A, 0x05, 0x00, 0x00]
-        );
+        // iasl 20200925 (`iasl -p dsdt` on the ASL in DSDT_AML's comment) emits exactly these bytes.
+        let iasl = "085F53355F1208040A050A0500001042085F53425F5B824A0750434930085F48\
+                    49440C41D00A03085F55494400085F42424E00085F4352531148050A54880D00\
+                    020C0000000000FF00000000014701F80CF80C0108880D00010C0300000000F7\
+                    0C0000F80C880D00010C030000000DFFFF000000F3871700000C010000000000\
+                    0000C0FFFFBFFE000000000000C03E7900";
+        let expected: std::vec::Vec<u8> =
+            (0..iasl.len() / 2).map(|i| u8::from_str_radix(&iasl[2 * i..2 * i + 2], 16).unwrap()).collect();
+        assert_eq!(&dsdt[HEADER_BYTES..], &expected[..]);
+        // The Scope's and the Device's PkgLengths reach exactly to the end of the table.
+        let body = &dsdt[HEADER_BYTES..];
+        let pkg_len = |at: usize| usize::from(body[at] & 0x0F) | (usize::from(body[at + 1]) << 4);
+        assert_eq!(15 + pkg_len(15), body.len());
+        assert_eq!(23 + pkg_len(23), body.len());
 
         let madt = &tables[b"APIC"];
         assert_eq!(u32::from_le_bytes(madt[36..40].try_into().unwrap()), 0xFEE0_0000);
