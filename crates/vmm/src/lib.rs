@@ -32,7 +32,7 @@
 //! | I/O APIC | MMIO 0xFEC00000-0xFEC00FFF | 24 pins, GSI base 0 | version 0x20 (EOI register at +0x40) |
 //! | local APIC | x2APIC MSRs 0x800-0x8FF, TSC deadline 0x6E0 | timer, self-IPI, error | starts in x2APIC mode; xAPIC MMIO at 0xFEE00000 is refused |
 //! | kvmclock | MSRs 0x4B564D00/01 | - | stable-TSC pvclock; CPUID 0x40000001 |
-//! | ACPI tables | 0xE0000 (RSDP first) | - | RSDP, RSDT, XSDT, FADT, FACS, MADT, DSDT (`\_S5` only) |
+//! | ACPI tables | 0xE0000 (RSDP first) | - | RSDP, RSDT, XSDT, FADT, FACS, MADT, DSDT (`\_S5`, root bridge `\_SB.PCI0`, no `_PRT` yet) |
 //!
 //! Every other port reads as all-ones and ignores writes (counted in
 //! [`machine::AccessCounters::unknown_port`]). Guest RAM is one range from 0, at most 3 GiB;

@@ -1,5 +1,6 @@
 //! Completing an MMIO exit: fetch the instruction at RIP, decode it, perform the access
-//! through the [`Machine`], update the registers, advance RIP.
+//! through the [`Machine`], update the registers, advance RIP. Also [`skip_instruction`] for
+//! the other intercepted instructions, whose length QEMU's SVM (no nRIP save) does not report.
 //!
 //! The faulting guest-physical address comes from the nested-page-fault exit; the decoded
 //! memory operand is translated through the guest's page tables too, and the two must agree
@@ -11,8 +12,8 @@
 use core::fmt;
 
 use crate::decode::{
-    decode, extend_loaded, size_mask, CpuMode, DecodeError, Operation, Registers, Segment, StoreSource,
-    MAX_INSTRUCTION_BYTES, RFLAGS_DF,
+    decode, exit_instruction_length, extend_loaded, size_mask, CpuMode, DecodeError, ExitInstruction,
+    Operation, Registers, Segment, StoreSource, MAX_INSTRUCTION_BYTES, RFLAGS_DF,
 };
 use crate::machine::{Machine, MachineError};
 use crate::memory::{
@@ -143,6 +144,36 @@ fn step_index(register: &mut u64, element_bytes: u8, down: bool, address_size_by
     };
 }
 
+/// Reads up to 15 instruction bytes at the guest's RIP; returns the buffer and how many bytes
+/// were readable (an instruction may end before an unmapped page).
+pub fn fetch_instruction(
+    memory: &dyn GuestMemory,
+    regs: &Registers,
+    cpu: &GuestCpuState,
+) -> Result<([u8; MAX_INSTRUCTION_BYTES], usize), MmioError> {
+    let mut bytes = [0u8; MAX_INSTRUCTION_BYTES];
+    let rip_linear = linear(cpu, Segment::Cs, regs.rip);
+    let fetch = Access { write: false, execute: true, user: cpu.cpl == 3 };
+    let fetched =
+        read_virtual_prefix(memory, &cpu.paging, rip_linear, fetch, &mut bytes).map_err(MmioError::Fetch)?;
+    Ok((bytes, fetched))
+}
+
+/// Advances RIP past the intercepted instruction `expected` (CPUID, RDMSR, HLT, ...), after
+/// checking that the bytes at RIP are that instruction; returns the new RIP. This is what
+/// nRIP save would have given the kernel.
+pub fn skip_instruction(
+    memory: &dyn GuestMemory,
+    regs: &mut Registers,
+    cpu: &GuestCpuState,
+    expected: ExitInstruction,
+) -> Result<u64, MmioError> {
+    let (bytes, fetched) = fetch_instruction(memory, regs, cpu)?;
+    let length = exit_instruction_length(&bytes[..fetched], cpu.mode, expected).map_err(MmioError::Decode)?;
+    regs.rip = mask_ip(regs.rip.wrapping_add(u64::from(length)), cpu.mode);
+    Ok(regs.rip)
+}
+
 /// Completes the MMIO access that faulted at `gpa`; returns the new RIP (also stored in
 /// `regs.rip`).
 pub fn handle_mmio_exit(
@@ -152,11 +183,7 @@ pub fn handle_mmio_exit(
     cpu: &GuestCpuState,
     gpa: u64,
 ) -> Result<u64, MmioError> {
-    let mut bytes = [0u8; MAX_INSTRUCTION_BYTES];
-    let rip_linear = linear(cpu, Segment::Cs, regs.rip);
-    let fetch = Access { write: false, execute: true, user: cpu.cpl == 3 };
-    let fetched =
-        read_virtual_prefix(memory, &cpu.paging, rip_linear, fetch, &mut bytes).map_err(MmioError::Fetch)?;
+    let (bytes, fetched) = fetch_instruction(memory, regs, cpu)?;
     let instruction = decode(&bytes[..fetched], cpu.mode).map_err(MmioError::Decode)?;
     let next_rip = mask_ip(regs.rip.wrapping_add(u64::from(instruction.length)), cpu.mode);
     let translate_operand = |memory: &dyn GuestMemory, segment: Segment, offset: u64, write: bool| {
@@ -377,6 +404,21 @@ mod tests {
         handle_mmio_exit(&mut m, &mut ram, &mut regs, &cpu, IOAPIC_BASE + 0x10).unwrap();
         assert_eq!(ram.read_u32(0x6000), Ok(0x0017_0020));
         assert_eq!((regs.rsi, regs.rdi), (IOAPIC_BASE + 0x14, 0x6004));
+    }
+
+    #[test]
+    fn skip_instruction_checks_and_advances() {
+        // cpuid ; ds wrmsr (prefixed) ; hlt
+        let (mut backing, cpu, mut regs) = setup(&[0x0F, 0xA2, 0x3E, 0x0F, 0x30, 0xF4]);
+        let ram = GuestRam::new(&mut backing);
+        assert_eq!(skip_instruction(&ram, &mut regs, &cpu, ExitInstruction::Cpuid), Ok(CODE + 2));
+        assert_eq!(skip_instruction(&ram, &mut regs, &cpu, ExitInstruction::Wrmsr), Ok(CODE + 5));
+        assert_eq!(
+            skip_instruction(&ram, &mut regs, &cpu, ExitInstruction::Cpuid),
+            Err(MmioError::Decode(DecodeError::Mismatch))
+        );
+        assert_eq!(regs.rip, CODE + 5);
+        assert_eq!(skip_instruction(&ram, &mut regs, &cpu, ExitInstruction::Hlt), Ok(CODE + 6));
     }
 
     #[test]
