@@ -392,8 +392,8 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// The attributes in AMD VMCB format: type[3:0], S[4], DPL[6:5], P[7], AVL[8], L[9],
-    /// D/B[10], G[11].
+    /// The attributes in AMD VMCB format: bits 3:0 type, 4 S, 6:5 DPL, 7 P, 8 AVL, 9 L,
+    /// 10 D/B, 11 G.
     pub fn vmcb_attributes(&self) -> u16 {
         u16::from(self.segment_type & 0xF)
             | u16::from(self.code_or_data) << 4

@@ -137,7 +137,7 @@ pub struct PagingContext {
     pub cr4: u64,
     /// Guest EFER.
     pub efer: u64,
-    /// The guest's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]); page-table bits above it are reserved.
+    /// The guest's MAXPHYADDR (CPUID 0x80000008, EAX bits 7:0); page-table bits above it are reserved.
     pub phys_addr_bits: u8,
 }
 
