@@ -233,8 +233,8 @@ fn fault(ctx: &Ctx, kind: &str, marker_kind: &str, symbol: &str) -> Result<()> {
 fn panic_report(ctx: &Ctx) -> Result<()> {
     let mut m = ctx.boot(&ctx.config(""))?;
     m.send(b"debug panic\r")?;
-    m.expect_text("*** KERNEL PANIC", COMMAND_TIMEOUT)?;
-    m.expect_text("'debug panic' was requested", COMMAND_TIMEOUT)?;
+    let report = m.expect_text("*** KERNEL PANIC", COMMAND_TIMEOUT)?;
+    ensure!(report.text.contains("'debug panic' was requested"), "panic message missing: {}", report.text);
     m.expect_text("rayos_kernel::shell::", COMMAND_TIMEOUT)?;
     let panic = m.expect_marker(&markers::PANIC, COMMAND_TIMEOUT)?;
     ensure!(panic.text.starts_with("RAYOS_PANIC:PANIC:0x"), "{}", panic.text);

@@ -1,6 +1,8 @@
-//! Deliberate CPU faults for the `debug fault` command, to test the fault path.
+//! Deliberate CPU faults for the `debug fault` command, to test the fault path. Never
+//! inlined, so a fault report names the function that faulted.
 
 /// Reads through a null pointer: a page fault (the first page is never mapped).
+#[inline(never)]
 pub fn page_fault() -> u64 {
     let address = core::hint::black_box(0x10usize);
     // SAFETY: deliberately faults; the fault handler stops the kernel.
@@ -8,6 +10,7 @@ pub fn page_fault() -> u64 {
 }
 
 /// Reads a non-canonical address: a general-protection fault.
+#[inline(never)]
 pub fn general_protection() -> u64 {
     let address = core::hint::black_box(0x8000_0000_0000_0000usize);
     // SAFETY: deliberately faults; the fault handler stops the kernel.
@@ -15,6 +18,7 @@ pub fn general_protection() -> u64 {
 }
 
 /// Divides by zero with the `div` instruction (Rust's own check would panic instead).
+#[inline(never)]
 pub fn divide_error() -> u64 {
     let divisor = core::hint::black_box(0u64);
     let quotient: u64;
@@ -26,6 +30,7 @@ pub fn divide_error() -> u64 {
 }
 
 /// Executes `ud2`: an invalid-opcode exception.
+#[inline(never)]
 pub fn invalid_opcode() {
     // SAFETY: deliberately raises #UD; the fault handler stops the kernel.
     unsafe { core::arch::asm!("ud2") };
