@@ -11,8 +11,6 @@ pub struct BootSummary {
     pub kernel_file_phys: u64,
     pub kernel_file_len: u64,
     pub boot_partition_guid: [u8; 16],
-    pub loader_start_tsc: u64,
-    pub kernel_jump_tsc: u64,
 }
 
 impl BootSummary {
@@ -37,8 +35,6 @@ pub fn init(info: &BootInfo) -> &'static BootSummary {
         kernel_file_phys: info.kernel_file_phys,
         kernel_file_len: info.kernel_file_len,
         boot_partition_guid: info.boot_partition_guid,
-        loader_start_tsc: info.loader_start_tsc,
-        kernel_jump_tsc: info.kernel_jump_tsc,
     })
 }
 

@@ -44,11 +44,6 @@ pub fn attach_screen(screen: FbConsole) {
     SCREEN_DIRTY.store(true, Ordering::Relaxed);
 }
 
-/// The screen console's size in characters, if there is a screen.
-pub fn screen_size() -> Option<(usize, usize)> {
-    CONSOLE.lock().screen.as_ref().map(|s| s.size())
-}
-
 struct Writer<'a>(&'a mut Console);
 
 impl Write for Writer<'_> {
@@ -150,11 +145,6 @@ pub fn read_input(buf: &mut [u8]) -> usize {
         *slot = b;
     }
     n
-}
-
-/// Input bytes dropped because nobody read them fast enough.
-pub fn input_dropped() -> u64 {
-    INPUT_DROPPED.load(Ordering::Relaxed)
 }
 
 /// The serial receive interrupt: drains the UART's FIFO.

@@ -18,7 +18,6 @@ pub const MAX_MESSAGE_BYTES: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct LogRecord {
-    pub sequence: u64,
     pub level: Level,
     pub uptime_ns: u64,
     pub subsystem: String,
@@ -34,7 +33,6 @@ impl core::fmt::Display for LogRecord {
 }
 
 static RING: IrqMutex<VecDeque<LogRecord>> = IrqMutex::new(VecDeque::new());
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 struct KernelLog;
@@ -73,7 +71,6 @@ impl Log for KernelLog {
         let _ = write!(message, "{}", record.args());
         let subsystem = record.target().rsplit("::").next().unwrap_or("kernel");
         let entry = LogRecord {
-            sequence: SEQUENCE.fetch_add(1, Ordering::Relaxed),
             level: record.level(),
             uptime_ns: crate::time::now_ns(),
             subsystem: String::from(subsystem),

@@ -66,7 +66,7 @@ impl core::fmt::Display for Symbolized {
 /// move up the stack, so a corrupted chain cannot fault or loop.
 pub fn walk_frames(mut rbp: u64, max_frames: usize, mut each: impl FnMut(u64)) {
     for _ in 0..max_frames {
-        if rbp == 0 || rbp % 8 != 0 {
+        if rbp == 0 || !rbp.is_multiple_of(8) {
             return;
         }
         let readable =

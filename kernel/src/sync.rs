@@ -2,8 +2,6 @@
 //!
 //! - [`IrqMutex`]: a spin lock that keeps interrupts off while held. For data that interrupt
 //!   handlers or the scheduler touch. Critical sections must be short.
-//! - [`Mutex`]: for data only threads touch. On contention it yields the CPU instead of
-//!   spinning, so a preempted holder gets to run and release it.
 
 use core::ops::{Deref, DerefMut};
 
@@ -73,28 +71,5 @@ impl<T> Deref for IrqMutexGuard<'_, T> {
 impl<T> DerefMut for IrqMutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         &mut self.guard
-    }
-}
-
-pub struct Mutex<T> {
-    inner: spin::Mutex<T>,
-}
-
-impl<T> Mutex<T> {
-    pub const fn new(value: T) -> Self {
-        Mutex { inner: spin::Mutex::new(value) }
-    }
-
-    pub fn lock(&self) -> spin::MutexGuard<'_, T> {
-        loop {
-            if let Some(guard) = self.inner.try_lock() {
-                return guard;
-            }
-            crate::task::yield_now();
-        }
-    }
-
-    pub fn try_lock(&self) -> Option<spin::MutexGuard<'_, T>> {
-        self.inner.try_lock()
     }
 }

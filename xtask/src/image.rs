@@ -48,12 +48,39 @@ pub enum PartitionContents<'a> {
     Raw(&'a [u8]),
 }
 
-/// The standard partitions of a RayOS image: the ESP with loader and kernel.
+const DATA_GUID: Guid = guid!("5241594f-5300-4d00-8000-0000000000da");
+/// Size of the RAYOS-DATA partition (persistent log, boot table, crash records).
+pub const DATA_BYTES: u64 = 64 * MIB;
+
+/// A freshly formatted RAYOS-DATA partition. Its volume id comes from the kernel digest, so
+/// each build's image is a new format (the log never mistakes one build's data for another's).
+pub fn data_partition_image(kernel: &[u8]) -> Result<Vec<u8>> {
+    let digest = Sha256::digest(kernel);
+    let volume_id = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) | 1;
+    rayos_plog::format_image(DATA_BYTES, &rayos_plog::FormatParams::new(volume_id, 0))
+        .map_err(|e| anyhow::anyhow!("formatting RAYOS-DATA: {e:?}"))
+}
+
+/// The standard partitions of a RayOS image: the ESP with loader and kernel, then RAYOS-DATA.
 pub fn standard_partitions<'a>(
     loader: &'a [u8],
     kernel: &'a [u8],
     digest_text: &'a [u8],
+    data: &'a [u8],
 ) -> Vec<PartitionSpec<'a>> {
+    let mut partitions = esp_only(loader, kernel, digest_text);
+    partitions.push(PartitionSpec {
+        name: rayos_partition::RAYOS_DATA_NAME,
+        type_guid: rayos_partition::RAYOS_DATA_TYPE,
+        unique_guid: DATA_GUID,
+        size_bytes: DATA_BYTES,
+        contents: PartitionContents::Raw(data),
+    });
+    partitions
+}
+
+/// Just the ESP: an image for a machine that keeps no state on disk.
+pub fn esp_only<'a>(loader: &'a [u8], kernel: &'a [u8], digest_text: &'a [u8]) -> Vec<PartitionSpec<'a>> {
     vec![PartitionSpec {
         name: "RAYOS-EFI",
         type_guid: GptPartitionType::EFI_SYSTEM.0,
@@ -260,7 +287,8 @@ mod tests {
         let path = dir.join("test.img");
         let kernel = vec![0x7Fu8; 100_000];
         let digest = digest_text(&kernel);
-        write_image(&path, &standard_partitions(b"MZloader", &kernel, digest.as_bytes())).unwrap();
+        let data = vec![0xA5u8; 4096];
+        write_image(&path, &standard_partitions(b"MZloader", &kernel, digest.as_bytes(), &data)).unwrap();
 
         let file = File::open(&path).unwrap();
         let mut disk = Disk::new(BlockIoAdapter::new(file, BlockSize::BS_512)).unwrap();
@@ -275,6 +303,14 @@ mod tests {
         let mut storage = vec![0u8; layout.num_bytes_rounded_to_block_as_usize(BlockSize::BS_512).unwrap()];
         let array = disk.read_gpt_partition_entry_array(layout, &mut storage).unwrap();
         assert_eq!(array.calculate_crc32(), header.partition_entry_array_crc32);
+        let data_entry = *array.get_partition_entry(1u32).unwrap();
+        let data_type = data_entry.partition_type_guid.0;
+        assert_eq!(data_type, rayos_partition::RAYOS_DATA_TYPE);
+        let mut data_read = vec![0u8; 4096];
+        let mut image_file = File::open(&path).unwrap();
+        image_file.seek(SeekFrom::Start(data_entry.starting_lba.to_u64() * SECTOR)).unwrap();
+        image_file.read_exact(&mut data_read).unwrap();
+        assert_eq!(data_read, data);
         let esp = *array.get_partition_entry(0u32).unwrap();
         let type_guid = esp.partition_type_guid;
         assert_eq!(type_guid, GptPartitionType::EFI_SYSTEM);

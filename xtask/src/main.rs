@@ -78,7 +78,8 @@ pub fn build_image() -> Result<PathBuf> {
     let digest = image::digest_text(&kernel);
     let path = image_path();
     std::fs::create_dir_all(path.parent().expect("image path has a parent"))?;
-    image::write_image(&path, &image::standard_partitions(&loader, &kernel, digest.as_bytes()))?;
+    let data = image::data_partition_image(&kernel)?;
+    image::write_image(&path, &image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data))?;
     Ok(path)
 }
 

@@ -188,7 +188,6 @@ pub struct Machine {
     cursor: usize,
     qmp: Option<Qmp>,
     pub dir: PathBuf,
-    pub started: Instant,
 }
 
 impl Machine {
@@ -222,7 +221,7 @@ impl Machine {
         let reader_log = Arc::clone(&log);
         std::thread::spawn(move || read_serial(reader, reader_log, started));
         let qmp = Qmp::connect(&dir.join("qmp.sock")).ok();
-        Ok(Machine { name: config.name.clone(), child, serial, log, cursor: 0, qmp, dir, started })
+        Ok(Machine { name: config.name.clone(), child, serial, log, cursor: 0, qmp, dir })
     }
 
     /// Waits for the next line (after the last one matched) for which `matches` holds.
@@ -364,17 +363,6 @@ impl Machine {
     /// Every line so far.
     pub fn lines(&self) -> Vec<Line> {
         self.log.0.lock().map(|l| l.lines.clone()).unwrap_or_default()
-    }
-
-    /// The last `n` lines, for failure reports.
-    pub fn tail(&self, n: usize) -> String {
-        let lines = self.lines();
-        let start = lines.len().saturating_sub(n);
-        lines[start..]
-            .iter()
-            .map(|l| format!("  [{:>7.3}s] {}", l.at.as_secs_f64(), l.text))
-            .collect::<Vec<_>>()
-            .join("\n")
     }
 
     /// Saves the raw serial output next to the test logs; returns its path.

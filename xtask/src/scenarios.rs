@@ -244,7 +244,7 @@ fn panic_report(ctx: &Ctx) -> Result<()> {
 /// Writes an image whose ESP holds `kernel` with `digest` (None: no kernel at all).
 fn variant_image(ctx: &Ctx, name: &str, kernel: Option<&[u8]>, digest: &[u8]) -> Result<std::path::PathBuf> {
     let path = ctx.scratch(&format!("{name}.img"));
-    let mut partitions = image::standard_partitions(&ctx.loader, kernel.unwrap_or(&[]), digest);
+    let mut partitions = image::esp_only(&ctx.loader, kernel.unwrap_or(&[]), digest);
     if kernel.is_none() {
         if let image::PartitionContents::Fat32 { files, .. } = &mut partitions[0].contents {
             files.retain(|f| f.path != "rayos/kernel.elf");

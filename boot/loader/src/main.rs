@@ -18,9 +18,12 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod elf;
 mod paging;
 
+use alloc::string::String;
 use core::fmt::Write as _;
 use core::ptr::NonNull;
 
@@ -80,47 +83,11 @@ fn main() -> Status {
 /// Why the loader could not start the kernel: a short marker code and a message for people.
 struct Failure {
     code: &'static str,
-    message: heapless_message::Message,
-}
-
-/// A small fixed-capacity string so failures can be described without depending on the pool.
-mod heapless_message {
-    use core::fmt;
-
-    pub struct Message {
-        bytes: [u8; 192],
-        len: usize,
-    }
-
-    impl Message {
-        pub fn new(args: fmt::Arguments<'_>) -> Message {
-            let mut message = Message { bytes: [0; 192], len: 0 };
-            let _ = fmt::write(&mut message, args);
-            message
-        }
-    }
-
-    impl fmt::Write for Message {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            for &b in s.as_bytes() {
-                if self.len < self.bytes.len() {
-                    self.bytes[self.len] = b;
-                    self.len += 1;
-                }
-            }
-            Ok(())
-        }
-    }
-
-    impl fmt::Display for Message {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("(unprintable)"))
-        }
-    }
+    message: String,
 }
 
 fn fail(code: &'static str, args: core::fmt::Arguments<'_>) -> Failure {
-    Failure { code, message: heapless_message::Message::new(args) }
+    Failure { code, message: alloc::fmt::format(args) }
 }
 
 enum Never {}

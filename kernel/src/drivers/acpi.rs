@@ -28,7 +28,6 @@ pub struct IrqOverride {
 
 #[derive(Debug, Clone, Copy)]
 pub struct IoApicInfo {
-    pub id: u8,
     pub address_phys: u64,
     pub gsi_base: u32,
 }
@@ -231,7 +230,6 @@ pub fn init(rsdp_phys: u64) -> Result<&'static Platform, String> {
             match entry {
                 MadtEntry::LocalApic(cpu) if cpu.flags & 1 != 0 => platform.processor_count += 1,
                 MadtEntry::IoApic(io) => platform.io_apics.push(IoApicInfo {
-                    id: io.io_apic_id,
                     address_phys: io.io_apic_address as u64,
                     gsi_base: io.global_system_interrupt_base,
                 }),

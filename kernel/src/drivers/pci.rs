@@ -52,14 +52,6 @@ pub fn read_config_u32(bus: u8, device: u8, function: u8, offset: u16) -> Option
     Some(unsafe { core::ptr::read_volatile(address) })
 }
 
-/// Writes a configuration-space doubleword.
-pub fn write_config_u32(bus: u8, device: u8, function: u8, offset: u16, value: u32) {
-    if let Some(address) = config_address(bus, device, function, offset) {
-        // SAFETY: as in read_config_u32.
-        unsafe { core::ptr::write_volatile(address, value) }
-    }
-}
-
 /// Maps the first ECAM segment and enumerates every function on its buses.
 pub fn init(segments: &[PciSegment]) -> usize {
     let Some(segment) = segments.iter().find(|s| s.segment == 0) else {

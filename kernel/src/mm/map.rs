@@ -85,7 +85,7 @@ pub fn map_mmio(phys: u64, size: u64) -> Result<u64, MapError> {
     let end = (phys + size.max(1)).next_multiple_of(PAGE);
     let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_CACHE | Flags::WRITE_THROUGH | Flags::NO_EXECUTE;
     let huge = 2 << 20;
-    let use_huge = first % huge == 0 && (end - first) >= huge;
+    let use_huge = first.is_multiple_of(huge) && (end - first) >= huge;
     let align = if use_huge { huge } else { PAGE };
     let virt_first = space.next_mmio.next_multiple_of(align);
     space.next_mmio = virt_first + (end - first).next_multiple_of(align) + PAGE;

@@ -20,11 +20,6 @@ pub const fn phys_to_virt(phys: u64) -> u64 {
     phys + PHYSICAL_MEMORY_OFFSET
 }
 
-/// The physical address of a direct-map address (`None` outside the direct map).
-pub fn direct_map_to_phys(virt: u64) -> Option<u64> {
-    (PHYSICAL_MEMORY_OFFSET..0xFFFF_9000_0000_0000).contains(&virt).then(|| virt - PHYSICAL_MEMORY_OFFSET)
-}
-
 /// The loader's memory map.
 pub fn memory_regions(boot_info: &BootInfo) -> &'static [MemoryRegion] {
     // SAFETY: validated boot info: `entries_phys` points to `len` regions in boot-data memory,

@@ -73,7 +73,18 @@ fn version() -> CommandResult {
         hex.push_str(&alloc::format!("{b:02x}"));
     }
     println!("kernel sha256 {hex} ({} bytes)", info.kernel_file_len);
+    if info.boot_partition_guid != [0; 16] {
+        println!("booted from GPT partition {}", format_guid(&info.boot_partition_guid));
+    }
     Ok(())
+}
+
+/// A GPT GUID in its usual text form (the first three fields are stored little-endian).
+fn format_guid(g: &[u8; 16]) -> String {
+    alloc::format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]
+    )
 }
 
 fn mib(bytes: u64) -> u64 {
@@ -104,11 +115,13 @@ fn format_duration(ns: u64) -> String {
 }
 
 fn uptime() {
+    println!("up {}", format_duration(time::now_ns()));
     println!(
-        "up {} ({} timer ticks, {} context switches)",
-        format_duration(time::now_ns()),
+        "{} timer ticks, {} context switches; interrupts: serial {}, keyboard {}",
         time::ticks(),
-        task::context_switches()
+        task::context_switches(),
+        arch::interrupts::count(arch::interrupts::vectors::SERIAL),
+        arch::interrupts::count(arch::interrupts::vectors::KEYBOARD)
     );
 }
 
@@ -151,14 +164,24 @@ fn pci_list() {
     }
     for f in functions {
         let name = pci_names::device_name(f.vendor_id, f.device_id).unwrap_or("");
+        let irq = if f.interrupt_line == 0xFF {
+            String::new()
+        } else {
+            alloc::format!(" irq {}", f.interrupt_line)
+        };
+        let bridge = if f.header_type == 1 { " (bridge)" } else { "" };
         println!(
-            "{:02x}:{:02x}.{} {:04x}:{:04x} {} {}",
+            "{:02x}:{:02x}.{} {:04x}:{:04x} {} [{:02x}.{:02x}.{:02x} rev {:02x}{irq}]{bridge} {}",
             f.bus,
             f.device,
             f.function,
             f.vendor_id,
             f.device_id,
             pci_names::class_name(f.class, f.subclass),
+            f.class,
+            f.subclass,
+            f.prog_if,
+            f.revision,
             name
         );
     }

@@ -23,10 +23,6 @@ pub fn mark_boot() {
     BOOT_TSC.store(arch::read_tsc(), Ordering::Relaxed);
 }
 
-pub fn boot_tsc() -> u64 {
-    BOOT_TSC.load(Ordering::Relaxed)
-}
-
 /// The time source the TSC was calibrated against.
 #[derive(Debug, Clone, Copy)]
 pub enum Reference {

@@ -17,7 +17,6 @@ pub struct CpuInfo {
     pub model: u32,
     pub stepping: u32,
     pub features: Vec<&'static str>,
-    pub initial_apic_id: u32,
     pub has_svm: bool,
     pub has_npt: bool,
 }
@@ -80,7 +79,7 @@ fn regs_to_string(regs: &[u32]) -> String {
 pub fn info() -> CpuInfo {
     let [max_leaf, b, c, d] = cpuid(0, 0);
     let vendor = regs_to_string(&[b, d, c]);
-    let [signature, ebx1, _, _] = cpuid(1, 0);
+    let [signature, _, _, _] = cpuid(1, 0);
     let base_family = (signature >> 8) & 0xF;
     let family = if base_family == 0xF { base_family + ((signature >> 20) & 0xFF) } else { base_family };
     let model = if base_family >= 6 {
@@ -107,15 +106,5 @@ pub fn info() -> CpuInfo {
         .collect();
     let has_svm = features.contains(&"svm");
     let has_npt = has_svm && max_extended >= 0x8000_000A && cpuid(0x8000_000A, 0)[3] & 1 != 0;
-    CpuInfo {
-        vendor,
-        brand,
-        family,
-        model,
-        stepping: signature & 0xF,
-        features,
-        initial_apic_id: ebx1 >> 24,
-        has_svm,
-        has_npt,
-    }
+    CpuInfo { vendor, brand, family, model, stepping: signature & 0xF, features, has_svm, has_npt }
 }

@@ -56,8 +56,8 @@ pub fn init() {
     // SAFETY: runs once on the boot CPU before interrupts are enabled, so nothing reads the
     // table while it is written; the stub table is immutable data from build.rs.
     unsafe {
-        let idt = &mut *(&raw mut IDT);
-        for (vector, gate) in idt.0.iter_mut().enumerate() {
+        let idt = &raw mut IDT;
+        for (vector, gate) in (*idt).0.iter_mut().enumerate() {
             let ist = match vector {
                 8 => gdt::DOUBLE_FAULT_IST,
                 2 => gdt::NMI_IST,
@@ -68,7 +68,7 @@ pub fn init() {
         }
         let pointer = ::x86_64::structures::DescriptorTablePointer {
             limit: (core::mem::size_of::<Table>() - 1) as u16,
-            base: ::x86_64::VirtAddr::from_ptr(idt),
+            base: ::x86_64::VirtAddr::from_ptr(idt.cast_const()),
         };
         ::x86_64::instructions::tables::lidt(&pointer);
     }

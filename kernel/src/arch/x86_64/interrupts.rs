@@ -85,8 +85,6 @@ impl InterruptFrame {
 }
 
 pub mod vectors {
-    pub const BREAKPOINT: u64 = 3;
-    pub const NMI: u64 = 2;
     pub const LAST_EXCEPTION: u64 = 31;
     pub const TIMER: u8 = 0x20;
     pub const KEYBOARD: u8 = 0x21;

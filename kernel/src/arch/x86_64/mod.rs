@@ -14,11 +14,6 @@ pub use interrupts::{
     without_interrupts, InterruptFrame,
 };
 
-/// Waits for the next interrupt (interrupts must be enabled to ever return).
-pub fn wait_for_interrupt() {
-    ::x86_64::instructions::hlt();
-}
-
 /// Enables interrupts and waits for the next one, atomically (no wake-up can be lost between
 /// the check that made the caller decide to sleep and the `hlt`).
 pub fn enable_interrupts_and_wait() {
