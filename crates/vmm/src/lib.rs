@@ -91,6 +91,7 @@ pub mod acpi;
 pub mod cpuid;
 pub mod decode;
 pub mod devices;
+pub mod elf_guest;
 pub mod linux;
 pub mod machine;
 pub mod memory;

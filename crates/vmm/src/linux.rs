@@ -451,8 +451,10 @@ pub struct VcpuSetup {
     pub idtr: DescriptorTable,
     pub rip: u64,
     pub rsp: u64,
-    /// The zero page, per the 64-bit boot protocol.
+    /// The zero page, per the 64-bit boot protocol; guest RAM size for an ELF guest.
     pub rsi: u64,
+    /// The first integer argument (System V): 0 for Linux, the case number for an ELF guest.
+    pub rdi: u64,
     pub rflags: u64,
 }
 
@@ -526,11 +528,22 @@ pub fn vcpu_setup() -> VcpuSetup {
         rip: KERNEL_LOAD_GPA + ENTRY_64_OFFSET,
         rsp: BOOT_STACK_TOP_GPA,
         rsi: ZERO_PAGE_GPA,
+        rdi: 0,
         rflags: 0x2,
     }
 }
 
-fn write_page_tables(memory: &mut dyn GuestMemory) -> Result<(), MemoryError> {
+/// Writes the boot GDT at [`GDT_GPA`] (the selectors [`vcpu_setup`] names).
+pub(crate) fn write_boot_gdt(memory: &mut dyn GuestMemory) -> Result<(), MemoryError> {
+    let mut gdt = [0u8; GDT.len() * 8];
+    for (slot, entry) in gdt.chunks_exact_mut(8).zip(GDT) {
+        slot.copy_from_slice(&entry.to_le_bytes());
+    }
+    memory.write(GDT_GPA, &gdt)
+}
+
+/// Writes the PML4 at [`PML4_GPA`], its PDPT and four PDs: 0-4 GiB identity-mapped, 2 MiB pages.
+pub(crate) fn write_page_tables(memory: &mut dyn GuestMemory) -> Result<(), MemoryError> {
     const PRESENT_WRITABLE: u64 = 0x3;
     const PAGE_SIZE_2M: u64 = 1 << 7;
     let pdpt = PML4_GPA + 0x1000;
@@ -602,11 +615,7 @@ pub fn load(memory: &mut dyn GuestMemory, boot: &LinuxBoot<'_>) -> Result<Loaded
     cmdline.push(0);
     memory.write(CMDLINE_GPA, &cmdline)?;
 
-    let mut gdt = [0u8; GDT.len() * 8];
-    for (slot, entry) in gdt.chunks_exact_mut(8).zip(GDT) {
-        slot.copy_from_slice(&entry.to_le_bytes());
-    }
-    memory.write(GDT_GPA, &gdt)?;
+    write_boot_gdt(memory)?;
     write_page_tables(memory)?;
     let acpi_layout = acpi::write_tables(memory)?;
 
@@ -781,6 +790,7 @@ mod tests {
         assert!(translate(&ram, &ctx, 0x1_0000_0000, Access::READ).is_err(), "only 4 GiB are mapped");
         assert_eq!(v.rip, 0x10_0200);
         assert_eq!(v.rsi, ZERO_PAGE_GPA);
+        assert_eq!(v.rdi, 0);
         assert_eq!(v.cs.selector, 0x10);
         assert_eq!(v.cs.vmcb_attributes(), 0xA9B);
         assert_eq!(v.ds.vmcb_attributes(), 0xC93);
