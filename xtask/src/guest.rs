@@ -170,6 +170,8 @@ pub struct LinuxGuest {
     pub versions: PathBuf,
     /// The command line.
     pub command_line: String,
+    /// Guest RAM the guest is meant to get ([`LINUX_GUEST_MEMORY_MIB`]).
+    pub memory_mib: u64,
     /// The kernel release, e.g. `6.1.0-56-amd64`.
     pub kernel_release: String,
     /// The kernel package.
@@ -194,6 +196,7 @@ impl std::fmt::Display for LinuxGuest {
         writeln!(f, "  kernel   {} ({})", self.vmlinuz.display(), self.kernel_release)?;
         writeln!(f, "  initrd   {} ({} bytes)", self.initrd.display(), self.initrd_size_bytes)?;
         writeln!(f, "  cmdline  {} ({})", self.cmdline.display(), self.command_line)?;
+        writeln!(f, "  memory   {} MiB, 1 vCPU, no network", self.memory_mib)?;
         writeln!(f, "  versions {}", self.versions.display())?;
         writeln!(f, "  package  {}", package(&self.kernel_package))?;
         write!(f, "  package  {}", package(&self.busybox_package))
@@ -578,6 +581,7 @@ impl CpioWriter {
 fn recipe_digest(packages: &[&DebPackage], modules: &[(String, PathBuf)]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(RECIPE_VERSION.to_le_bytes());
+    hasher.update(LINUX_GUEST_MEMORY_MIB.to_le_bytes());
     for text in [
         LINUX_COMMAND_LINE,
         INIT_SCRIPT,
@@ -697,6 +701,7 @@ fn versions_text(
     }
     text.push_str(&format!("initrd_bytes {initrd_size_bytes}\n"));
     text.push_str(&format!("cmdline {LINUX_COMMAND_LINE}\n"));
+    text.push_str(&format!("memory_mib {LINUX_GUEST_MEMORY_MIB}\n"));
     text
 }
 
@@ -809,6 +814,7 @@ pub fn build_linux_guest() -> Result<LinuxGuest> {
                 cmdline,
                 versions,
                 command_line: LINUX_COMMAND_LINE.to_string(),
+                memory_mib: LINUX_GUEST_MEMORY_MIB,
                 kernel_release,
                 kernel_package,
                 busybox_package,
@@ -850,6 +856,7 @@ pub fn build_linux_guest() -> Result<LinuxGuest> {
         cmdline,
         versions,
         command_line: LINUX_COMMAND_LINE.to_string(),
+        memory_mib: LINUX_GUEST_MEMORY_MIB,
         kernel_release,
         kernel_package,
         busybox_package,
