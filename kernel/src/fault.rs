@@ -16,6 +16,61 @@ const MAX_BACKTRACE_FRAMES: usize = 32;
 /// Set once a fatal report has started: a fault inside the report must not recurse.
 static DYING: AtomicBool = AtomicBool::new(false);
 
+/// How long a crashed kernel shows its report before restarting the machine.
+const RESTART_DELAY_NS: u64 = 10_000_000_000;
+
+/// Whether the kernel is on its fatal path.
+pub fn is_dying() -> bool {
+    DYING.load(Ordering::SeqCst)
+}
+
+/// Enters the fatal path (for the watchdog, which reports on its own).
+pub fn mark_dying() {
+    DYING.store(true, Ordering::SeqCst);
+}
+
+/// Writes the crash record and says on the console whether it worked.
+pub fn record_crash(out: &mut console::EmergencyWriter, context: &crate::crash::Context<'_>) {
+    match crate::crash::record(context) {
+        Ok(written) => {
+            let _ = writeln!(
+                out,
+                "crash record #{} written to RAYOS-DATA (slot {})",
+                written.crash_seq, written.slot
+            );
+            let _ =
+                writeln!(out, "{}", rayos_markers::CRASH_RECORDED.with(&[&context.kind, &written.crash_seq]));
+        }
+        Err(why) => {
+            let _ = writeln!(out, "no crash record: {why}");
+            let _ = writeln!(out, "{}", rayos_markers::CRASH_NOT_RECORDED.with(&[&why]));
+        }
+    }
+}
+
+/// After a fatal report: the crash record, then a restart after a pause (the watchdog would
+/// restart a halted machine anyway; doing it here keeps the report on screen for a while).
+fn record_and_restart(out: &mut console::EmergencyWriter, context: &crate::crash::Context<'_>) -> ! {
+    record_crash(out, context);
+    let _ = writeln!(out, "RayOS will restart in {} seconds.", RESTART_DELAY_NS / 1_000_000_000);
+    crate::time::busy_wait_ns(RESTART_DELAY_NS);
+    crate::drivers::acpi::reboot()
+}
+
+fn crash_kind(vector: u64) -> rayos_plog::CrashKind {
+    use rayos_plog::CrashKind;
+    match vector {
+        0 => CrashKind::DivideError,
+        6 => CrashKind::InvalidOpcode,
+        8 => CrashKind::DoubleFault,
+        12 => CrashKind::StackFault,
+        13 => CrashKind::GeneralProtection,
+        14 => CrashKind::PageFault,
+        18 => CrashKind::MachineCheck,
+        v => CrashKind::Exception(v as u8),
+    }
+}
+
 /// The marker name and description of an exception vector.
 pub fn exception_kind(vector: u64) -> (&'static str, &'static str) {
     match vector {
@@ -44,8 +99,13 @@ pub fn exception_kind(vector: u64) -> (&'static str, &'static str) {
     }
 }
 
-/// Handles CPU exception `frame.vector`. Every exception is fatal for now.
+/// Handles CPU exception `frame.vector`. NMIs go to the watchdog; every other exception is
+/// fatal for now.
 pub fn cpu_exception(frame: &mut InterruptFrame) {
+    if frame.vector == 2 {
+        crate::watchdog::check(frame);
+        return;
+    }
     if DYING.swap(true, Ordering::SeqCst) {
         arch::halt_forever();
     }
@@ -81,7 +141,16 @@ pub fn cpu_exception(frame: &mut InterruptFrame) {
     }
     report_frame(&mut out, frame);
     let _ = writeln!(out, "{}", rayos_markers::PANIC.with(&[&kind, &format_args!("{:#x}", frame.rip)]));
-    arch::halt_forever();
+    let context = crate::crash::Context {
+        kind: crash_kind(frame.vector),
+        message: format_args!("{description} (vector {}, error code {:#x})", frame.vector, frame.error_code),
+        frame: Some(frame),
+        rbp: frame.rbp,
+        rip: frame.rip,
+        cr2: if frame.vector == 14 { arch::read_cr2() } else { 0 },
+        error_code: frame.error_code,
+    };
+    record_and_restart(&mut out, &context)
 }
 
 fn report_frame(out: &mut console::EmergencyWriter, f: &InterruptFrame) {
@@ -157,5 +226,20 @@ pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         depth += 1;
     });
     let _ = writeln!(out, "{}", rayos_markers::PANIC.with(&[&"PANIC", &format_args!("{first_return:#x}")]));
-    arch::halt_forever();
+    let location = info.location();
+    let context = crate::crash::Context {
+        kind: rayos_plog::CrashKind::Panic,
+        message: format_args!(
+            "{} (at {}:{})",
+            info.message(),
+            location.map_or("?", |l| l.file()),
+            location.map_or(0, |l| l.line())
+        ),
+        frame: None,
+        rbp,
+        rip: first_return,
+        cr2: 0,
+        error_code: 0,
+    };
+    record_and_restart(&mut out, &context)
 }

@@ -51,6 +51,20 @@ pub fn route_isa_irq(irq: u8, vector: u8) -> bool {
     }
 }
 
+/// Routes ISA IRQ `irq` to this CPU as a non-maskable interrupt (the software watchdog's
+/// heartbeat, which must arrive even when interrupts are off).
+pub fn route_isa_irq_as_nmi(irq: u8) -> bool {
+    let route = acpi::isa_irq_route(irq);
+    let destination = apic::id();
+    match IO_APICS.get().and_then(|list| list.iter().find(|io| io.handles(route.gsi))) {
+        Some(io) => {
+            io.route_nmi(route.gsi, destination);
+            true
+        }
+        None => false,
+    }
+}
+
 /// (IOAPIC count, total pins) for `devices`.
 pub fn io_apic_summary() -> Vec<(u32, u32)> {
     IO_APICS

@@ -79,12 +79,21 @@ impl Log for KernelLog {
         if entry.level <= Level::Warn {
             crate::println!("{entry}");
         }
-        let mut ring = RING.lock();
-        if ring.len() == RING_RECORDS {
-            ring.pop_front();
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+        let (level, uptime_ns) = (entry.level, entry.uptime_ns);
+        let (subsystem, message) = (entry.subsystem.clone(), entry.message.clone());
+        {
+            let mut ring = RING.lock();
+            if ring.len() == RING_RECORDS {
+                ring.pop_front();
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+            ring.push_back(entry);
         }
-        ring.push_back(entry);
+        // The persistent log copies the ring when it attaches (with interrupts off): a record
+        // pushed before that is in the copy, and one pushed after sees it attached here.
+        if crate::persist::is_attached() {
+            crate::persist::record(level, uptime_ns, &subsystem, &message);
+        }
     }
 
     fn flush(&self) {}
@@ -101,6 +110,30 @@ pub fn records(tail: Option<usize>) -> Vec<LogRecord> {
     let ring = RING.lock();
     let skip = tail.map_or(0, |n| ring.len().saturating_sub(n));
     ring.iter().skip(skip).cloned().collect()
+}
+
+/// For the crash path (no allocation, no waiting on the lock): formats the newest records
+/// into `buffer`, one per `stride` bytes, NUL-padded; returns how many.
+pub fn last_lines_into(buffer: &mut [u8], stride: usize) -> usize {
+    let ring = match RING.try_lock() {
+        Some(ring) => ring,
+        None => {
+            // SAFETY: only called on the fatal path; whoever held the ring will never run again.
+            unsafe { RING.force_unlock() };
+            RING.lock()
+        }
+    };
+    let capacity = buffer.len() / stride.max(1);
+    let skip = ring.len().saturating_sub(capacity);
+    buffer.fill(0);
+    let mut count = 0;
+    for (i, record) in ring.iter().skip(skip).enumerate() {
+        let mut line =
+            crate::crash::FixedWriter { buffer: &mut buffer[i * stride..(i + 1) * stride], len: 0 };
+        let _ = write!(line, "{record}");
+        count += 1;
+    }
+    count
 }
 
 /// Records dropped from the ring because it was full.

@@ -12,17 +12,21 @@ extern crate alloc;
 mod arch;
 mod boot;
 mod console;
+mod crash;
 mod devices;
 mod drivers;
 mod fault;
 mod irq;
 mod klog;
 mod mm;
+mod persist;
 mod shell;
+mod storage;
 mod symbols;
 mod sync;
 mod task;
 mod time;
+mod watchdog;
 
 use alloc::format;
 
@@ -61,9 +65,19 @@ pub extern "C" fn kernel_main(boot_info: &'static BootInfo) -> ! {
     let pci_count = drivers::pci::init(platform.map_or(&[][..], |p| &p.pci_segments));
     register_platform_devices(platform, pci_count);
 
+    let reset_by_hardware_watchdog = watchdog::probe();
+
     task::init();
     task::spawn("shell", || shell::run()).expect("cannot start the shell");
     task::spawn("console", || console::screen_thread()).expect("cannot start the console thread");
+    watchdog::init();
+    // Disks and the persistent log come up beside the shell: mounting reads the whole log.
+    task::spawn("storage", move || {
+        let disks = storage::init();
+        log::info!(target: "storage", "{disks} disk(s)");
+        persist::init(reset_by_hardware_watchdog);
+    })
+    .expect("cannot start the storage thread");
     time::start_tick();
     log::info!(target: "boot", "kernel ready in {} us", time::now_ns() / 1000);
     arch::enable_interrupts();

@@ -152,8 +152,32 @@ markers! {
         "a shell command finished successfully";
     SHELL_ERR = "RAYOS_SHELL:ERR" ["command", "reason"]
         "a shell command failed; reason is a short code";
+    SHELL_CONFIRM = "RAYOS_SHELL:CONFIRM" ["command"]
+        "a command waits for the user to confirm (type yes, or y for [y/N] questions)";
     PANIC = "RAYOS_PANIC" ["kind", "rip"]
         "the kernel stopped on a panic or a fatal CPU exception";
+    STORAGE_DISK = "RAYOS_STORAGE:DISK" ["name", "bytes"]
+        "`disks` lists a disk";
+    LOG_MOUNTED = "RAYOS_LOG:MOUNTED" ["records", "boot"]
+        "the persistent log on RAYOS-DATA is mounted; this boot's number";
+    LOG_RECOVERED = "RAYOS_LOG:RECOVERED" ["valid", "discarded"]
+        "records read back at mount, and records discarded as damaged or incomplete";
+    LOG_RAM_ONLY = "RAYOS_LOG:RAM_ONLY" ["why"]
+        "no usable RAYOS-DATA partition: the kernel log stays in RAM";
+    LOG_DURABLE = "RAYOS_LOG:DURABLE" ["tag", "count"]
+        "`debug logflood`: the first <count> records tagged <tag> are on disk";
+    CRASH_PREVIOUS = "RAYOS_CRASH:PREVIOUS" ["kind", "boot"]
+        "the previous boot ended in a crash or a watchdog reset";
+    CRASH_RECORDED = "RAYOS_CRASH:RECORDED" ["kind", "crash"]
+        "a crash record was written to RAYOS-DATA";
+    CRASH_NOT_RECORDED = "RAYOS_CRASH:NOT_RECORDED" ["why"]
+        "a crash could not be recorded on disk";
+    WATCHDOG_ARMED = "RAYOS_WATCHDOG:ARMED" ["seconds", "source"]
+        "the watchdog is armed (source hw: i6300esb, sw: software)";
+    WATCHDOG_DISARMED = "RAYOS_WATCHDOG:DISARMED" []
+        "the watchdog was disarmed";
+    WATCHDOG_FIRED = "RAYOS_WATCHDOG:FIRED" ["source", "rip"]
+        "the software watchdog found the kernel hung and resets the machine";
 }
 
 #[cfg(test)]

@@ -97,6 +97,42 @@ pub const COMMANDS: &[CommandSpec] = &[
                   full). --tail N shows only the last N records.",
     },
     CommandSpec {
+        name: "disks",
+        usage: "",
+        summary: "list disks and their partitions",
+        details: "Lists each disk (name, size, model, serial) and the partitions of its GPT (type, label, \
+                  size). A GPT whose checksums do not match is reported and not used.",
+    },
+    CommandSpec {
+        name: "log",
+        usage: "show [--boot N|-1|-2] [--level error|warn|info|debug] [--grep TEXT] [--since 5m] [--tail N|--all] | boots | stats",
+        summary: "the persistent kernel log: show records, list boots, statistics",
+        details: "log show prints records from the log on the RAYOS-DATA partition, newest last: --boot picks \
+                  a boot by number or relative (-1 is the previous boot), --level a minimum severity, --grep \
+                  a text (case-insensitive), --since a window (30s, 5m, 2h), --tail the newest N (100 by \
+                  default; --all for everything). log boots lists boots and how each ended (clean shutdown, \
+                  reboot, panic, watchdog, unknown: power loss or hang). log stats shows the log's size, \
+                  oldest and newest records and how often it wrapped. Warnings and errors are on disk when \
+                  they are logged; other records within 100 ms.",
+    },
+    CommandSpec {
+        name: "crash",
+        usage: "list | show N|latest | clear",
+        summary: "crash records: what panics, faults and watchdog resets left on disk",
+        details: "crash list shows the crash records kept on RAYOS-DATA (the last 8); crash show prints one: \
+                  the kind, message, registers, backtrace with symbols and the last log lines before it. \
+                  crash clear deletes them all after you confirm.",
+    },
+    CommandSpec {
+        name: "watchdog",
+        usage: "status | arm <seconds> | disarm | pet",
+        summary: "the watchdog that resets a hung machine",
+        details: "The watchdog resets the machine when the kernel stops making progress. It is armed at 30 \
+                  seconds at boot and uses the i6300esb hardware timer when there is one, else a software \
+                  watchdog. watchdog arm sets the timeout (2-3600 s); watchdog disarm turns it off after you \
+                  confirm; watchdog pet restarts the countdown by hand.",
+    },
+    CommandSpec {
         name: "clear",
         usage: "",
         summary: "clear the screen",
@@ -117,11 +153,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "debug",
-        usage: "fault page|gp|div|ud",
+        usage: "fault page|gp|div|ud | panic | hang irq-off|spin|deadlock | logflood N",
         summary: "provoke failures on purpose, for tests",
         details: "debug fault page|gp|div|ud raises a page fault, a general-protection fault, a divide \
-                  error or an invalid-opcode exception in the kernel, to check the fault report \
-                  (registers, backtrace with symbols, RAYOS_PANIC marker). The machine stops.",
+                  error or an invalid-opcode exception in the kernel; debug panic panics. Both print the \
+                  fault report (registers, backtrace with symbols, RAYOS_PANIC marker), record a crash and \
+                  restart after 10 seconds. debug hang hangs the kernel with interrupts off, with preemption \
+                  off, or in a spin-lock deadlock, for the watchdog to catch. debug logflood N writes N log \
+                  records as fast as it can, reporting every 500 that are on disk.",
     },
 ];
 

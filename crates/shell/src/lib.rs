@@ -21,3 +21,4 @@ extern crate alloc;
 pub mod args;
 pub mod commands;
 pub mod editor;
+pub mod options;

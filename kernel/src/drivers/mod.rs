@@ -2,6 +2,8 @@
 
 pub mod acpi;
 pub mod fbcon;
+pub mod i6300esb;
 pub mod keyboard;
 pub mod pci;
 pub mod serial;
+pub mod virtio_blk;

@@ -33,23 +33,74 @@ struct Ecam {
 static ECAM: Once<Ecam> = Once::new();
 static FUNCTIONS: Once<Vec<PciFunction>> = Once::new();
 
-fn config_address(bus: u8, device: u8, function: u8, offset: u16) -> Option<*mut u32> {
+/// The ECAM address of configuration register `offset` (naturally aligned to `size`).
+fn config_address(bus: u8, device: u8, function: u8, offset: u16, size: u16) -> Option<u64> {
     let ecam = ECAM.get()?;
     if bus < ecam.first_bus || bus > ecam.last_bus || device >= 32 || function >= 8 || offset >= 4096 {
         return None;
     }
-    let offset = ((bus - ecam.first_bus) as u64) << 20
-        | (device as u64) << 15
-        | (function as u64) << 12
-        | (offset & !3) as u64;
-    Some((ecam.virt_base + offset) as *mut u32)
+    if !offset.is_multiple_of(size) {
+        return None;
+    }
+    let relative = ((bus - ecam.first_bus) as u64) << 20 | (device as u64) << 15 | (function as u64) << 12;
+    Some(ecam.virt_base + relative + offset as u64)
 }
 
-/// Reads a configuration-space doubleword (None without ECAM or out of range).
+/// Reads a configuration-space doubleword (None without ECAM, out of range or misaligned).
 pub fn read_config_u32(bus: u8, device: u8, function: u8, offset: u16) -> Option<u32> {
-    let address = config_address(bus, device, function, offset)?;
+    let address = config_address(bus, device, function, offset, 4)?;
     // SAFETY: the address lies in the mapped ECAM window (checked by config_address).
-    Some(unsafe { core::ptr::read_volatile(address) })
+    Some(unsafe { core::ptr::read_volatile(address as *const u32) })
+}
+
+/// Reads a configuration-space word.
+pub fn read_config_u16(bus: u8, device: u8, function: u8, offset: u16) -> Option<u16> {
+    let address = config_address(bus, device, function, offset, 2)?;
+    // SAFETY: as in read_config_u32.
+    Some(unsafe { core::ptr::read_volatile(address as *const u16) })
+}
+
+/// Writes a configuration-space word with one 16-bit access (some devices decode the width).
+pub fn write_config_u16(bus: u8, device: u8, function: u8, offset: u16, value: u16) {
+    if let Some(address) = config_address(bus, device, function, offset, 2) {
+        // SAFETY: as in read_config_u32.
+        unsafe { core::ptr::write_volatile(address as *mut u16, value) }
+    }
+}
+
+/// Writes a configuration-space byte with one 8-bit access.
+pub fn write_config_u8(bus: u8, device: u8, function: u8, offset: u16, value: u8) {
+    if let Some(address) = config_address(bus, device, function, offset, 1) {
+        // SAFETY: as in read_config_u32.
+        unsafe { core::ptr::write_volatile(address as *mut u8, value) }
+    }
+}
+
+/// The memory address a function's BAR `index` decodes (None for I/O BARs or unassigned).
+pub fn bar_address(function: &PciFunction, index: u8) -> Option<u64> {
+    if index > 5 {
+        return None;
+    }
+    let offset = 0x10 + 4 * index as u16;
+    let low = read_config_u32(function.bus, function.device, function.function, offset)?;
+    if low & 1 != 0 {
+        return None;
+    }
+    let address = match (low >> 1) & 3 {
+        0 => (low & !0xF) as u64,
+        2 if index < 5 => {
+            let high = read_config_u32(function.bus, function.device, function.function, offset + 4)?;
+            ((high as u64) << 32) | (low & !0xF) as u64
+        }
+        _ => return None,
+    };
+    (address != 0).then_some(address)
+}
+
+/// Turns on memory decoding and bus mastering (DMA) for a function.
+pub fn enable_memory_and_dma(function: &PciFunction) {
+    let command = read_config_u16(function.bus, function.device, function.function, 0x04).unwrap_or(0);
+    write_config_u16(function.bus, function.device, function.function, 0x04, command | 0x6);
 }
 
 /// Maps the first ECAM segment and enumerates every function on its buses.

@@ -31,6 +31,10 @@ pub fn run(name: &str, args: &[&str]) -> Option<CommandResult> {
         "reboot" => no_args(name, args).map(|_| reboot()),
         "shutdown" => no_args(name, args).and_then(|_| shutdown()),
         "debug" => debug(args),
+        "disks" => no_args(name, args).map(|_| super::observe::disks()),
+        "log" => super::observe::log(args),
+        "crash" => super::observe::crash(args),
+        "watchdog" => super::observe::watchdog(args),
         _ => return None,
     })
 }
@@ -244,12 +248,14 @@ fn dmesg(args: &[&str]) -> CommandResult {
 }
 
 fn reboot() {
+    crate::persist::end_boot(rayos_plog::EndReason::Reboot);
     println!("rebooting...");
     console::flush_screen();
     crate::drivers::acpi::reboot()
 }
 
 fn shutdown() -> CommandResult {
+    crate::persist::end_boot(rayos_plog::EndReason::CleanShutdown);
     println!("powering off...");
     console::flush_screen();
     crate::drivers::acpi::power_off().map_err(|why| CommandError::new("power-off-failed", why))
@@ -257,7 +263,7 @@ fn shutdown() -> CommandResult {
 
 fn debug(args: &[&str]) -> CommandResult {
     match args {
-        ["fault", kind] => {
+        ["fault", kind] if ["page", "gp", "div", "ud"].contains(kind) => {
             println!("provoking a {kind} fault on purpose; the kernel will stop");
             console::flush_screen();
             match *kind {
@@ -276,6 +282,17 @@ fn debug(args: &[&str]) -> CommandResult {
             Err(CommandError::new("no-fault", "the fault did not happen"))
         }
         ["panic"] => panic!("'debug panic' was requested"),
+        ["hang", kind] => {
+            let hang = match *kind {
+                "irq-off" => crate::watchdog::Hang::InterruptsOff,
+                "spin" => crate::watchdog::Hang::Spin,
+                "deadlock" => crate::watchdog::Hang::Deadlock,
+                _ => return Err(CommandError::usage("debug")),
+            };
+            println!("hanging the kernel on purpose ({kind}); the watchdog should reset the machine");
+            crate::watchdog::hang(hang)
+        }
+        ["logflood", count] => super::observe::logflood(count),
         _ => Err(CommandError::usage("debug")),
     }
 }

@@ -2,6 +2,7 @@
 //! marker line, `RAYOS_SHELL:OK:<command>` or `RAYOS_SHELL:ERR:<command>:<reason>`.
 
 mod commands;
+mod observe;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -31,6 +32,48 @@ impl CommandError {
 }
 
 pub type CommandResult = Result<(), CommandError>;
+
+/// How strongly a command must be confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The whole word `yes`: for destructive actions.
+    TypeYes,
+}
+
+/// Asks the person at the console to confirm; returns whether they did. Prints
+/// `RAYOS_SHELL:CONFIRM:<command>` so scripts know an answer is expected.
+pub fn confirm(command: &str, question: &str, strength: Confirmation) -> bool {
+    match strength {
+        Confirmation::TypeYes => println!("{question} Type 'yes' to confirm."),
+    }
+    println!("{}", rayos_markers::SHELL_CONFIRM.with(&[&command]));
+    crate::print!("confirm> ");
+    let mut editor = LineEditor::new();
+    let mut input = [0u8; 1];
+    loop {
+        console::flush_screen();
+        if console::read_input(&mut input) == 0 {
+            continue;
+        }
+        match editor.feed(input[0], &mut |echo| console::write_bytes(echo)) {
+            None => continue,
+            Some(Event::Line(answer)) => {
+                let answer = answer.trim().to_ascii_lowercase();
+                let yes = match strength {
+                    Confirmation::TypeYes => answer == "yes",
+                };
+                if !yes {
+                    println!("not confirmed; nothing was changed");
+                }
+                return yes;
+            }
+            Some(_) => {
+                println!("not confirmed; nothing was changed");
+                return false;
+            }
+        }
+    }
+}
 
 /// The shell thread.
 pub fn run() -> ! {

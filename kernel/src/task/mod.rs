@@ -71,6 +71,13 @@ unsafe impl Send for Scheduler {}
 static SCHEDULER: IrqMutex<Option<Scheduler>> = IrqMutex::new(None);
 static NEED_RESCHEDULE: AtomicBool = AtomicBool::new(false);
 static CONTEXT_SWITCHES: AtomicU64 = AtomicU64::new(0);
+/// Set by `debug hang spin`: the running thread keeps the CPU whatever happens.
+static PREEMPTION_DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Stops all thread switching for good (for `debug hang spin`).
+pub fn disable_preemption() {
+    PREEMPTION_DISABLED.store(true, Ordering::SeqCst);
+}
 
 impl Scheduler {
     fn thread_mut(&mut self, id: ThreadId) -> Option<&mut Thread> {
@@ -151,7 +158,7 @@ pub fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<ThreadI
 /// Called at the end of every interrupt with the interrupted thread's frame; returns the
 /// frame to resume.
 pub fn switch_point(frame: *mut InterruptFrame) -> *mut InterruptFrame {
-    if !NEED_RESCHEDULE.swap(false, Ordering::Relaxed) {
+    if PREEMPTION_DISABLED.load(Ordering::Relaxed) || !NEED_RESCHEDULE.swap(false, Ordering::Relaxed) {
         return frame;
     }
     let Some(mut guard) = SCHEDULER.try_lock() else {

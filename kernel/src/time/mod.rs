@@ -119,8 +119,9 @@ pub fn start_tick() {
 }
 
 /// The timer interrupt.
-pub fn timer_interrupt(_frame: &mut arch::InterruptFrame) {
+pub fn timer_interrupt(frame: &mut arch::InterruptFrame) {
     TICKS.fetch_add(1, Ordering::Relaxed);
+    crate::watchdog::check(frame);
     crate::task::on_timer_tick();
 }
 

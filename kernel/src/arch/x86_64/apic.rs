@@ -163,6 +163,14 @@ impl IoApic {
         gsi >= self.gsi_base && gsi < self.gsi_base + self.redirection_entries
     }
 
+    /// Delivers `gsi` to `destination` as an NMI (edge-triggered, active high).
+    pub fn route_nmi(&self, gsi: u32, destination: u32) {
+        let pin = gsi - self.gsi_base;
+        const DELIVERY_NMI: u32 = 0b100 << 8;
+        self.write(0x11 + 2 * pin, destination << 24);
+        self.write(0x10 + 2 * pin, DELIVERY_NMI);
+    }
+
     /// Routes `gsi` to `vector` on the local APIC `destination` (fixed delivery, physical mode).
     pub fn route(&self, gsi: u32, vector: u8, destination: u32, level_triggered: bool, active_low: bool) {
         let pin = gsi - self.gsi_base;

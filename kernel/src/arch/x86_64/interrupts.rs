@@ -85,6 +85,7 @@ impl InterruptFrame {
 }
 
 pub mod vectors {
+    pub const NMI: u64 = 2;
     pub const LAST_EXCEPTION: u64 = 31;
     pub const TIMER: u8 = 0x20;
     pub const KEYBOARD: u8 = 0x21;
@@ -171,6 +172,11 @@ pub fn count(vector: u8) -> u64 {
 extern "C" fn interrupt_dispatch(frame: &mut InterruptFrame) -> *mut InterruptFrame {
     let vector = frame.vector;
     COUNTS[(vector & 0xFF) as usize].fetch_add(1, Ordering::Relaxed);
+    if vector == vectors::NMI {
+        // NMIs run on their own stack and may interrupt anything: never switch threads here.
+        crate::fault::cpu_exception(frame);
+        return frame;
+    }
     if vector <= vectors::LAST_EXCEPTION {
         crate::fault::cpu_exception(frame);
     } else if vector == vectors::SPURIOUS as u64 {

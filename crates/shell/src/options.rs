@@ -1,0 +1,162 @@
+//! Parsing of command options that need more than a word: durations and `log show` filters.
+
+use alloc::string::String;
+use core::fmt;
+
+/// Parses a duration like `30`, `30s`, `5m`, `2h`, `1d` into seconds.
+pub fn parse_duration_s(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        _ => return None,
+    };
+    value.checked_mul(scale)
+}
+
+/// Which boot `--boot` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootChoice {
+    /// A boot number.
+    Number(u32),
+    /// Relative: 0 this boot, -1 the previous one.
+    Relative(i32),
+}
+
+/// A minimum severity for `--level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LevelChoice {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// The options of `log show`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogShowOptions {
+    pub boot: Option<BootChoice>,
+    pub level: Option<LevelChoice>,
+    pub grep: Option<String>,
+    /// Show at most this many (newest) records; `None` with `all` set means every record.
+    pub tail: Option<usize>,
+    pub all: bool,
+    pub since_s: Option<u64>,
+}
+
+/// Default number of records `log show` prints without `--tail` or `--all`.
+pub const DEFAULT_TAIL: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionError {
+    MissingValue(&'static str),
+    BadValue { option: &'static str, value: String },
+    Unknown(String),
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingValue(option) => write!(f, "{option} needs a value"),
+            Self::BadValue { option, value } => write!(f, "{value:?} is not a valid value for {option}"),
+            Self::Unknown(option) => write!(f, "unknown option {option:?}"),
+        }
+    }
+}
+
+impl LogShowOptions {
+    pub fn parse(args: &[&str]) -> Result<LogShowOptions, OptionError> {
+        let mut options = LogShowOptions::default();
+        let mut iter = args.iter();
+        let bad =
+            |option: &'static str, value: &str| OptionError::BadValue { option, value: String::from(value) };
+        while let Some(&arg) = iter.next() {
+            let mut value =
+                |option: &'static str| iter.next().copied().ok_or(OptionError::MissingValue(option));
+            match arg {
+                "--boot" => {
+                    let v = value("--boot")?;
+                    options.boot = Some(if v.starts_with('-') || v == "0" {
+                        BootChoice::Relative(v.parse().map_err(|_| bad("--boot", v))?)
+                    } else {
+                        BootChoice::Number(v.parse().map_err(|_| bad("--boot", v))?)
+                    });
+                }
+                "--level" => {
+                    let v = value("--level")?;
+                    options.level = Some(match v {
+                        "error" | "err" => LevelChoice::Error,
+                        "warn" | "warning" => LevelChoice::Warn,
+                        "info" => LevelChoice::Info,
+                        "debug" => LevelChoice::Debug,
+                        _ => return Err(bad("--level", v)),
+                    });
+                }
+                "--grep" => options.grep = Some(String::from(value("--grep")?)),
+                "--tail" => {
+                    let v = value("--tail")?;
+                    options.tail = Some(v.parse().map_err(|_| bad("--tail", v))?);
+                }
+                "--since" => {
+                    let v = value("--since")?;
+                    options.since_s = Some(parse_duration_s(v).ok_or_else(|| bad("--since", v))?);
+                }
+                "--all" => options.all = true,
+                other => return Err(OptionError::Unknown(String::from(other))),
+            }
+        }
+        if options.tail.is_none() && !options.all {
+            options.tail = Some(DEFAULT_TAIL);
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_s("30"), Some(30));
+        assert_eq!(parse_duration_s("5m"), Some(300));
+        assert_eq!(parse_duration_s("2h"), Some(7200));
+        assert_eq!(parse_duration_s("1d"), Some(86_400));
+        assert_eq!(parse_duration_s("10minutes"), Some(600));
+        assert_eq!(parse_duration_s("m"), None);
+        assert_eq!(parse_duration_s("5y"), None);
+        assert_eq!(parse_duration_s("99999999999999999999d"), None);
+    }
+
+    #[test]
+    fn log_show_options() {
+        let o =
+            LogShowOptions::parse(&["--boot", "-1", "--level", "warn", "--grep", "disk", "--since", "5m"])
+                .unwrap();
+        assert_eq!(o.boot, Some(BootChoice::Relative(-1)));
+        assert_eq!(o.level, Some(LevelChoice::Warn));
+        assert_eq!(o.grep.as_deref(), Some("disk"));
+        assert_eq!(o.since_s, Some(300));
+        assert_eq!(o.tail, Some(DEFAULT_TAIL));
+        let o = LogShowOptions::parse(&["--boot", "7", "--all"]).unwrap();
+        assert_eq!((o.boot, o.tail, o.all), (Some(BootChoice::Number(7)), None, true));
+        assert_eq!(LogShowOptions::parse(&["--tail"]), Err(OptionError::MissingValue("--tail")));
+        assert!(matches!(LogShowOptions::parse(&["--level", "loud"]), Err(OptionError::BadValue { .. })));
+        assert!(matches!(LogShowOptions::parse(&["--frobnicate"]), Err(OptionError::Unknown(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn any_words_parse_or_fail_cleanly(words in proptest::collection::vec(".{0,12}", 0..8)) {
+            let refs: alloc::vec::Vec<&str> = words.iter().map(|s| s.as_str()).collect();
+            let _ = LogShowOptions::parse(&refs);
+            for w in &words { let _ = parse_duration_s(w); }
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The persistent log service: mounts RAYOS-DATA, numbers the boot, and writes every kernel
+//! log record to disk.
+//!
+//! Records reach the disk through a bounded queue drained by the `logflush` thread every
+//! [`FLUSH_INTERVAL_MS`] ms (append + device flush). Warnings and errors are flushed by the
+//! thread that logs them before `log::warn!`/`log::error!` returns, so they are durable when
+//! the call returns, with two exceptions: records logged with interrupts disabled (interrupt
+//! handlers) and records logged by the writer itself go through the queue. Worst-case loss on
+//! power failure: the info/debug records of the last [`FLUSH_INTERVAL_MS`] ms plus the time one
+//! flush takes, and queued warnings from interrupt handlers of the same window.
+//!
+//! On-disk format, recovery and crash slots: `rayos_plog`. Without a RAYOS-DATA partition (or
+//! when it does not mount) the log stays in RAM only and the shell says so.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rayos_block::Partition;
+use rayos_plog::{BootEntry, DataPartition, EndReason, Entry, Level, MountReport, PlogError};
+use spin::Once;
+
+use crate::storage::DiskHandle;
+use crate::sync::{IrqMutex, Mutex};
+use crate::{boot, println, storage, time};
+
+pub type DataDevice = Partition<DiskHandle>;
+
+/// How often queued records are written and flushed.
+pub const FLUSH_INTERVAL_MS: u64 = 100;
+/// Records waiting for the writer; beyond this, a thread that logs writes them itself.
+const PENDING_LIMIT: usize = 8192;
+
+pub struct Persist {
+    pub part: DataPartition<DataDevice>,
+    pub disk_name: String,
+    pub boot: u32,
+    /// I/O errors since mount.
+    pub errors: u64,
+}
+
+struct Pending {
+    level: Level,
+    mono_ns: u64,
+    wall_s: u64,
+    subsystem: String,
+    message: String,
+}
+
+static STATE: Mutex<Option<Persist>> = Mutex::new(None);
+static ATTACHED: AtomicBool = AtomicBool::new(false);
+static PENDING: IrqMutex<VecDeque<Pending>> = IrqMutex::new(VecDeque::new());
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Why the log is in RAM only (set when there is no usable RAYOS-DATA).
+static RAM_ONLY_REASON: Once<String> = Once::new();
+
+/// What the mount found, for `log stats`.
+static MOUNT: Once<MountReport> = Once::new();
+
+fn level_of(level: log::Level) -> Level {
+    match level {
+        log::Level::Error => Level::Error,
+        log::Level::Warn => Level::Warn,
+        log::Level::Info => Level::Info,
+        log::Level::Debug => Level::Debug,
+        log::Level::Trace => Level::Trace,
+    }
+}
+
+/// Called by the kernel logger for every record.
+pub fn record(level: log::Level, mono_ns: u64, subsystem: &str, message: &str) {
+    if !ATTACHED.load(Ordering::Acquire) {
+        return;
+    }
+    let full = {
+        let mut pending = PENDING.lock();
+        if pending.len() >= PENDING_LIMIT {
+            true
+        } else {
+            pending.push_back(Pending {
+                level: level_of(level),
+                mono_ns,
+                wall_s: time::unix_now(),
+                subsystem: String::from(subsystem),
+                message: String::from(message),
+            });
+            false
+        }
+    };
+    let can_write_here =
+        crate::arch::interrupts_enabled() && !STATE.held_by_current() && !crate::fault::is_dying();
+    if full {
+        if can_write_here {
+            let _ = flush();
+            record(level, mono_ns, subsystem, message);
+        } else {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    } else if level <= log::Level::Warn && can_write_here {
+        let _ = flush();
+    }
+}
+
+/// Writes what is queued and flushes the device: everything logged before this call is
+/// durable when it returns `Ok`.
+pub fn flush() -> Result<(), PlogError> {
+    if STATE.held_by_current() {
+        return Ok(()); // called from inside the writer (a log line about the log)
+    }
+    let mut state = STATE.lock();
+    let Some(persist) = state.as_mut() else { return Ok(()) };
+    let result = write_pending(persist).and_then(|_| persist.part.log().flush());
+    if result.is_err() {
+        persist.errors += 1;
+    }
+    result
+}
+
+fn write_pending(persist: &mut Persist) -> Result<(), PlogError> {
+    loop {
+        let batch: Vec<Pending> = {
+            let mut pending = PENDING.lock();
+            let n = pending.len().min(256);
+            pending.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for p in &batch {
+            let entry = Entry {
+                level: p.level,
+                mono_ns: p.mono_ns,
+                wall_s: p.wall_s,
+                subsystem: &p.subsystem,
+                message: &p.message,
+            };
+            persist.part.log().append(&entry)?;
+        }
+    }
+}
+
+/// Runs `f` on the mounted partition (None when the log is in RAM only).
+pub fn with<R>(f: impl FnOnce(&mut Persist) -> R) -> Option<R> {
+    let _ = flush();
+    let mut state = STATE.lock();
+    state.as_mut().map(f)
+}
+
+/// Whether the log is on disk.
+pub fn is_attached() -> bool {
+    ATTACHED.load(Ordering::Acquire)
+}
+
+/// Why the log is in RAM only, if it is.
+pub fn ram_only_reason() -> Option<&'static str> {
+    RAM_ONLY_REASON.get().map(String::as_str)
+}
+
+pub fn mount_report() -> Option<&'static MountReport> {
+    MOUNT.get()
+}
+
+pub fn dropped_records() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+fn ram_only(code: &str, why: String) {
+    println!("note: the kernel log stays in RAM only: {why}");
+    println!("{}", rayos_markers::LOG_RAM_ONLY.with(&[&code]));
+    RAM_ONLY_REASON.call_once(|| why);
+}
+
+/// Finds RAYOS-DATA (on the boot disk first), mounts it, numbers this boot, reports how the
+/// previous boot ended and starts the writer thread.
+pub fn init(previous_reset_by_hardware_watchdog: bool) {
+    let boot_guid = boot::info().boot_partition_guid;
+    let mut candidates = Vec::new();
+    for disk in storage::disks() {
+        match disk.read_gpt() {
+            Ok(gpt) => {
+                if let Some(data) = gpt.find_by_type(rayos_partition::RAYOS_DATA_TYPE) {
+                    let on_boot_disk = gpt.partitions().iter().any(|p| p.unique_guid.to_bytes() == boot_guid);
+                    candidates.push((
+                        on_boot_disk,
+                        disk.clone(),
+                        data.first_lba,
+                        data.last_lba - data.first_lba + 1,
+                    ));
+                }
+                if let Some(problem) = &gpt.primary_problem {
+                    log::warn!(target: "storage", "{}: primary GPT refused ({problem}); using the backup", disk.name);
+                }
+            }
+            Err(error) => log::warn!(target: "storage", "{}: no usable GPT: {error}", disk.name),
+        }
+    }
+    candidates.sort_by_key(|c| !c.0);
+    let Some((_, disk, first_lba, sectors)) = candidates.into_iter().next() else {
+        ram_only("no-data-partition", String::from("no disk has a RAYOS-DATA partition"));
+        return;
+    };
+    let device = match Partition::new(DiskHandle(disk.clone()), first_lba, sectors) {
+        Ok(device) => device,
+        Err(error) => {
+            ram_only(
+                "bad-partition",
+                alloc::format!("{}: RAYOS-DATA does not fit the disk: {error}", disk.name),
+            );
+            return;
+        }
+    };
+    let mut part = match DataPartition::mount(device) {
+        Ok(part) => part,
+        Err(failed) => {
+            ram_only(
+                "mount-failed",
+                alloc::format!("{}: RAYOS-DATA does not mount: {:?}", disk.name, failed.error),
+            );
+            return;
+        }
+    };
+    if previous_reset_by_hardware_watchdog {
+        crate::crash::record_hardware_watchdog_reset(&mut part);
+    }
+
+    let start = match part.boots().begin_boot(time::unix_now()) {
+        Ok(start) => start,
+        Err(error) => {
+            ram_only("boot-table", alloc::format!("{}: cannot number this boot: {error:?}", disk.name));
+            return;
+        }
+    };
+    let report = *part.mount_report();
+    MOUNT.call_once(|| report);
+    crate::crash::set_target(&disk, first_lba, sectors, part.crash_writer(), start.boot);
+
+    // Everything logged so far belongs to this boot: queue it and attach in one step, with
+    // interrupts off, so no record falls between the copy and the attach.
+    *STATE.lock() = Some(Persist { part, disk_name: disk.name.clone(), boot: start.boot, errors: 0 });
+    {
+        let mut pending = PENDING.lock();
+        let wall_at_boot = time::unix_now().saturating_sub(time::now_ns() / 1_000_000_000);
+        for r in crate::klog::records(None) {
+            pending.push_back(Pending {
+                level: level_of(r.level),
+                mono_ns: r.uptime_ns,
+                wall_s: if wall_at_boot == 0 { 0 } else { wall_at_boot + r.uptime_ns / 1_000_000_000 },
+                subsystem: r.subsystem,
+                message: r.message,
+            });
+        }
+        ATTACHED.store(true, Ordering::Release);
+    }
+    log::info!(target: "log", "persistent log on {} (RAYOS-DATA), boot {}", disk.name, start.boot);
+    if let Err(error) = flush() {
+        log::error!(target: "log", "writing the log to {} failed: {error:?}", disk.name);
+    }
+    let _ = crate::task::spawn("logflush", writer_thread);
+    // Last: the markers say the log, the boot table and the crash path are all ready.
+    println!("{}", rayos_markers::LOG_MOUNTED.with(&[&report.valid_records, &start.boot]));
+    println!("{}", rayos_markers::LOG_RECOVERED.with(&[&report.valid_records, &report.discarded_records]));
+    report_previous(&start);
+}
+
+fn report_previous(start: &rayos_plog::BootStart) {
+    let Some(previous) = start.previous else {
+        println!("boot {}: the first boot on this data partition", start.boot);
+        return;
+    };
+    if let Some(crash) = start.previous_crash {
+        println!("{}", rayos_markers::CRASH_PREVIOUS.with(&[&crash.kind, &previous.boot]));
+        println!(
+            "boot {} ended with a {} (crash record #{}); 'crash show latest' has the details",
+            previous.boot, crash.kind, crash.crash_seq
+        );
+    } else if previous.end == EndReason::Unknown {
+        println!(
+            "boot {} did not record an end (power loss, reset or hang); 'log show --boot -1' has its log",
+            previous.boot
+        );
+    }
+}
+
+fn writer_thread() {
+    loop {
+        crate::task::sleep_ms(FLUSH_INTERVAL_MS);
+        if let Err(error) = flush() {
+            // Reported once per failure burst; the records stay queued up to the limit.
+            log::error!(target: "log", "persistent log write failed: {error:?}");
+            crate::task::sleep_ms(1000);
+        }
+    }
+}
+
+/// Records how this boot ends (clean shutdown or reboot), after a final flush.
+pub fn end_boot(reason: EndReason) {
+    let _ = flush();
+    let _ = with(|p| p.part.boots().end_boot(reason, time::unix_now(), time::now_ns()));
+}
+
+/// The boot table, oldest first.
+pub fn boots() -> Option<Vec<BootEntry>> {
+    with(|p| p.part.boots().list())
+}

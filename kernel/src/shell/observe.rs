@@ -1,0 +1,460 @@
+//! Commands about storage and what the system remembers: `disks`, `log`, `crash`,
+//! `watchdog`, and the `debug logflood` load generator.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rayos_hw::rtc::DateTime;
+use rayos_plog::{BootSelector, EndReason, Level, LogRecord, Query};
+use rayos_shell::options::{BootChoice, LevelChoice, LogShowOptions};
+
+use super::{confirm, CommandError, CommandResult, Confirmation};
+use crate::{persist, println, storage, time, watchdog};
+
+fn size_text(bytes: u64) -> String {
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+    if bytes >= GIB {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    }
+}
+
+fn partition_type_name(guid: &rayos_partition::Guid) -> String {
+    let text = format!("{guid}");
+    match text.to_ascii_lowercase().as_str() {
+        "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" => String::from("EFI system"),
+        "5a7c0e4e-9b71-4d1e-8c3f-2b6d52415953" => String::from("RAYOS-DATA"),
+        "0fc63daf-8483-4772-8e79-3d69d8477de4" => String::from("Linux file system"),
+        "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7" => String::from("Microsoft basic data"),
+        "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f" => String::from("Linux swap"),
+        _ => text,
+    }
+}
+
+pub fn disks() {
+    if !storage::is_ready() {
+        println!("the disks are still being probed; try again in a moment");
+        return;
+    }
+    let disks = storage::disks();
+    if disks.is_empty() {
+        println!("no disks found (RayOS drives virtio-blk disks)");
+    }
+    for disk in disks {
+        let serial = disk.serial.as_deref().unwrap_or("-");
+        let read_only = if disk.read_only { ", read-only" } else { "" };
+        println!(
+            "{}  {} ({} bytes)  {}  serial {serial}  pci {:02x}:{:02x}.{}{read_only}",
+            disk.name,
+            size_text(disk.capacity_bytes),
+            disk.capacity_bytes,
+            disk.model,
+            disk.pci.bus,
+            disk.pci.device,
+            disk.pci.function
+        );
+        match disk.read_gpt() {
+            Ok(gpt) => {
+                if let Some(problem) = &gpt.primary_problem {
+                    println!("  warning: the primary GPT is damaged ({problem}); showing the backup");
+                }
+                if gpt.partitions().is_empty() {
+                    println!("  GPT with no partitions");
+                }
+                for p in gpt.partitions() {
+                    let sectors = p.last_lba - p.first_lba + 1;
+                    println!(
+                        "  {}{}  {:<20} {:<12} {:>10}  sectors {}-{}",
+                        disk.name,
+                        p.index + 1,
+                        partition_type_name(&p.type_guid),
+                        if p.name.is_empty() { "-" } else { p.name.as_str() },
+                        size_text(sectors * 512),
+                        p.first_lba,
+                        p.last_lba
+                    );
+                }
+            }
+            Err(error) => println!("  no usable partition table: {error}"),
+        }
+        println!("{}", rayos_markers::STORAGE_DISK.with(&[&disk.name, &disk.capacity_bytes]));
+    }
+}
+
+fn date_text(unix_s: u64) -> String {
+    if unix_s == 0 {
+        String::from("(time unknown)")
+    } else {
+        format!("{}", DateTime::from_unix(unix_s))
+    }
+}
+
+fn record_line(r: &LogRecord) -> String {
+    let seconds = r.mono_ns / 1_000_000_000;
+    let micros = r.mono_ns % 1_000_000_000 / 1000;
+    let level = match r.level {
+        Level::Error => "ERROR",
+        Level::Warn => "WARN",
+        Level::Info => "INFO",
+        Level::Debug => "DEBUG",
+        Level::Trace => "TRACE",
+    };
+    let cut = if r.truncated { " [cut]" } else { "" };
+    format!("boot {:<3} [{seconds:5}.{micros:06}] {:<5} {}: {}{cut}", r.boot, level, r.subsystem, r.message)
+}
+
+fn ram_only_note() {
+    println!(
+        "(the log is in RAM only: {}; showing this boot's records kept in memory)",
+        persist::ram_only_reason().unwrap_or("not mounted yet")
+    );
+}
+
+pub fn log(args: &[&str]) -> CommandResult {
+    match args.first().copied() {
+        Some("show") => log_show(&args[1..]),
+        Some("boots") if args.len() == 1 => log_boots(),
+        Some("stats") if args.len() == 1 => log_stats(),
+        _ => Err(CommandError::usage("log")),
+    }
+}
+
+fn log_show(args: &[&str]) -> CommandResult {
+    let options = LogShowOptions::parse(args).map_err(|e| CommandError::new("bad-args", format!("{e}")))?;
+    let now_s = time::unix_now();
+    let mut query = Query {
+        boot: options.boot.map(|b| match b {
+            BootChoice::Number(n) => BootSelector::Absolute(n),
+            BootChoice::Relative(r) => BootSelector::Relative(r),
+        }),
+        min_level: options.level.map(|l| match l {
+            LevelChoice::Error => Level::Error,
+            LevelChoice::Warn => Level::Warn,
+            LevelChoice::Info => Level::Info,
+            LevelChoice::Debug => Level::Debug,
+        }),
+        contains: options.grep.clone(),
+        tail: if options.all { None } else { options.tail },
+        ..Default::default()
+    };
+    if let Some(since) = options.since_s {
+        if now_s != 0 {
+            query.since_wall_s = Some(now_s.saturating_sub(since));
+        } else {
+            // Without a wall clock a window only makes sense in this boot.
+            query.boot = Some(BootSelector::Relative(0));
+            query.since_mono_ns = Some(time::now_ns().saturating_sub(since * 1_000_000_000));
+        }
+    }
+    let result = persist::with(|p| p.part.log().query(&query));
+    match result {
+        Some(Ok(result)) => {
+            if result.records.is_empty() {
+                println!("no records match");
+            }
+            for record in &result.records {
+                println!("{}", record_line(record));
+            }
+            let skipped = result.skipped_corrupt_records + result.skipped_corrupt_blocks;
+            if skipped > 0 {
+                println!(
+                    "warning: skipped {} damaged records and {} damaged blocks",
+                    result.skipped_corrupt_records, result.skipped_corrupt_blocks
+                );
+            }
+            if let Some(tail) = query.tail {
+                if result.records.len() == tail {
+                    println!("(the newest {tail}; use --tail N or --all for more)");
+                }
+            }
+            Ok(())
+        }
+        Some(Err(error)) => Err(CommandError::new("log-error", format!("reading the log failed: {error:?}"))),
+        None => {
+            ram_only_note();
+            if matches!(query.boot, Some(BootSelector::Relative(r)) if r != 0)
+                || matches!(query.boot, Some(BootSelector::Absolute(_)))
+            {
+                return Err(CommandError::new(
+                    "no-persistent-log",
+                    "earlier boots are only kept on RAYOS-DATA",
+                ));
+            }
+            let level = query.min_level.map(|l| match l {
+                Level::Error => log::Level::Error,
+                Level::Warn => log::Level::Warn,
+                Level::Info => log::Level::Info,
+                _ => log::Level::Debug,
+            });
+            let grep = query.contains.as_deref().map(str::to_ascii_lowercase);
+            let records: Vec<_> = crate::klog::records(None)
+                .into_iter()
+                .filter(|r| level.is_none_or(|l| r.level <= l))
+                .filter(|r| {
+                    grep.as_ref().is_none_or(|g| {
+                        format!("{} {}", r.subsystem, r.message).to_ascii_lowercase().contains(g)
+                    })
+                })
+                .filter(|r| query.since_mono_ns.is_none_or(|s| r.uptime_ns >= s))
+                .collect();
+            let skip = query.tail.map_or(0, |t| records.len().saturating_sub(t));
+            for record in &records[skip..] {
+                println!("{record}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn end_text(end: EndReason) -> &'static str {
+    match end {
+        EndReason::Running => "running",
+        EndReason::CleanShutdown => "clean shutdown",
+        EndReason::Reboot => "reboot",
+        EndReason::Panic => "panic",
+        EndReason::Watchdog => "watchdog",
+        EndReason::Unknown => "unknown (power loss, reset or hang)",
+    }
+}
+
+fn log_boots() -> CommandResult {
+    let Some(boots) = persist::boots() else {
+        ram_only_note();
+        return Err(CommandError::new("no-persistent-log", "boots are only numbered on RAYOS-DATA"));
+    };
+    let current = persist::with(|p| p.boot).unwrap_or(0);
+    println!("{:>5}  {:<24} {:<36} {:>10}", "boot", "started", "ended", "uptime");
+    for entry in boots {
+        let end = if entry.boot == current { "running (this boot)" } else { end_text(entry.end) };
+        let uptime = if entry.uptime_ns == 0 {
+            String::from("-")
+        } else {
+            format!("{:.1}s", entry.uptime_ns as f64 / 1e9)
+        };
+        println!("{:>5}  {:<24} {:<36} {:>10}", entry.boot, date_text(entry.start_wall_s), end, uptime);
+    }
+    Ok(())
+}
+
+fn log_stats() -> CommandResult {
+    let stats = persist::with(|p| (p.part.log().stats(), p.disk_name.clone(), p.errors, p.boot));
+    let Some((stats, disk, errors, boot)) = stats else {
+        ram_only_note();
+        println!("records in RAM: {}", crate::klog::records(None).len());
+        return Ok(());
+    };
+    println!("log on {disk} (RAYOS-DATA), boot {boot}");
+    println!("records      {}", stats.records);
+    println!(
+        "bytes        {} of {} ({:.1} %)",
+        stats.bytes_used,
+        stats.capacity_bytes,
+        stats.bytes_used as f64 * 100.0 / stats.capacity_bytes.max(1) as f64
+    );
+    if let Some((seq, wall)) = stats.oldest {
+        println!("oldest       #{seq} {}", date_text(wall));
+    }
+    if let Some((seq, wall)) = stats.newest {
+        println!("newest       #{seq} {}", date_text(wall));
+    }
+    println!("wraps        {}", stats.wraps);
+    println!("unflushed    {}", stats.unflushed_records);
+    if let Some(report) = persist::mount_report() {
+        println!("at mount     {} valid, {} discarded", report.valid_records, report.discarded_records);
+    }
+    println!("write errors {errors}; records dropped from the queue {}", persist::dropped_records());
+    Ok(())
+}
+
+pub fn crash(args: &[&str]) -> CommandResult {
+    let no_log = || {
+        CommandError::new("no-persistent-log", "crash records are kept on RAYOS-DATA, which is not mounted")
+    };
+    match args {
+        ["list"] => {
+            let list = persist::with(|p| p.part.crashes().list()).ok_or_else(no_log)?;
+            let list = list.map_err(|e| CommandError::new("log-error", format!("{e:?}")))?;
+            if list.is_empty() {
+                println!("no crash records");
+            }
+            for c in list {
+                println!(
+                    "#{:<4} boot {:<4} {:<16} {}  uptime {}s  rip {:#x} <{}>",
+                    c.crash_seq,
+                    c.boot,
+                    format!("{}", c.kind),
+                    date_text(c.wall_s),
+                    c.uptime_ns / 1_000_000_000,
+                    c.rip,
+                    crate::symbols::Symbolized(c.rip)
+                );
+            }
+            Ok(())
+        }
+        ["show", which] => {
+            let record = persist::with(|p| {
+                if *which == "latest" {
+                    p.part.crashes().latest()
+                } else {
+                    match which.parse::<u64>() {
+                        Ok(n) => p.part.crashes().get(n).map(Some),
+                        Err(_) => Ok(None),
+                    }
+                }
+            })
+            .ok_or_else(no_log)?;
+            match record {
+                Ok(Some(record)) => {
+                    show_crash(&record);
+                    Ok(())
+                }
+                Ok(None) if *which == "latest" => {
+                    Err(CommandError::new("no-crash", "there are no crash records"))
+                }
+                Ok(None) => Err(CommandError::usage("crash")),
+                Err(error) => Err(CommandError::new("no-crash", format!("no crash #{which}: {error:?}"))),
+            }
+        }
+        ["clear"] => {
+            if persist::with(|_| ()).is_none() {
+                return Err(no_log());
+            }
+            if !confirm("crash", "Delete every crash record on RAYOS-DATA?", Confirmation::TypeYes) {
+                return Err(CommandError::new("not-confirmed", ""));
+            }
+            let cleared = persist::with(|p| p.part.crashes().clear()).ok_or_else(no_log)?;
+            let cleared = cleared.map_err(|e| CommandError::new("log-error", format!("{e:?}")))?;
+            log::warn!(target: "crash", "{cleared} crash records cleared from the shell");
+            println!("{cleared} crash records deleted");
+            Ok(())
+        }
+        _ => Err(CommandError::usage("crash")),
+    }
+}
+
+fn show_crash(r: &rayos_plog::CrashRecord) {
+    println!("crash #{}: {} in boot {} at {}", r.crash_seq, r.kind, r.boot, date_text(r.wall_s));
+    println!("message   {}", r.message);
+    println!("uptime    {}.{:03} s", r.uptime_ns / 1_000_000_000, r.uptime_ns % 1_000_000_000 / 1_000_000);
+    if r.registers == rayos_plog::Registers::default() {
+        println!("registers not recorded (the hardware reset the machine before the kernel could)");
+    } else {
+        show_registers(r);
+    }
+    println!("backtrace:");
+    for (i, frame) in r.backtrace.iter().enumerate() {
+        if frame.symbol.is_empty() {
+            println!("  #{i:<2} {:#018x} ?", frame.address);
+        } else {
+            println!("  #{i:<2} {:#018x} {}+{:#x}", frame.address, frame.symbol, frame.offset);
+        }
+    }
+    println!("last log lines:");
+    for line in &r.log_lines {
+        println!("  {line}");
+    }
+    if r.truncated {
+        println!("(parts of the record were cut to fit)");
+    }
+}
+
+fn show_registers(r: &rayos_plog::CrashRecord) {
+    println!("rip       {:#018x} <{}>", r.rip, crate::symbols::Symbolized(r.rip));
+    println!("cr2       {:#018x}  error code {:#x}", r.cr2, r.error_code);
+    let g = &r.registers;
+    println!("rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}", g.rax, g.rbx, g.rcx, g.rdx);
+    println!("rsi {:#018x} rdi {:#018x} rbp {:#018x} rsp {:#018x}", g.rsi, g.rdi, g.rbp, g.rsp);
+    println!("r8  {:#018x} r9  {:#018x} r10 {:#018x} r11 {:#018x}", g.r8, g.r9, g.r10, g.r11);
+    println!("r12 {:#018x} r13 {:#018x} r14 {:#018x} r15 {:#018x}", g.r12, g.r13, g.r14, g.r15);
+    println!(
+        "rflags {:#x}  cs {:#x}  ss {:#x}  cr0 {:#x}  cr3 {:#x}  cr4 {:#x}",
+        g.rflags, g.cs, g.ss, g.cr0, g.cr3, g.cr4
+    );
+}
+
+pub fn watchdog(args: &[&str]) -> CommandResult {
+    match args {
+        ["status"] => {
+            let s = watchdog::status();
+            let source = match s.source {
+                watchdog::Source::Hardware => "hw (i6300esb)",
+                watchdog::Source::Software => "sw (timer interrupt and NMI)",
+            };
+            println!("armed     {}", if s.armed { "yes" } else { "no" });
+            println!("timeout   {} s", s.timeout_s);
+            println!("source    {source}");
+            println!(
+                "last pet  {}.{:03} s ago",
+                s.since_last_pet_ns / 1_000_000_000,
+                s.since_last_pet_ns % 1_000_000_000 / 1_000_000
+            );
+            Ok(())
+        }
+        ["arm", seconds] => {
+            let seconds = rayos_shell::options::parse_duration_s(seconds)
+                .filter(|s| (watchdog::MIN_TIMEOUT_S..=watchdog::MAX_TIMEOUT_S).contains(s))
+                .ok_or_else(|| {
+                    CommandError::new(
+                        "bad-args",
+                        format!(
+                            "the timeout must be {}-{} seconds",
+                            watchdog::MIN_TIMEOUT_S,
+                            watchdog::MAX_TIMEOUT_S
+                        ),
+                    )
+                })?;
+            watchdog::arm(seconds);
+            Ok(())
+        }
+        ["disarm"] => {
+            if !confirm(
+                "watchdog",
+                "Disarm the watchdog? A hang would then not restart the machine.",
+                Confirmation::TypeYes,
+            ) {
+                return Err(CommandError::new("not-confirmed", ""));
+            }
+            watchdog::disarm(watchdog::DisarmConfirmed(()));
+            Ok(())
+        }
+        ["pet"] => {
+            watchdog::pet();
+            println!("petted");
+            Ok(())
+        }
+        _ => Err(CommandError::usage("watchdog")),
+    }
+}
+
+/// `debug logflood N`: N info records as fast as possible; every 500 a flush and a
+/// `RAYOS_LOG:DURABLE:<tag>:<count>` marker saying the first <count> are on disk.
+pub fn logflood(count: &str) -> CommandResult {
+    let count: u64 = count
+        .parse()
+        .ok()
+        .filter(|&n| n > 0 && n <= 10_000_000)
+        .ok_or_else(|| CommandError::usage("debug"))?;
+    if !persist::is_attached() {
+        return Err(CommandError::new("no-persistent-log", "there is no persistent log to flood"));
+    }
+    let tag = format!("flood-{:08x}", crate::arch::read_tsc() as u32);
+    println!("writing {count} records tagged {tag}");
+    let started = time::now_ns();
+    for i in 0..count {
+        log::info!(target: "flood", "{tag} {i}");
+        if (i + 1) % 500 == 0 || i + 1 == count {
+            persist::flush().map_err(|e| CommandError::new("log-error", format!("flush failed: {e:?}")))?;
+            println!("{}", rayos_markers::LOG_DURABLE.with(&[&tag, &(i + 1)]));
+        }
+    }
+    let elapsed_ns = time::now_ns() - started;
+    println!(
+        "{count} records in {} ms ({} records/s)",
+        elapsed_ns / 1_000_000,
+        count * 1_000_000_000 / elapsed_ns.max(1)
+    );
+    Ok(())
+}
