@@ -1,50 +1,109 @@
 #!/usr/bin/env python3
 """Generates crates/intent/data/train.jsonl, the project-written training corpus of the RayOS
-intent engine, from the templates below. Deterministic: a fixed seed, fixed iteration order;
-run it from anywhere:  python3 tools/intent/corpus/generate.py
+intent engine. Deterministic (fixed seed, fixed order); run it from anywhere:
 
-Each intent has templates (imperative, question, fragment forms); placeholders are filled from
-the slot fillers, which carry the entity annotation; then politeness prefixes and suffixes,
-filler words and keyboard typos are added at fixed rates. Entity values are the ones the
-tools' HostWorld resolves to (VMs linux/windows/hostile; disks vda 8 GiB = disk 1,
-vdb 16 GiB = disk 2; boot entries rayos-a, rayos-b; current boot 12).
+    python3 tools/intent/corpus/generate.py
+
+Two sources, both in this directory:
+- the short templates `T` below (imperative, question and fragment forms per intent) and the
+  general out-of-scope list `OOS`;
+- the hand-written files `hand-*.txt`: for every intent, many phrasings in different
+  registers (terse admin commands, chatty beginner questions, reversed word order,
+  fragments, typos) and a large set of out-of-scope lines that reuse RayOS's words with
+  another meaning ("crash course", "arm the burglar alarm"). Format: `## <label>` starts a
+  section; every other non-blank line not starting with `#` is one example; placeholders
+  `{vm} {disk} {boot} {boot_n} {level} {dur} {dur_n} {word} {count} {count_n} {entry}
+  {action} {concept}` are filled from the lists below (each fill carries its entity
+  annotation); `text || slot=value, slot=value` adds or overrides annotations.
+
+Every source line appears once as written (placeholders filled), then decorated copies are
+drawn until each intent has PER_INTENT examples: register prefixes and suffixes, keyboard
+typos (swaps, drops, doubles, neighbour keys, dropped apostrophes), case and punctuation.
+Out-of-scope lines get the same decorations at the same rates, so that politeness, typos or
+terseness never signal "in scope" by themselves.
+
+Entity annotations follow the tools' HostWorld: VMs linux/windows/hostile (other names are
+unregistered but still VM names when the text marks them: "the X vm", "vm X"); disks
+vda = 8 GiB = disk 1 and vdb = 32 GiB = disk 2; boot entries recovery, rayos-1, rayos-2,
+rayos-3 (in that order); current boot 12. Log level convention: a level is annotated only
+when the text names one ("errors", "warnings", "failures", "debug"); "why did it fail" or
+"what went wrong" name no level.
 """
+import glob
 import json
 import os
 import random
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from negatives import compositional  # noqa: E402
 
 SEED = 20240611
-PER_INTENT = 170
-OOS_EXTRA = 1  # each own oos template is used once plus variations
+PER_INTENT = 420
+OOS_VARIANTS = 2  # decorated copies of each out-of-scope line, besides the line itself
+COMPOSITIONAL_OOS = 1200  # lines from negatives.py (one decorated copy each)
 
-VM = [("linux", "linux"), ("windows", "windows"), ("hostile", "hostile"), ("Linux", "linux"), ("Windows", "windows"),
-      ("linux", "linux"), ("windows", "windows")]
+VM_REGISTERED = [("linux", "linux"), ("windows", "windows"), ("hostile", "hostile"), ("Linux", "linux"),
+                 ("Windows", "windows"), ("linux", "linux"), ("windows", "windows"), ("hostile", "hostile")]
+# Names no World registers: the engine must still read them where the text marks a VM.
+VM_UNREGISTERED_STEMS = ["builder", "alpine", "db", "web", "scratch", "lab", "staging", "ci-runner", "game",
+                         "mint", "fedora", "test", "router", "kali", "worker", "arch", "minecraft", "dev", "prod",
+                         "cache", "proxy", "mail", "media", "vpn", "edge", "gpu", "k8s", "docker", "nas", "pihole",
+                         "nix", "gentoo", "freebsd", "openbsd", "haiku", "reactos", "plan9", "redox", "temple",
+                         "bench", "fuzz", "qa", "build", "render", "backup", "monitor", "jenkins", "gitlab",
+                         "postgres", "redis", "kafka", "spark", "node", "api", "front", "back", "tor", "honeypot"]
+VM_UNREGISTERED_SUFFIXES = ["", "", "1", "2", "3", "01", "02", "-a", "-b", "-test", "-old", "-new", "-2", "x", "-dev"]
+SYLLABLES = ["ka", "ri", "lo", "mu", "ve", "to", "na", "zi", "po", "re", "sa", "qu", "di", "xo", "be", "fa"]
+
+
+def unregistered_vm_name(rng):
+    """A VM name no World registers: most are drawn so that each occurs rarely, as a user's
+    own names would, so that the classifier cannot lean on any one of them."""
+    if rng.random() < 0.5:
+        return rng.choice(VM_UNREGISTERED_STEMS) + rng.choice(VM_UNREGISTERED_SUFFIXES)
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3)))) + rng.choice(["", "", "1", "2"])
+
+
+VM_MARKED = re.compile(r"(\{vm\} (vm|guest|virtual machine)\b|\b(named|called) \{vm\}|^(\w+ )?vm \{vm\})")
 DISK = [("vda", "vda"), ("vdb", "vdb"), ("disk 2", "vdb"), ("disk two", "vdb"), ("the second disk", "vdb"),
-        ("the first disk", "vda"), ("disk 1", "vda"), ("the 8 GB disk", "vda"), ("the 16gb disk", "vdb"),
-        ("the 16 GB drive", "vdb"), ("drive 2", "vdb"), ("/dev/vdb", "vdb"), ("/dev/vda", "vda"), ("sda", "sda"),
+        ("the first disk", "vda"), ("disk 1", "vda"), ("the 8 GB disk", "vda"), ("the 32gb disk", "vdb"),
+        ("the 32 GB drive", "vdb"), ("drive 2", "vdb"), ("/dev/vdb", "vdb"), ("/dev/vda", "vda"), ("sdb", "sdb"),
         ("nvme0n1", "nvme0n1"), ("the largest disk", "vdb"), ("the 2nd drive", "vdb"), ("disk number one", "vda"),
-        ("the smaller disk", "vda"), ("vdc", "vdc")]
+        ("the smaller disk", "vda"), ("vdc", "vdc"), ("the 8 gig drive", "vda"), ("the 32 gig disk", "vdb"),
+        ("the bigger drive", "vdb"), ("the first drive", "vda"), ("the 1st disk", "vda"), ("VDB", "vdb")]
 BOOT = [("the last boot", -1), ("the previous boot", -1), ("last boot", -1), ("boot 5", 5), ("boot number 3", 3),
         ("boot 12", 12), ("the boot before last", -2), ("two boots ago", -2), ("3 boots ago", -3),
         ("the prior boot", -1), ("the previous startup", -1), ("boot 7", 7), ("boot #9", 9), ("previous boot", -1),
-        ("boot number four", 4), ("last startup", -1)]
+        ("boot number four", 4), ("last startup", -1), ("this boot", 12), ("the current boot", 12),
+        ("boot 2", 2), ("boot three", 3), ("boot 10", 10), ("the penultimate boot", -2), ("boot 1", 1)]
 LEVEL = [("errors", "error"), ("error", "error"), ("warnings", "warn"), ("warning", "warn"), ("info", "info"),
-         ("debug", "debug"), ("error", "error"), ("warn", "warn")]
+         ("debug", "debug"), ("error", "error"), ("warn", "warn"), ("err", "error"), ("critical errors", "error"),
+         ("failures", "error"), ("debug messages", "debug"), ("info messages", "info"), ("warns", "warn")]
+# The words that name a log level (the engine's `Level::from_word`).
+LEVEL_WORDS = {w: "error" for w in ("error", "errors", "err", "errs", "fatal", "critical", "failure", "failures")}
+LEVEL_WORDS.update({w: "warn" for w in ("warn", "warning", "warnings", "warns")})
+LEVEL_WORDS.update({w: "info" for w in ("info", "infos", "informational")})
+LEVEL_WORDS.update({w: "debug" for w in ("debug", "verbose", "trace")})
 DUR = [("30 seconds", 30), ("2 min", 120), ("1h", 3600), ("10 minutes", 600), ("five minutes", 300),
        ("an hour", 3600), ("90s", 90), ("45 sec", 45), ("two hours", 7200), ("half an hour", 1800),
        ("a minute", 60), ("15 mins", 900), ("1 hour", 3600), ("3 days", 259200), ("one minute", 60),
        ("thirty seconds", 30), ("120 seconds", 120), ("5m", 300), ("20 secs", 20), ("sixty seconds", 60),
-       ("2 hours", 7200), ("1 day", 86400), ("twenty minutes", 1200)]
+       ("2 hours", 7200), ("1 day", 86400), ("twenty minutes", 1200), ("forty five seconds", 45),
+       ("3 minutes", 180), ("ninety seconds", 90), ("10s", 10), ("2m", 120), ("1h30m", 5400), ("a day", 86400)]
+DUR_N = [10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600]
 WORD = ["timeout", "virtio", "panic", "page fault", "out of memory", "net0", "nvme", "pci", "apic", "ext4",
-        "checksum", "blk", "oom", "gpt", "svm", "denied", "reset", "usb", "firmware", "acpi"]
+        "checksum", "blk", "oom", "gpt", "svm", "denied", "reset", "usb", "firmware", "acpi", "disk full",
+        "link down", "watchdog", "segfault", "gpu", "interrupt", "dhcp", "tcp"]
 COUNT = [("the last 20 lines", 20), ("50 lines", 50), ("the last 100 entries", 100), ("ten lines", 10),
-         ("the last 5 messages", 5), ("200 lines", 200), ("the latest 30 entries", 30)]
-ENTRY = [("rayos-a", "rayos-a"), ("rayos-b", "rayos-b"), ("RayOS-B", "rayos-b"), ("the second entry", "rayos-b"),
-         ("entry 1", "rayos-a"), ("rayos a", "rayos-a"), ("the first option", "rayos-a"), ("rayos b", "rayos-b"),
-         ("entry 2", "rayos-b")]
+         ("the last 5 messages", 5), ("200 lines", 200), ("the latest 30 entries", 30), ("the last fifty lines", 50),
+         ("25 lines", 25), ("the last 15 messages", 15)]
+COUNT_N = [5, 10, 15, 20, 25, 30, 40, 50, 100, 200]
+ENTRY = [("rayos-1", "rayos-1"), ("rayos-2", "rayos-2"), ("rayos-3", "rayos-3"), ("RayOS-2", "rayos-2"),
+         ("rayos 1", "rayos-1"), ("rayos 3", "rayos-3"), ("recovery", "recovery"),
+         ("the recovery entry", "recovery"), ("Recovery", "recovery"), ("rayos-2", "rayos-2")]
+BOOT_N = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 20]
 
-# Templates: (text, kind) where kind is "imp" (imperative: takes polite prefixes),
-# "q" (question) or "frag" (fragment, kept bare more often).
 T = {}
 T["system.help"] = """
 what do you support|q;list your features|imp;everything you can do|frag;what features are there|q;what are your abilities|q;
@@ -305,36 +364,80 @@ boot camp near me;are there any good crash diets;what are the warning signs of a
 give me a recipe for lasagna;how do i get rid of a cold;where is my phone;
 how is the weather in berlin;when does the sun set;plan a trip to japan;what's trending on twitter""".strip()
 
-PREFIX_IMP = ["", "", "", "", "please ", "can you ", "could you ", "could you please ", "hey ", "hey rayos ",
+PREFIX_IMP = ["", "", "", "", "", "please ", "can you ", "could you ", "could you please ", "hey ", "hey rayos ",
               "rayos, ", "ok ", "i want to ", "i'd like to ", "i need to ", "i wanna ", "go ahead and ",
-              "kindly ", "pls ", "would you ", "now ", "quickly ", "just "]
-PREFIX_Q = ["", "", "", "", "hey ", "hey rayos, ", "rayos ", "quick question: ", "um ", "so ", "ok so ",
-            "tell me, ", "i wonder "]
-PREFIX_FRAG = ["", "", "", "", "", "", "rayos ", "hey ", "uh "]
-SUFFIX = ["", "", "", "", "", "", " please", " now", " for me", " thanks", " right now", "?", ".", "!",
-          " pls", " thx", " thank you", " asap", " if you can", " real quick", " again"]
-KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
+              "kindly ", "pls ", "would you ", "now ", "quickly ", "just ", "sorry, can you ", "hi, please ",
+              "ok so ", "right, ", "alright, ", "i'm new here, can you ", "im debugging, ", "quick one: ",
+              "would you mind if you ", "is it possible to "]
+PREFIX_Q = ["", "", "", "", "", "hey ", "hey rayos, ", "rayos ", "quick question: ", "um ", "so ", "ok so ",
+            "tell me, ", "i wonder ", "sorry, ", "hi, ", "im new, ", "just curious, ", "one question: ",
+            "i was wondering, "]
+PREFIX_FRAG = ["", "", "", "", "", "", "", "rayos ", "hey ", "uh ", "ok ", "so, ", "hmm, "]
+SUFFIX = ["", "", "", "", "", "", "", "", " please", " now", " for me", " thanks", " right now", "?", ".", "!",
+          " pls", " thx", " thank you", " asap", " if you can", " real quick", " again", "??", "...", " plz",
+          " please and thank you", " when you can", " :)", " ok?", ", thanks"]
+# Chatter around a request, in the registers of people new to the system, in a hurry, or
+# mid-task. Used for in-scope and out-of-scope lines alike, at the same rate.
+CHATTER_BEFORE = [
+    "sorry, i'm new to this, ", "not sure if this is the right place but ", "this is probably a dumb question but ",
+    "i'm still learning rayos, ", "hello! first time here. ", "ok i give up, ", "before i forget, ",
+    "my colleague told me to ask: ", "real quick, ", "hey there, ", "hi there! ", "good morning, ",
+    "excuse me, ", "question for you: ", "ok, next thing: ", "one more thing, ", "while i'm at it, ",
+    "so basically ", "honestly ", "i have a question, ", "i was told you can help, ", "is this working? ",
+    "testing this out: ", "let's see if you understand this: ", "i'm in a hurry, ", "urgent: ", "fyi, ",
+    "i'm on call tonight and ", "i'm setting up this box, ", "i'm trying something, ", "as a newbie, ",
+    "ugh, ", "hmm ok, ", "right then, ", "well, ", "quick favour: ", "dear rayos, ", "yo ", "hey buddy, ",
+    "i'm confused, ", "i'm a bit lost here, ", "not a tech person, ", "i'm a developer, ",
+]
+CHATTER_AFTER = [
+    ", i'm new here", ", sorry", ", thanks a lot", ", cheers", ", if that's possible", ", i think",
+    " or something like that", ", not sure how", " for a test", " before i leave", ", it's urgent",
+    ", thank you so much", " please, i'm in a hurry", ", i'm curious", " when you get a chance", ", cheers mate",
+    " if you don't mind", ", appreciate it", ", ty", ", much appreciated", " (just checking)", ", haha",
+    " lol", " btw", ", i guess", " - thanks!", ", that's all", ", nothing else",
+]
+KEYBOARD_ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
+
+
+def neighbours(c):
+    for r, row in enumerate(KEYBOARD_ROWS):
+        i = row.find(c)
+        if i >= 0:
+            out = [row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)]
+            for rr in (r - 1, r + 1):
+                if 0 <= rr < len(KEYBOARD_ROWS):
+                    other = KEYBOARD_ROWS[rr]
+                    out.extend(other[j] for j in (i - 1, i) if 0 <= j < len(other))
+            return out
+    return [c]
 
 
 def typo(word, rng):
+    """One realistic slip: swap of neighbours, dropped, doubled or neighbour key."""
+    if "'" in word and rng.random() < 0.5:
+        return word.replace("'", "")
     if len(word) < 4 or not word.isalpha():
         return word
     i = rng.randrange(1, len(word) - 1)
-    kind = rng.randrange(4)
+    kind = rng.randrange(5)
     if kind == 0:
         return word[:i] + word[i + 1:]
-    if kind == 1:
+    if kind in (1, 2):
         return word[:i] + word[i + 1] + word[i] + word[i + 2:]
-    if kind == 2:
+    if kind == 3:
         return word[:i] + word[i] + word[i:]
-    return word[:i] + rng.choice(KEYBOARD) + word[i + 1:]
+    return word[:i] + rng.choice(neighbours(word[i])) + word[i + 1:]
 
 
 def fill(template, rng):
     entities = {}
     text = template
     if "{vm}" in text:
-        surface, value = rng.choice(VM)
+        if VM_MARKED.search(text) and rng.random() < 0.35:
+            name = unregistered_vm_name(rng)
+            surface, value = name, name
+        else:
+            surface, value = rng.choice(VM_REGISTERED)
         text = text.replace("{vm}", surface)
         entities["vm"] = value
     if "{disk}" in text:
@@ -345,6 +448,10 @@ def fill(template, rng):
         surface, value = rng.choice(BOOT)
         text = text.replace("{boot}", surface)
         entities["boot"] = value
+    if "{boot_n}" in text:
+        n = rng.choice(BOOT_N)
+        text = text.replace("{boot_n}", str(n))
+        entities["boot"] = n
     if "{level}" in text:
         surface, value = rng.choice(LEVEL)
         text = text.replace("{level}", surface)
@@ -353,6 +460,10 @@ def fill(template, rng):
         surface, value = rng.choice(DUR)
         text = text.replace("{dur}", surface)
         entities["seconds"] = value
+    if "{dur_n}" in text:
+        n = rng.choice(DUR_N)
+        text = text.replace("{dur_n}", str(n))
+        entities["seconds"] = n
     if "{word}" in text:
         word = rng.choice(WORD)
         text = text.replace("{word}", word)
@@ -361,6 +472,10 @@ def fill(template, rng):
         surface, value = rng.choice(COUNT)
         text = text.replace("{count}", surface)
         entities["count"] = value
+    if "{count_n}" in text:
+        n = rng.choice(COUNT_N)
+        text = text.replace("{count_n}", str(n))
+        entities["count"] = n
     if "{entry}" in text:
         surface, value = rng.choice(ENTRY)
         text = text.replace("{entry}", surface)
@@ -373,16 +488,19 @@ def fill(template, rng):
 
 
 def implied(intent, text, entities):
-    """Slots the engine reads from wording alone (kept in the annotation so that the corpus
-    and the engine agree): failure words imply level=error in log queries; durations in
-    log queries; "last hour"."""
-    words = text.lower().replace("?", " ").replace(".", " ").split()
+    """Slots the wording itself names, kept in the annotation so that the corpus and the
+    engine's extraction rules agree ("the last hour", "the last boot")."""
+    lower = text.lower()
     if intent == "log.show":
-        if "level" not in entities and any(w in ("fail", "failed", "wrong", "failure", "failures") for w in words):
-            entities["level"] = "error"
-        if "seconds" not in entities and "last hour" in text.lower():
+        if "level" not in entities:
+            for word in re.findall(r"[a-z]+", lower):
+                level = LEVEL_WORDS.get(word)
+                if level:
+                    entities["level"] = level
+                    break
+        if "seconds" not in entities and re.search(r"\b(last|past) hour\b", lower):
             entities["seconds"] = 3600
-        if "boot" not in entities and ("last boot" in text.lower() or "previous boot" in text.lower()):
+        if "boot" not in entities and re.search(r"\b(last|previous) boot\b", lower):
             entities["boot"] = -1
     return entities
 
@@ -390,58 +508,125 @@ def implied(intent, text, entities):
 def decorate(text, kind, rng):
     prefix = rng.choice({"imp": PREFIX_IMP, "q": PREFIX_Q, "frag": PREFIX_FRAG}[kind])
     suffix = rng.choice(SUFFIX)
-    if kind == "q" and rng.random() < 0.5:
+    if kind == "q" and rng.random() < 0.4:
         suffix = "?"
     out = prefix + text + suffix
+    if rng.random() < 0.12:
+        out = rng.choice(CHATTER_BEFORE) + out
+    if rng.random() < 0.08:
+        out = out.rstrip("?.!") + rng.choice(CHATTER_AFTER)
     r = rng.random()
-    if r < 0.15:
+    if r < 0.30:
         words = out.split(" ")
-        j = rng.randrange(len(words))
-        words[j] = typo(words[j], rng)
+        for _ in range(1 if rng.random() < 0.8 else 2):
+            j = rng.randrange(len(words))
+            words[j] = typo(words[j], rng)
         out = " ".join(words)
-    elif r < 0.22:
+    elif r < 0.37:
         out = out.capitalize()
-    elif r < 0.25:
+    elif r < 0.39:
         out = out.upper()
+    elif r < 0.45:
+        out = out.replace(",", "").replace("?", "").replace("'", "")
     return out
+
+
+def kind_of(text):
+    first = text.split(" ")[0].lower() if text else ""
+    if text.endswith("?") or first in ("what", "what's", "whats", "which", "how", "is", "are", "am", "do",
+                                       "does", "did", "can", "could", "when", "where", "why", "who", "will",
+                                       "has", "have", "were", "was", "any"):
+        return "q"
+    if len(text.split()) <= 2:
+        return "frag"
+    return "imp"
+
+
+def read_hand(directory):
+    """Sections of the hand-written files: {label: [(text, annotations)]}, files in name order."""
+    sections = {}
+    for path in sorted(glob.glob(os.path.join(directory, "hand-*.txt"))):
+        label = None
+        with open(path) as f:
+            for number, raw in enumerate(f, 1):
+                line = raw.strip()
+                if line.startswith("## "):
+                    label = line[3:].strip()
+                    sections.setdefault(label, [])
+                    continue
+                if not line or line.startswith("#"):
+                    continue
+                if label is None:
+                    raise SystemExit(f"{path}:{number}: example before any '## <label>' line")
+                text, _, notes = line.partition(" || ")
+                annotations = {}
+                for pair in filter(None, (p.strip() for p in notes.split(","))):
+                    key, _, value = pair.partition("=")
+                    annotations[key.strip()] = int(value) if key.strip() in ("boot", "seconds", "count") else value.strip()
+                sections[label].append((text.strip(), annotations))
+    return sections
 
 
 def main():
     rng = random.Random(SEED)
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.join(here, "..", "..", "..")
     out_path = os.path.join(root, "crates", "intent", "data", "train.jsonl")
+    hand = read_hand(here)
     rows = []
-    for intent, spec in T.items():
-        templates = []
-        for item in spec.replace("\n", "").split(";"):
-            text, kind = item.rsplit("|", 1)
-            templates.append((text.strip(), kind.strip()))
+
+    # Every row names its source line (template, hand-written line or negative) so that the
+    # trainer can tell a new phrasing from a decorated copy of a seen one.
+    next_source = [0]
+
+    def new_source():
+        next_source[0] += 1
+        return next_source[0]
+
+    def emit(seen, intent, text, entities, source):
+        if text in seen:
+            return False
+        seen.add(text)
+        rows.append({"text": text, "intent": intent, "entities": entities, "source": source})
+        return True
+
+    labels = list(T.keys()) + [l for l in hand if l not in T and l != "oos"]
+    for intent in labels:
+        sources = []
+        for item in T.get(intent, "").replace("\n", "").split(";"):
+            if item.strip():
+                text, kind = item.rsplit("|", 1)
+                sources.append((text.strip(), kind.strip(), {}, new_source()))
+        for text, annotations in hand.get(intent, []):
+            sources.append((text, kind_of(text), annotations, new_source()))
         seen = set()
-        # Every template once undecorated, then random decorated fills.
-        for text, kind in templates:
+        for text, kind, annotations, source in sources:
             filled, entities = fill(text, rng)
-            entities = implied(intent, filled, entities)
-            if filled not in seen:
-                seen.add(filled)
-                rows.append({"text": filled, "intent": intent, "entities": entities})
+            entities.update(annotations)
+            emit(seen, intent, filled, implied(intent, filled, entities), source)
         attempts = 0
         while len(seen) < PER_INTENT and attempts < PER_INTENT * 20:
             attempts += 1
-            text, kind = rng.choice(templates)
+            text, kind, annotations, source = rng.choice(sources)
             filled, entities = fill(text, rng)
+            entities.update(annotations)
             decorated = decorate(filled, kind, rng)
-            entities = implied(intent, decorated, entities)
-            if decorated in seen:
-                continue
-            seen.add(decorated)
-            rows.append({"text": decorated, "intent": intent, "entities": entities})
+            emit(seen, intent, decorated, implied(intent, decorated, entities), source)
+
     oos = [t.strip() for t in OOS.replace("\n", "").split(";") if t.strip()]
+    oos += [text for text, _ in hand.get("oos", [])]
     seen = set()
     for text in oos:
-        for variant in (text, decorate(text, "imp", rng), decorate(text, "q", rng)):
-            if variant not in seen:
-                seen.add(variant)
-                rows.append({"text": variant, "intent": "oos", "entities": {}})
+        source = new_source()
+        emit(seen, "oos", text, {}, source)
+        for _ in range(OOS_VARIANTS):
+            emit(seen, "oos", decorate(text, kind_of(text), rng), {}, source)
+
+    for text in compositional(rng, COMPOSITIONAL_OOS):
+        source = new_source()
+        emit(seen, "oos", text, {}, source)
+        emit(seen, "oos", decorate(text, kind_of(text), rng), {}, source)
+
     with open(out_path, "w") as f:
         for row in rows:
             if not row["entities"]:
