@@ -1,11 +1,20 @@
 //! Entity slots: typed values found in a request and resolved against live state.
 //!
 //! Extraction is rule-based over the normalised words (plus the raw text for quoted search
-//! terms and boot entry names), because the values are closed forms (numbers, durations,
-//! device names, ordinals) that rules read exactly where a model would only approximate.
+//! terms, VM names and boot entry names), because the values are closed forms (numbers,
+//! durations, device names, ordinals) that rules read exactly where a model would only
+//! approximate. Keywords are matched on the typo-corrected words ("contianing" still marks a
+//! search term); values a person typed (search terms, VM names) are copied from the words as
+//! typed, since a name is not a typo of the nearest dictionary word ("nvme" is not "name").
 //! Every slot is extracted independently; the engine then keeps only the slots the chosen
 //! intent takes (see the intent table), so a number in "arm the watchdog for 2 min" cannot leak
 //! into an unrelated slot.
+//!
+//! Conventions: a log level is read only when the request names one ("errors", "warnings",
+//! "failures", "debug"): "why did the last boot fail" asks for the log of the previous boot,
+//! not for its errors alone. A bare number names a boot after "boot", "crash" or "panic"
+//! ("crash 5"), a line count after "tail" or "last", and a watchdog timeout in seconds after
+//! "arm", "timeout" or "watchdog" ("arm wd 60").
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -40,12 +49,11 @@ impl Level {
     /// Parses the spellings people use ("errors", "warning", "err", ...).
     pub fn from_word(word: &str) -> Option<Level> {
         Some(match word {
-            "error" | "errors" | "err" | "errs" | "erros" | "eror" | "errror" | "fatal" | "critical" => {
-                Level::Error
-            }
+            "error" | "errors" | "err" | "errs" | "erros" | "eror" | "errror" | "fatal" | "critical"
+            | "failure" | "failures" => Level::Error,
             "warn" | "warning" | "warnings" | "warns" | "warnigns" | "warnign" => Level::Warn,
             "info" | "infos" | "informational" => Level::Info,
-            "debug" | "debugging" | "verbose" | "trace" => Level::Debug,
+            "debug" | "verbose" | "trace" => Level::Debug,
             _ => return None,
         })
     }
@@ -384,11 +392,12 @@ fn duration_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
         return Some((s, 1));
     }
     if w == "half" {
-        let (a, unit) = (words.get(i + 1)?, words.get(i + 2)?);
-        if matches!(*a, "a" | "an") {
-            return time_unit_seconds(unit).map(|u| (u / 2, 3));
+        // "half an hour", "half hour"
+        let next = *words.get(i + 1)?;
+        if matches!(next, "a" | "an") {
+            return time_unit_seconds(words.get(i + 2)?).map(|u| (u / 2, 3));
         }
-        return None;
+        return time_unit_seconds(next).filter(|_| next.len() > 1).map(|u| (u / 2, 2));
     }
     let (n, used) = match UNITS.iter().find(|(name, _)| *name == w) {
         Some(&(_, v)) if v > 0 => (v, 1),
@@ -402,6 +411,11 @@ fn duration_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
 pub fn find_seconds(words: &[&str]) -> Option<u64> {
     let mut i = 0;
     while i < words.len() {
+        // "boot 10's log": a number after "boot" or "crash" names a boot, whatever follows.
+        if i > 0 && matches!(words[i - 1], "boot" | "boots" | "crash" | "panic" | "number") {
+            i += 1;
+            continue;
+        }
         if let Some((mut total, mut used)) = duration_at(words, i) {
             loop {
                 let mut next = i + used;
@@ -428,6 +442,23 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
         }
         i += 1;
     }
+    bare_timeout_seconds(words)
+}
+
+/// "arm wd 60", "watchdog arm 45", "timeout 90": a number without a unit right after a
+/// watchdog word is the timeout in seconds, the unit of `watchdog arm <seconds>`.
+fn bare_timeout_seconds(words: &[&str]) -> Option<u64> {
+    for i in 1..words.len() {
+        if !matches!(words[i - 1], "arm" | "timeout" | "watchdog" | "wd" | "dog") {
+            continue;
+        }
+        if let Some((n, used)) = number_at(words, i) {
+            let next = words.get(i + used).copied().unwrap_or("");
+            if size_unit_bytes(next).is_none() && !matches!(next, "boot" | "boots" | "lines" | "times") {
+                return Some(n);
+            }
+        }
+    }
     None
 }
 
@@ -452,6 +483,39 @@ fn is_boot_word(word: &str) -> bool {
 pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
     for i in 0..words.len() {
         let w = words[i];
+        // "crash 5", "crash show 5", "panic 3": crash records are named by their boot.
+        if matches!(w, "crash" | "crashes" | "panic" | "panics") {
+            let mut j = i + 1;
+            while j < i + 3
+                && words.get(j).is_some_and(|n| {
+                    matches!(
+                        *n,
+                        "show"
+                            | "in"
+                            | "of"
+                            | "from"
+                            | "for"
+                            | "at"
+                            | "on"
+                            | "report"
+                            | "record"
+                            | "dump"
+                            | "details"
+                    )
+                })
+            {
+                j += 1;
+            }
+            if words.get(j).is_some_and(|n| matches!(*n, "boot" | "number" | "no" | "#")) {
+                j += 1;
+            }
+            if let Some((n, used)) = number_at(words, j) {
+                let next = words.get(j + used).copied().unwrap_or("");
+                if time_unit_seconds(next).is_none() && !matches!(next, "times" | "crashes" | "boots") {
+                    return Some(n.min(i64::MAX as u64) as i64);
+                }
+            }
+        }
         if matches!(w, "boot" | "boots" | "boot#") {
             // "boot 7", "boot number 7", "boot no 7"
             let mut j = i + 1;
@@ -501,29 +565,9 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
     None
 }
 
-/// The log level named (or implied by "fail", "crash") in the request.
+/// The log level the request names (see the module's conventions: "fail" names none).
 pub fn find_level(words: &[&str]) -> Option<Level> {
-    if let Some(level) = words.iter().find_map(|w| Level::from_word(w)) {
-        return Some(level);
-    }
-    words
-        .iter()
-        .any(|w| {
-            matches!(
-                *w,
-                "fail"
-                    | "failed"
-                    | "fails"
-                    | "failure"
-                    | "failures"
-                    | "failing"
-                    | "wrong"
-                    | "problems"
-                    | "problem"
-                    | "issues"
-            )
-        })
-        .then_some(Level::Error)
+    words.iter().find_map(|w| Level::from_word(w))
 }
 
 fn looks_like_device(word: &str) -> bool {
@@ -636,13 +680,297 @@ pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
     None
 }
 
-/// The VM a request names: a registered name, `linux` or `windows` (typos of one edit allowed).
-pub fn find_vm(words: &[&str], world: &dyn World) -> Option<String> {
+/// Words that can stand next to "vm" or "guest" without being a VM's name.
+fn is_vm_name_stopword(word: &str) -> bool {
+    matches!(
+        word,
+        "the"
+            | "a"
+            | "an"
+            | "this"
+            | "that"
+            | "my"
+            | "your"
+            | "our"
+            | "its"
+            | "new"
+            | "old"
+            | "every"
+            | "all"
+            | "any"
+            | "each"
+            | "other"
+            | "another"
+            | "one"
+            | "some"
+            | "which"
+            | "what"
+            | "first"
+            | "second"
+            | "third"
+            | "last"
+            | "next"
+            | "previous"
+            | "current"
+            | "default"
+            | "same"
+            | "whole"
+            | "running"
+            | "stopped"
+            | "virtual"
+            | "vm"
+            | "vms"
+            | "guest"
+            | "guests"
+            | "machine"
+            | "list"
+            | "ls"
+            | "start"
+            | "stop"
+            | "restart"
+            | "reboot"
+            | "show"
+            | "hide"
+            | "status"
+            | "state"
+            | "named"
+            | "called"
+            | "is"
+            | "are"
+            | "was"
+            | "to"
+            | "on"
+            | "off"
+            | "up"
+            | "down"
+            | "for"
+            | "of"
+            | "in"
+            | "and"
+            | "or"
+            | "it"
+            | "please"
+            | "now"
+            | "screen"
+            | "window"
+            | "console"
+            | "display"
+            | "desktop"
+            | "again"
+            | "too"
+            | "single"
+            | "only"
+            | "then"
+            | "so"
+            | "but"
+            | "with"
+            | "from"
+            | "into"
+            | "onto"
+            | "at"
+            | "by"
+            | "i"
+            | "me"
+            | "you"
+            | "we"
+            | "can"
+            | "could"
+            | "would"
+            | "will"
+            | "should"
+            | "just"
+            | "pls"
+            | "plz"
+            | "thanks"
+            | "thank"
+            | "thx"
+            | "when"
+            | "if"
+            | "right"
+            | "real"
+            | "quick"
+            | "asap"
+            | "here"
+            | "there"
+            | "instead"
+    )
+}
+
+/// Verbs and words of the VM commands: what stands next to "vm" in "kill vm arch".
+fn is_vm_command_word(word: &str) -> bool {
+    matches!(
+        word,
+        "boot"
+            | "launch"
+            | "kill"
+            | "run"
+            | "halt"
+            | "bounce"
+            | "reset"
+            | "power"
+            | "spin"
+            | "fire"
+            | "minimise"
+            | "minimize"
+            | "focus"
+            | "view"
+            | "open"
+            | "close"
+            | "terminate"
+            | "end"
+            | "shut"
+            | "turn"
+            | "switch"
+            | "bring"
+            | "put"
+            | "get"
+            | "send"
+            | "take"
+            | "display"
+            | "use"
+            | "create"
+            | "delete"
+            | "resume"
+            | "pause"
+            | "cycle"
+            | "destroy"
+            | "force"
+            | "give"
+            | "let"
+            | "see"
+            | "look"
+            | "want"
+            | "need"
+            | "like"
+            | "make"
+            | "set"
+            | "go"
+            | "jump"
+            | "start"
+            | "stop"
+            | "restart"
+            | "reboot"
+            | "show"
+            | "hide"
+    )
+}
+
+/// One whitespace-separated token of the request as typed (normalised, outer punctuation
+/// trimmed), with the typo-corrected words it spans.
+#[derive(Debug, Clone, Copy)]
+pub struct TypedToken<'a> {
+    /// The token as typed, e.g. `ci-runner`.
+    pub text: &'a str,
+    /// The corrected words inside it (one for most tokens; `ci`, `runner` for `ci-runner`).
+    pub corrected: &'a [&'a str],
+}
+
+/// The whitespace tokens of `normalized`, each with its slice of `words` (the corrected
+/// words of the same text). When `words` does not line up with the text, each token's own
+/// words stand in for the corrected ones.
+pub fn typed_tokens<'a>(
+    normalized: &'a str,
+    words: &'a [&'a str],
+    typed: &'a [&'a str],
+) -> Vec<TypedToken<'a>> {
+    let aligned = words.len() == typed.len();
+    let source = if aligned { words } else { typed };
+    let mut out = Vec::new();
+    let mut at = 0;
+    for raw in normalized.split_whitespace() {
+        let count = crate::text::words(raw).len();
+        let end = (at + count).min(source.len());
+        let text = raw.trim_matches(|c: char| !c.is_alphanumeric());
+        if !text.is_empty() {
+            out.push(TypedToken { text, corrected: &source[at.min(end)..end] });
+        }
+        at = end;
+    }
+    out
+}
+
+/// A VM name as typed: a word with a letter in it, made of letters, digits, `-`, `_`, `.`,
+/// that is neither a filler word nor (after typo correction) a command word.
+fn plausible_vm_name(token: &TypedToken) -> bool {
+    let word = token.text;
+    !word.is_empty()
+        && word.len() <= 64
+        && word.chars().any(|c| c.is_alphabetic())
+        && word.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        && !is_vm_name_stopword(word)
+        && !is_vm_command_word(word)
+        && (token.corrected.len() != 1
+            || !token.corrected.iter().any(|w| is_vm_name_stopword(w) || is_vm_command_word(w)))
+}
+
+/// The name a request marks as a VM's even when no VM of that name is registered:
+/// "the sandbox vm", "the guest called sandbox", "sandbox guest", "stop vm sandbox".
+fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
+    let is = |i: usize, f: &dyn Fn(&str) -> bool| tokens.get(i).is_some_and(|t| f(t.text));
+    let marker = |w: &str| matches!(w, "vm" | "guest");
+    for i in 0..tokens.len() {
+        let marks = marker(tokens[i].text)
+            || (tokens[i].text == "virtual" && is(i + 1, &|n| matches!(n, "machine" | "machines")));
+        if !marks {
+            if matches!(tokens[i].text, "named" | "called") {
+                if let Some(t) = tokens.get(i + 1).filter(|t| plausible_vm_name(t)) {
+                    return Some(String::from(t.text));
+                }
+            }
+            continue;
+        }
+        // "<name> vm" first: "the sandbox vm", "worker2 guest".
+        if i > 0 && plausible_vm_name(&tokens[i - 1]) {
+            return Some(String::from(tokens[i - 1].text));
+        }
+        // "kill vm arch", "vm start sandbox"; but after a determiner ("the vm window") the
+        // next word describes the VM rather than naming it.
+        let determiner =
+            |w: &str| matches!(w, "the" | "a" | "an" | "this" | "that" | "my" | "your" | "our" | "its");
+        if !marker(tokens[i].text) || (i > 0 && determiner(tokens[i - 1].text)) {
+            continue;
+        }
+        let mut j = i + 1;
+        if is(j, &|n| {
+            matches!(n, "start" | "stop" | "restart" | "show" | "hide" | "reboot" | "named" | "called")
+        }) {
+            j += 1;
+        }
+        if let Some(t) = tokens.get(j).filter(|t| plausible_vm_name(t)) {
+            return Some(String::from(t.text));
+        }
+    }
+    None
+}
+
+/// The VM a request names: a registered name, `linux` or `windows` (typos of one edit
+/// allowed), else a name the wording marks as a VM's ("start the sandbox vm"), else an alias
+/// ("win10" for windows). `tokens` are the request's tokens as typed (see [`typed_tokens`]),
+/// so names keep their `-` and `_`.
+pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Option<String> {
     let mut names: Vec<String> = world.vm_names().into_iter().map(|n| n.to_lowercase()).collect();
     for builtin in ["linux", "windows"] {
         if !names.iter().any(|n| n == builtin) {
             names.push(String::from(builtin));
         }
+    }
+    for w in tokens.iter().map(|t| t.text).chain(words.iter().copied()) {
+        if let Some(n) = names.iter().find(|n| n.as_str() == w) {
+            return Some(n.clone());
+        }
+    }
+    // One typo of a name ("linx", "widnows"), but "window" is a word of its own.
+    for w in tokens.iter().map(|t| t.text) {
+        if w.chars().count() >= 4 && w != "window" {
+            if let Some(n) =
+                names.iter().find(|n| n.chars().count() >= 4 && edit_distance_capped(w, n, 1) <= 1)
+            {
+                return Some(n.clone());
+            }
+        }
+    }
+    if let Some(name) = marked_vm_name(tokens) {
+        return Some(name);
     }
     let aliases: [(&str, &str); 6] = [
         ("win", "windows"),
@@ -652,24 +980,10 @@ pub fn find_vm(words: &[&str], world: &dyn World) -> Option<String> {
         ("debian", "linux"),
         ("busybox", "linux"),
     ];
-    for w in words {
-        if let Some(n) = names.iter().find(|n| n.as_str() == *w) {
-            return Some(n.clone());
-        }
-    }
-    for w in words {
-        if let Some((_, target)) = aliases.iter().find(|(alias, _)| alias == w) {
+    for w in tokens.iter().map(|t| t.text) {
+        if let Some((_, target)) = aliases.iter().find(|(alias, _)| *alias == w) {
             if names.iter().any(|n| n == target) {
                 return Some(String::from(*target));
-            }
-        }
-    }
-    for w in words {
-        if w.chars().count() >= 4 {
-            if let Some(n) =
-                names.iter().find(|n| n.chars().count() >= 4 && edit_distance_capped(w, n, 1) <= 1)
-            {
-                return Some(n.clone());
             }
         }
     }
@@ -700,17 +1014,21 @@ fn quoted(raw: &str) -> Option<String> {
     None
 }
 
-const TEXT_STOP: [&str; 24] = [
+const TEXT_STOP: [&str; 38] = [
     "since", "from", "in", "during", "on", "at", "of", "ago", "and", "or", "level", "please", "today", "for",
-    "the", "boot", "last", "after", "before", "within", "over", "messages", "lines", "logs",
+    "the", "boot", "last", "after", "before", "within", "over", "messages", "lines", "logs", "now", "pls",
+    "plz", "thanks", "thx", "thank", "asap", "log", "right", "again", "if", "when", "whenever", "ok",
 ];
 
 /// A search term: quoted, or after "containing", "mentioning", "grep", "search ... for".
-pub fn find_text(words: &[&str], raw: &str) -> Option<String> {
+/// Keywords are read from `words` (typo-corrected); the term itself is copied from `typed`
+/// (the same words as typed), which must be as long as `words`.
+pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
     if let Some(q) = quoted(raw) {
         return Some(q);
     }
-    let searching = words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter"));
+    let searching =
+        words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
     for i in 0..words.len() {
         let w = words[i];
         let mut start = match w {
@@ -718,23 +1036,42 @@ pub fn find_text(words: &[&str], raw: &str) -> Option<String> {
             | "match" | "matches" | "grep" | "saying" | "says" | "say" | "about" | "regarding" => i + 1,
             "word" | "words" | "string" | "term" | "keyword" | "pattern" | "text" if i > 0 => i + 1,
             "for" if searching => i + 1,
+            // "find segfault in the logs"
+            "find" if words.iter().any(|w| matches!(*w, "log" | "logs" | "journal")) => i + 1,
             _ => continue,
         };
         while words.get(start).is_some_and(|n| {
-            matches!(*n, "the" | "word" | "words" | "string" | "term" | "text" | "for" | "a" | "an")
+            matches!(
+                *n,
+                "the"
+                    | "word"
+                    | "words"
+                    | "string"
+                    | "term"
+                    | "text"
+                    | "for"
+                    | "a"
+                    | "an"
+                    | "log"
+                    | "logs"
+                    | "about"
+            )
         }) {
             start += 1;
         }
         let mut end = start;
-        while end < words.len()
-            && end - start < 4
-            && !TEXT_STOP.contains(&words[end])
-            && Level::from_word(words[end]).is_none()
-        {
+        let stops = |w: &str| TEXT_STOP.contains(&w) || Level::from_word(w).is_some() || digits(w).is_some();
+        while end < words.len() && end - start < 4 {
+            // "out of memory": "of" between two words of the term belongs to it.
+            let inner_of = words[end] == "of" && end > start && words.get(end + 1).is_some_and(|n| !stops(n));
+            if (TEXT_STOP.contains(&words[end]) && !inner_of) || Level::from_word(words[end]).is_some() {
+                break;
+            }
             end += 1;
         }
         if end > start {
-            return Some(words[start..end].join(" "));
+            let source = if typed.len() == words.len() { typed } else { words };
+            return Some(source[start..end].join(" "));
         }
     }
     None
@@ -830,7 +1167,20 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
             ) {
                 return Some(n);
             }
-            let before = if i > 0 { words[i - 1] } else { "" };
+            // "the 100 newest log entries"
+            if matches!(next, "newest" | "latest" | "last" | "recent" | "most")
+                && words[i + used + 1..words.len().min(i + used + 4)]
+                    .iter()
+                    .any(|w| matches!(*w, "lines" | "line" | "entries" | "messages" | "records" | "events"))
+            {
+                return Some(n);
+            }
+            // "last 20", "tail 40", "tail log 40", "log --tail 10"
+            let mut k = i;
+            while k > 0 && i - k < 2 && matches!(words[k - 1], "log" | "logs" | "the" | "n") {
+                k -= 1;
+            }
+            let before = if k > 0 { words[k - 1] } else { "" };
             if matches!(before, "last" | "latest" | "recent" | "tail" | "newest" | "top" | "first")
                 && time_unit_seconds(next).is_none()
                 && !matches!(next, "boots" | "boot" | "crashes")
@@ -842,15 +1192,20 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
     None
 }
 
-/// Every slot found in the request, before the intent's slot list is applied.
+/// Every slot found in the request, before the intent's slot list is applied. `words` are
+/// the request's words after typo correction ([`crate::analyze`] of `raw`).
 pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
+    let normalized = crate::text::normalize(raw);
+    let typed = crate::text::words(&normalized);
+    let tokens = typed_tokens(&normalized, words, &typed);
     Entities {
-        vm: find_vm(words, world),
+        vm: find_vm(words, &tokens, world),
         disk: find_disk(words, world),
         boot: find_boot(words, world),
         level: find_level(words),
-        seconds: find_seconds(words),
-        text: find_text(words, raw),
+        // Units as typed first: "mins" is a unit even where the lexicon would correct it.
+        seconds: find_seconds(&typed).or_else(|| find_seconds(words)),
+        text: find_text(words, &typed, raw),
         entry: find_entry(words, raw, world),
         count: find_count(words),
     }

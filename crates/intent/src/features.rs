@@ -1,19 +1,57 @@
-//! Features of a request: a pooled word-piece vector (dense) and hashed word, word-bigram and
+//! Features of a request: pooled word-piece vectors (dense) and hashed word, word-bigram and
 //! character-trigram indicators (sparse).
 //!
 //! Training (the host tool) and inference (the engine) both call [`featurize`], so the two
 //! cannot drift apart. The dense part carries meaning across synonyms and paraphrases the
 //! corpus never showed; the character trigrams carry robustness to typos; words and bigrams
-//! carry the exact phrasings.
+//! carry the exact phrasings; the unfamiliar-word block and counts (see [`crate::known`])
+//! carry what a request talks about that RayOS's requests never do.
 
 use alloc::vec::Vec;
 
 use crate::embeddings::Embeddings;
+use crate::known::{is_neutral, Familiarity};
+
+/// Which poolings of the word vectors make up the dense features, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pooling {
+    /// The unit-length mean of all word-piece vectors: what the request is about overall.
+    pub mean: bool,
+    /// The element-wise maximum of the per-word vectors (each the unit-length mean of the
+    /// word's pieces): keeps the strongest trace of every word, so one telling word ("tv",
+    /// "carpet") is not averaged away by the others.
+    pub max: bool,
+    /// The unit-length mean of the word-piece vectors of the unfamiliar words only (zero
+    /// when every word is familiar), plus sparse indicators of how many words are
+    /// unfamiliar: what the request talks about that in-scope requests never do.
+    pub unfamiliar: bool,
+}
+
+impl Pooling {
+    /// The flags as stored in the weights: bit 0 mean, bit 1 max, bit 2 unfamiliar.
+    pub fn bits(self) -> u32 {
+        u32::from(self.mean) | u32::from(self.max) << 1 | u32::from(self.unfamiliar) << 2
+    }
+
+    /// Parses stored flags; `None` for unknown bits or no pooling at all.
+    pub fn from_bits(bits: u32) -> Option<Pooling> {
+        if bits & !7 != 0 || bits == 0 {
+            return None;
+        }
+        Some(Pooling { mean: bits & 1 != 0, max: bits & 2 != 0, unfamiliar: bits & 4 != 0 })
+    }
+
+    /// Number of pooled blocks (the dense dimension is this times the embedding dimension).
+    pub fn blocks(self) -> usize {
+        usize::from(self.mean) + usize::from(self.max) + usize::from(self.unfamiliar)
+    }
+}
 
 /// The features of one request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features {
-    /// Unit-length mean of the word-piece vectors (all zero for a request without words).
+    /// The pooled word vectors, one block per enabled [`Pooling`] (all zero for a request
+    /// without words).
     pub dense: Vec<f32>,
     /// `(bucket, value)` pairs, sorted by bucket, each bucket once.
     pub sparse: Vec<(u32, f32)>,
@@ -22,6 +60,8 @@ pub struct Features {
 const KIND_WORD: u8 = 1;
 const KIND_BIGRAM: u8 = 2;
 const KIND_TRIGRAM: u8 = 3;
+const KIND_UNFAMILIAR_COUNT: u8 = 4;
+const KIND_UNFAMILIAR_SHARE: u8 = 5;
 
 struct Fnv(u64);
 
@@ -91,23 +131,58 @@ fn feature_words<'t>(words: &[&'t str], out: &mut Vec<&'t str>) {
 }
 
 /// Computes the features of a request's words (normalised, typo-corrected; see
-/// [`crate::analyze`]). `bucket_count` must be a power of two. `scratch` is reused between
-/// calls to spare allocations.
+/// [`crate::analyze`]). `bucket_count` must be a power of two. `familiar` decides which words
+/// are familiar (used only with [`Pooling::unfamiliar`]). `scratch` is reused between calls
+/// to spare allocations.
 pub fn featurize(
     embeddings: &Embeddings,
     request_words: &[&str],
     bucket_count: u32,
+    pooling: Pooling,
+    familiar: &dyn Familiarity,
     scratch: &mut Vec<u32>,
     out: &mut Features,
 ) {
     let mask = bucket_count.wrapping_sub(1);
+    let dim = embeddings.dim();
     out.dense.clear();
-    out.dense.resize(embeddings.dim(), 0.0);
-    scratch.clear();
-    for w in request_words {
-        embeddings.word_pieces(w, scratch);
+    out.dense.resize(dim * pooling.blocks(), 0.0);
+    let mut at = 0;
+    if pooling.mean {
+        scratch.clear();
+        for w in request_words {
+            embeddings.word_pieces(w, scratch);
+        }
+        embeddings.pool(scratch, &mut out.dense[..dim]);
+        at += dim;
     }
-    embeddings.pool(scratch, &mut out.dense);
+    if pooling.max && !request_words.is_empty() {
+        let mut word_vector = alloc::vec![0.0; dim];
+        let block = &mut out.dense[at..at + dim];
+        block.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
+        for w in request_words {
+            scratch.clear();
+            embeddings.word_pieces(w, scratch);
+            embeddings.pool(scratch, &mut word_vector);
+            for (m, &v) in block.iter_mut().zip(&word_vector) {
+                *m = m.max(v);
+            }
+        }
+        at += dim;
+    }
+    let mut unfamiliar = 0usize;
+    let mut counted = 0usize;
+    if pooling.unfamiliar {
+        scratch.clear();
+        for w in request_words.iter().filter(|w| !is_neutral(w)) {
+            counted += 1;
+            if !familiar.is_familiar(w) {
+                unfamiliar += 1;
+                embeddings.word_pieces(w, scratch);
+            }
+        }
+        embeddings.pool(scratch, &mut out.dense[at..at + dim]);
+    }
 
     let mut words: Vec<&str> = Vec::with_capacity(request_words.len() + 4);
     feature_words(request_words, &mut words);
@@ -148,6 +223,22 @@ pub fn featurize(
         match out.sparse.last_mut() {
             Some((b, v)) if *b == bucket => *v += value,
             _ => out.sparse.push((bucket, value)),
+        }
+    }
+    if pooling.unfamiliar {
+        // How many words are unfamiliar (0, 1, 2, 3 or more) and what share of the words
+        // (none, up to a third, up to two thirds, more): full-weight indicators, so that a
+        // long request does not dilute them.
+        let mut count = Fnv::new(KIND_UNFAMILIAR_COUNT);
+        count.byte(unfamiliar.min(3) as u8);
+        let share = if unfamiliar == 0 { 0 } else { 1 + (3 * unfamiliar).saturating_sub(1) / counted.max(1) };
+        let mut part = Fnv::new(KIND_UNFAMILIAR_SHARE);
+        part.byte(share.min(3) as u8);
+        for bucket in [count.bucket(mask), part.bucket(mask)] {
+            match out.sparse.binary_search_by_key(&bucket, |&(b, _)| b) {
+                Ok(at) => out.sparse[at].1 += 1.0,
+                Err(at) => out.sparse.insert(at, (bucket, 1.0)),
+            }
         }
     }
 }

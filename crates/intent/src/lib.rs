@@ -32,6 +32,7 @@ pub mod embeddings;
 pub mod entities;
 pub mod features;
 pub mod format;
+pub mod known;
 pub mod model;
 pub mod spell;
 pub mod table;
@@ -44,9 +45,10 @@ use core::fmt::Write;
 pub use docs::{split_markdown, DocsIndex, Hit};
 pub use embeddings::Embeddings;
 pub use entities::{DiskInfo, EmptyWorld, Entities, Level, World};
-pub use features::Features;
+pub use features::{Features, Pooling};
 pub use format::LoadError;
-pub use model::LinearModel;
+pub use known::{Familiarity, KnownWords};
+pub use model::Classifier;
 pub use spell::Lexicon;
 pub use table::{Effect, IntentSpec};
 
@@ -95,8 +97,9 @@ impl Reading {
 pub struct Engine {
     embeddings: Embeddings,
     lexicon: Lexicon,
+    known: KnownWords,
     intents: Vec<IntentSpec>,
-    model: LinearModel,
+    model: Classifier,
     oos: IntentId,
     meta: String,
 }
@@ -118,18 +121,23 @@ impl Engine {
         let table_text = core::str::from_utf8(blob.section(TABLE_TAG)?)
             .map_err(|_| LoadError::Malformed { tag: TABLE_TAG, what: "the table is not UTF-8" })?;
         let intents = table::parse_table(table_text)?;
-        let model = LinearModel::from_section(blob.section(LinearModel::TAG)?)?;
+        let model = Classifier::from_section(blob.section(Classifier::TAG)?)?;
         let lexicon = Lexicon::from_section(blob.section(Lexicon::TAG)?)?;
+        let known = match blob.section(KnownWords::TAG) {
+            Ok(body) => KnownWords::from_section(body)?,
+            Err(LoadError::MissingSection { .. }) if !model.pooling.unfamiliar => KnownWords::default(),
+            Err(e) => return Err(e),
+        };
         if model.classes != intents.len() {
             return Err(LoadError::Malformed {
-                tag: LinearModel::TAG,
+                tag: Classifier::TAG,
                 what: "class count differs from the intent table",
             });
         }
-        if model.dim != embeddings.dim() {
+        if model.dim != embeddings.dim() * model.pooling.blocks() {
             return Err(LoadError::Malformed {
-                tag: LinearModel::TAG,
-                what: "dimension differs from the embeddings",
+                tag: Classifier::TAG,
+                what: "dimension differs from the pooled embeddings",
             });
         }
         let meta = match blob.section(META_TAG) {
@@ -141,7 +149,7 @@ impl Engine {
             tag: TABLE_TAG,
             what: "the table must have exactly one `oos` row",
         })?;
-        Ok(Engine { embeddings, lexicon, intents, model, oos, meta })
+        Ok(Engine { embeddings, lexicon, known, intents, model, oos, meta })
     }
 
     /// Assembles a blob from its parts (the training tool's side of [`Engine::from_bytes`]).
@@ -150,19 +158,22 @@ impl Engine {
         vectors_section: &[u8],
         table: &str,
         lexicon: &Lexicon,
-        model: &LinearModel,
+        known: &KnownWords,
+        model: &Classifier,
         meta: &str,
     ) -> Vec<u8> {
         let (vocab_tag, vectors_tag) = Embeddings::TAGS;
         let model_bytes = model.encode();
         let lexicon_bytes = lexicon.encode();
+        let known_bytes = known.encode();
         format::encode(&[
             (META_TAG, meta.as_bytes()),
             (TABLE_TAG, table.as_bytes()),
             (vocab_tag, vocab_section),
             (vectors_tag, vectors_section),
             (Lexicon::TAG, &lexicon_bytes),
-            (LinearModel::TAG, &model_bytes),
+            (KnownWords::TAG, &known_bytes),
+            (Classifier::TAG, &model_bytes),
         ])
     }
 
@@ -196,8 +207,13 @@ impl Engine {
         &self.lexicon
     }
 
+    /// The in-scope vocabulary.
+    pub fn known_words(&self) -> &KnownWords {
+        &self.known
+    }
+
     /// The classifier.
-    pub fn model(&self) -> &LinearModel {
+    pub fn model(&self) -> &Classifier {
         &self.model
     }
 
@@ -208,7 +224,14 @@ impl Engine {
 
     /// The features of a request, exactly as [`Engine::read`] computes them.
     pub fn features(&self, text: &str) -> Features {
-        features_of(&self.embeddings, &self.lexicon, text, self.model.bucket_count)
+        features_of(
+            &self.embeddings,
+            &self.lexicon,
+            &self.known,
+            text,
+            self.model.bucket_count,
+            self.model.pooling,
+        )
     }
 
     /// The model's probabilities for a request, before thresholds.
@@ -244,10 +267,18 @@ impl Engine {
     pub fn read(&self, text: &str, world: &dyn World) -> Reading {
         let raw = text::truncate(text, text::MAX_INPUT_BYTES);
         let normalized = text::normalize(raw);
-        let words = analyze(&normalized, &self.lexicon);
+        let words = analyze(&normalized, &self.lexicon, &self.embeddings);
         let mut features = Features::default();
         let mut scratch = Vec::new();
-        features::featurize(&self.embeddings, &words, self.model.bucket_count, &mut scratch, &mut features);
+        features::featurize(
+            &self.embeddings,
+            &words,
+            self.model.bucket_count,
+            self.model.pooling,
+            &self.known,
+            &mut scratch,
+            &mut features,
+        );
         let mut probabilities = alloc::vec![0.0; self.model.classes];
         self.model.logits(&features, &mut probabilities);
         model::softmax(&mut probabilities);
@@ -319,12 +350,17 @@ impl Engine {
 }
 
 /// The words of a normalised request, each unknown word replaced by its lexicon correction.
-pub fn analyze<'a>(normalized: &'a str, lexicon: &'a Lexicon) -> Vec<&'a str> {
+/// A word that is a whole token of the embedding vocabulary is a real word, not a typo, and
+/// stays as it is even when the corpus never used it.
+pub fn analyze<'a>(normalized: &'a str, lexicon: &'a Lexicon, embeddings: &Embeddings) -> Vec<&'a str> {
     text::split(normalized)
         .into_iter()
         .filter(|t| t.kind == text::TokenKind::Word)
         .map(|t| {
             let word = &normalized[t.start..t.end];
+            if embeddings.is_known_word(word) {
+                return word;
+            }
             lexicon.correct(word).unwrap_or(word)
         })
         .collect()
@@ -332,13 +368,20 @@ pub fn analyze<'a>(normalized: &'a str, lexicon: &'a Lexicon) -> Vec<&'a str> {
 
 /// Features of a raw request (truncated, normalised, split and corrected as
 /// [`Engine::read`] does).
-pub fn features_of(embeddings: &Embeddings, lexicon: &Lexicon, raw: &str, bucket_count: u32) -> Features {
+pub fn features_of(
+    embeddings: &Embeddings,
+    lexicon: &Lexicon,
+    familiar: &dyn Familiarity,
+    raw: &str,
+    bucket_count: u32,
+    pooling: Pooling,
+) -> Features {
     let raw = text::truncate(raw, text::MAX_INPUT_BYTES);
     let normalized = text::normalize(raw);
-    let words = analyze(&normalized, lexicon);
+    let words = analyze(&normalized, lexicon, embeddings);
     let mut features = Features::default();
     let mut scratch = Vec::new();
-    features::featurize(embeddings, &words, bucket_count, &mut scratch, &mut features);
+    features::featurize(embeddings, &words, bucket_count, pooling, familiar, &mut scratch, &mut features);
     features
 }
 

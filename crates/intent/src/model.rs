@@ -1,28 +1,45 @@
-//! The classifier: one linear layer over [`Features`] followed by a softmax, plus the two
-//! out-of-scope thresholds calibrated by the training tool.
+//! The classifier: a linear layer over [`Features`] plus a small hidden layer over the dense
+//! part, followed by a softmax, and the two out-of-scope thresholds calibrated by the
+//! training tool.
 //!
-//! Section `LINR`: `u32 classes`, `u32 dim`, `u32 bucket_count`, `f32 confidence_threshold`,
-//! `f32 margin_threshold`, `classes` x `f32` bias, `classes * dim` x `f32` dense weights
-//! (class-major), `bucket_count * classes` x `f32` sparse weights (bucket-major, so one
-//! feature touches one contiguous row).
+//! `logits = bias + dense_weights · x + output · relu(hidden · x + hidden_bias) + sparse rows`,
+//! where `x` is the dense feature vector (pooled embeddings) and every sparse feature adds
+//! `value` times its bucket's row. The linear part reads exact phrasings and keywords; the
+//! hidden layer lets the decision depend on combinations in embedding space ("restart" with
+//! a household object is not "restart" with a machine), which a linear layer over a mean
+//! vector cannot express.
+//!
+//! Section `CLSF`: `u32 classes`, `u32 dim`, `u32 bucket_count`, `u32 hidden`,
+//! `u32 pooling` (see [`crate::features::Pooling`]), `f32 confidence_threshold`,
+//! `f32 margin_threshold`, then `f32` arrays: bias (`classes`), dense weights
+//! (`classes * dim`, class-major), hidden weights (`hidden * dim`, unit-major), hidden bias
+//! (`hidden`), output weights (`classes * hidden`, class-major), then the sparse rows as
+//! int8: one `f32` scale per bucket (`bucket_count`) and `bucket_count * classes` `i8`
+//! (bucket-major, so one feature touches one contiguous row; weight = scale * q).
 
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::features::Features;
+use crate::features::{Features, Pooling};
 use crate::format::{LoadError, Reader, Writer};
 
-const LINR: [u8; 4] = *b"LINR";
+const CLSF: [u8; 4] = *b"CLSF";
+/// Largest hidden layer a blob may ask for: bounds the work of one read.
+pub const MAX_HIDDEN: usize = 1024;
 
-/// Weights and thresholds of the linear classifier.
+/// Weights and thresholds of the classifier.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LinearModel {
+pub struct Classifier {
     /// Number of intents (rows of the intent table, in order).
     pub classes: usize,
-    /// Dense feature dimension (the embedding dimension).
+    /// Dense feature dimension (embedding dimension times the pooled blocks).
     pub dim: usize,
     /// Number of hash buckets (a power of two).
     pub bucket_count: u32,
+    /// Hidden units (0: a purely linear model).
+    pub hidden: usize,
+    /// How the dense features are pooled.
+    pub pooling: Pooling,
     /// An in-scope winner below this probability is rejected as out of scope.
     pub confidence_threshold: f32,
     /// An in-scope winner less than this far ahead of the runner-up is rejected.
@@ -31,84 +48,147 @@ pub struct LinearModel {
     pub bias: Vec<f32>,
     /// `classes x dim`, class-major.
     pub dense: Vec<f32>,
-    /// `bucket_count x classes`, bucket-major.
+    /// `hidden x dim`, unit-major.
+    pub hidden_weights: Vec<f32>,
+    /// `hidden`.
+    pub hidden_bias: Vec<f32>,
+    /// `classes x hidden`, class-major.
+    pub output: Vec<f32>,
+    /// `bucket_count x classes`, bucket-major (full precision while training; stored as int8).
     pub sparse: Vec<f32>,
 }
 
-impl LinearModel {
-    /// A model of zeros (the starting point of training).
-    pub fn zeros(classes: usize, dim: usize, bucket_count: u32) -> LinearModel {
-        LinearModel {
+impl Classifier {
+    /// A model whose weights are zero, except the hidden layer, which `init` fills (the
+    /// starting point of training; hidden weights must not start equal or they stay equal).
+    pub fn new(
+        classes: usize,
+        dim: usize,
+        bucket_count: u32,
+        hidden: usize,
+        pooling: Pooling,
+        mut init: impl FnMut() -> f32,
+    ) -> Classifier {
+        Classifier {
             classes,
             dim,
             bucket_count,
+            hidden,
+            pooling,
             confidence_threshold: 0.0,
             margin_threshold: 0.0,
             bias: vec![0.0; classes],
             dense: vec![0.0; classes * dim],
+            hidden_weights: (0..hidden * dim).map(|_| init()).collect(),
+            hidden_bias: vec![0.0; hidden],
+            output: vec![0.0; classes * hidden],
             sparse: vec![0.0; bucket_count as usize * classes],
         }
     }
 
     /// The section tag.
-    pub const TAG: [u8; 4] = LINR;
+    pub const TAG: [u8; 4] = CLSF;
 
     /// Parses the section body.
-    pub fn from_section(body: &[u8]) -> Result<LinearModel, LoadError> {
-        let mut r = Reader::new(LINR, body);
+    pub fn from_section(body: &[u8]) -> Result<Classifier, LoadError> {
+        let bad = |what| LoadError::Malformed { tag: CLSF, what };
+        let mut r = Reader::new(CLSF, body);
         let classes = r.u32()? as usize;
         let dim = r.u32()? as usize;
         let bucket_count = r.u32()?;
-        if classes < 2 || classes > u16::MAX as usize || dim == 0 || dim > 1024 {
-            return Err(LoadError::Malformed { tag: LINR, what: "class count or dimension out of range" });
+        let hidden = r.u32()? as usize;
+        let pooling = Pooling::from_bits(r.u32()?).ok_or(bad("unknown pooling flags"))?;
+        if classes < 2 || classes > u16::MAX as usize || dim == 0 || dim > 4096 {
+            return Err(bad("class count or dimension out of range"));
         }
         if !bucket_count.is_power_of_two() || bucket_count > 1 << 22 {
-            return Err(LoadError::Malformed {
-                tag: LINR,
-                what: "bucket count is not a power of two up to 2^22",
-            });
+            return Err(bad("bucket count is not a power of two up to 2^22"));
+        }
+        if hidden > MAX_HIDDEN {
+            return Err(bad("hidden layer larger than MAX_HIDDEN"));
         }
         let confidence_threshold = r.f32()?;
         let margin_threshold = r.f32()?;
         if !(0.0..=1.0).contains(&confidence_threshold) || !(0.0..=1.0).contains(&margin_threshold) {
-            return Err(LoadError::Malformed { tag: LINR, what: "a threshold is outside [0, 1]" });
+            return Err(bad("a threshold is outside [0, 1]"));
         }
         let bias = r.f32s(classes)?;
         let dense = r.f32s(classes * dim)?;
-        let sparse = r.f32s(bucket_count as usize * classes)?;
+        let hidden_weights = r.f32s(hidden * dim)?;
+        let hidden_bias = r.f32s(hidden)?;
+        let output = r.f32s(classes * hidden)?;
+        let scales = r.f32s(bucket_count as usize)?;
+        let quantized = r.take(bucket_count as usize * classes)?;
         r.finish()?;
-        Ok(LinearModel {
+        let all = [&bias, &dense, &hidden_weights, &hidden_bias, &output, &scales];
+        if all.iter().any(|v| v.iter().any(|x| !x.is_finite())) {
+            return Err(bad("a weight is not a finite number"));
+        }
+        let mut sparse = Vec::with_capacity(quantized.len());
+        for (row, &scale) in quantized.chunks_exact(classes).zip(&scales) {
+            sparse.extend(row.iter().map(|&q| scale * (q as i8) as f32));
+        }
+        Ok(Classifier {
             classes,
             dim,
             bucket_count,
+            hidden,
+            pooling,
             confidence_threshold,
             margin_threshold,
             bias,
             dense,
+            hidden_weights,
+            hidden_bias,
+            output,
             sparse,
         })
     }
 
-    /// Encodes the section body.
+    /// Encodes the section body (sparse rows as int8 with one scale per bucket).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.u32(self.classes as u32);
         w.u32(self.dim as u32);
         w.u32(self.bucket_count);
+        w.u32(self.hidden as u32);
+        w.u32(self.pooling.bits());
         w.f32(self.confidence_threshold);
         w.f32(self.margin_threshold);
         w.f32s(&self.bias);
         w.f32s(&self.dense);
-        w.f32s(&self.sparse);
+        w.f32s(&self.hidden_weights);
+        w.f32s(&self.hidden_bias);
+        w.f32s(&self.output);
+        let mut scales = Vec::with_capacity(self.bucket_count as usize);
+        let mut quantized = Vec::with_capacity(self.sparse.len());
+        for row in self.sparse.chunks_exact(self.classes) {
+            let (scale, q) = quantize_row(row);
+            scales.push(scale);
+            quantized.extend(q.into_iter().map(|v| v as u8));
+        }
+        w.f32s(&scales);
+        w.bytes.extend_from_slice(&quantized);
         w.bytes
     }
 
-    /// Raw class scores of `features` into `logits` (length `classes`).
-    pub fn logits(&self, features: &Features, logits: &mut [f32]) {
+    /// Hidden activations of `features` into `hidden` (length `self.hidden`).
+    pub fn hidden_activations(&self, features: &Features, hidden: &mut [f32]) {
+        for (u, h) in hidden.iter_mut().enumerate() {
+            let row = &self.hidden_weights[u * self.dim..(u + 1) * self.dim];
+            let z = self.hidden_bias[u] + dot(row, &features.dense);
+            *h = if z > 0.0 { z } else { 0.0 };
+        }
+    }
+
+    /// Raw class scores of `features` into `logits` (length `classes`), given the hidden
+    /// activations from [`Classifier::hidden_activations`].
+    pub fn logits_with(&self, features: &Features, hidden: &[f32], logits: &mut [f32]) {
         logits.copy_from_slice(&self.bias);
         for (c, logit) in logits.iter_mut().enumerate() {
             let row = &self.dense[c * self.dim..(c + 1) * self.dim];
-            *logit += row.iter().zip(&features.dense).map(|(w, x)| w * x).sum::<f32>();
+            *logit += dot(row, &features.dense);
+            *logit += dot(&self.output[c * self.hidden..(c + 1) * self.hidden], hidden);
         }
         for &(bucket, value) in &features.sparse {
             let start = bucket as usize * self.classes;
@@ -119,6 +199,46 @@ impl LinearModel {
             }
         }
     }
+
+    /// Raw class scores of `features` into `logits` (length `classes`).
+    pub fn logits(&self, features: &Features, logits: &mut [f32]) {
+        let mut hidden = vec![0.0; self.hidden];
+        self.hidden_activations(features, &mut hidden);
+        self.logits_with(features, &hidden, logits);
+    }
+}
+
+/// Dot product in a fixed order with eight running sums: the same bits on every machine
+/// (no reassociation is left to the compiler), and independent sums that the compiler can
+/// keep in vector registers instead of waiting on one long chain of additions.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks_a = a.chunks_exact(8);
+    let chunks_b = b.chunks_exact(8);
+    let (rest_a, rest_b) = (chunks_a.remainder(), chunks_b.remainder());
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        if let (Ok(ca), Ok(cb)) = (<&[f32; 8]>::try_from(ca), <&[f32; 8]>::try_from(cb)) {
+            for i in 0..8 {
+                lanes[i] += ca[i] * cb[i];
+            }
+        }
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in rest_a.iter().zip(rest_b) {
+        tail += x * y;
+    }
+    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail
+}
+
+/// One int8 row and its scale: `scale = max|w| / 127`, `q = round(w / scale)`.
+fn quantize_row(row: &[f32]) -> (f32, Vec<i8>) {
+    let max = row.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    if max == 0.0 || !max.is_finite() {
+        return (0.0, vec![0; row.len()]);
+    }
+    let scale = max / 127.0;
+    let q = row.iter().map(|w| libm::roundf(w / scale).clamp(-127.0, 127.0) as i8).collect();
+    (scale, q)
 }
 
 /// In-place softmax.

@@ -1,14 +1,18 @@
 //! Typo correction against the corpus lexicon.
 //!
-//! A word the lexicon does not know, of four or more characters, is replaced by the most
-//! frequent lexicon word at one edit (insertion, deletion, substitution or swap of
-//! neighbours). Character trigrams already absorb many typos, but not a swap in a short word
-//! ("hlep" shares no trigram with "help"); this step does.
+//! A word the lexicon does not know, of four or more characters, is replaced by the closest
+//! lexicon word: at one edit (insertion, deletion, substitution or swap of neighbours), or,
+//! for words of [`TWO_EDIT_MIN_CHARS`] or more, at two edits; among equally close words the
+//! most frequent wins. Character trigrams already absorb many typos, but not a swap in a
+//! short word ("hlep" shares no trigram with "help"); this step does. The engine leaves real
+//! words alone (whole tokens of the embedding vocabulary, see [`crate::analyze`]): "pasta"
+//! is not a typo of "paste", and "correcting" it would only invent a meaning.
 //!
 //! Lookup uses single deletions (the SymSpell idea): two words at one edit share a
 //! single-deletion variant or one is a deletion of the other, so a query only hashes its own
 //! deletions and binary-searches a table precomputed at training time: no work linear in
-//! the lexicon.
+//! the lexicon. Two words that share a single-deletion variant are at most two edits apart,
+//! which finds the common two-edit slips ("proccesor") without a second deletion level.
 //!
 //! Section `LEXI`: `u32 count`, `count` x (`u16 len`, bytes) words, most frequent first;
 //! `u32 entries`, `entries` x (`u64 hash`, `u32 word`) sorted by hash then word.
@@ -22,6 +26,8 @@ use crate::text::edit_distance_capped;
 const LEXI: [u8; 4] = *b"LEXI";
 /// Shorter words are left alone: at one edit they collide with too many others.
 pub const MIN_CORRECTED_CHARS: usize = 4;
+/// Words this long may be corrected at two edits: long words have few neighbours.
+pub const TWO_EDIT_MIN_CHARS: usize = 7;
 
 /// The corpus lexicon with its deletion index.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -142,26 +148,34 @@ impl Lexicon {
         self.index[start..].iter().take_while(move |&&(h, _)| h == hash).map(|&(_, id)| id)
     }
 
+    /// The lexicon words at exactly one edit from `word` (any order, possibly repeated).
+    pub fn neighbours<'s>(&'s self, word: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        let mut hashes = Vec::new();
+        deletions(word, |h| hashes.push(h));
+        hashes
+            .into_iter()
+            .flat_map(move |h| self.candidates(h))
+            .map(|id| self.words[id as usize].as_str())
+            .filter(move |candidate| *candidate != word && edit_distance_capped(word, candidate, 1) == 1)
+    }
+
     /// The correction of `word`: `None` when it is known, too short, or has no lexicon word
-    /// at one edit. Among several, the most frequent (lowest id) wins.
+    /// close enough. The closest wins; among equally close, the most frequent (lowest id).
     pub fn correct(&self, word: &str) -> Option<&str> {
-        if word.chars().count() < MIN_CORRECTED_CHARS
-            || word.bytes().any(|b| b.is_ascii_digit())
-            || self.contains(word)
-        {
+        let chars = word.chars().count();
+        if chars < MIN_CORRECTED_CHARS || word.bytes().any(|b| b.is_ascii_digit()) || self.contains(word) {
             return None;
         }
-        let mut best: Option<u32> = None;
+        let max_edits = if chars >= TWO_EDIT_MIN_CHARS { 2 } else { 1 };
+        let mut best: Option<(usize, u32)> = None;
         deletions(word, |h| {
             for id in self.candidates(h) {
-                if best.is_some_and(|b| b <= id) {
-                    continue;
-                }
-                if edit_distance_capped(word, &self.words[id as usize], 1) <= 1 {
-                    best = Some(id);
+                let distance = edit_distance_capped(word, &self.words[id as usize], max_edits);
+                if distance <= max_edits && best.is_none_or(|b| (distance, id) < b) {
+                    best = Some((distance, id));
                 }
             }
         });
-        best.map(|id| self.words[id as usize].as_str())
+        best.map(|(_, id)| self.words[id as usize].as_str())
     }
 }

@@ -98,6 +98,20 @@ fn lexicon_corrects_typos_of_known_words_only() {
     assert_eq!(lexicon.correct("help"), None);
     assert_eq!(lexicon.correct("zzzzqqqq"), None);
     assert_eq!(lexicon.correct("vm"), None, "short words are never corrected");
+    assert_eq!(lexicon.correct("proccesor"), Some("processor"), "two edits in a long word");
+    assert_eq!(lexicon.correct("wacthdog"), Some("watchdog"));
+    assert_eq!(lexicon.correct("memroy"), Some("memory"));
+}
+
+#[test]
+fn real_words_are_not_taken_for_typos() {
+    let e = engine();
+    let normalized = normalize("cook the pasta");
+    let words = rayos_intent::analyze(&normalized, e.lexicon(), e.embeddings());
+    assert_eq!(words, ["cook", "the", "pasta"], "a vocabulary word stays as typed");
+    let normalized = normalize("strat the wacthdog");
+    let words = rayos_intent::analyze(&normalized, e.lexicon(), e.embeddings());
+    assert_eq!(words, ["start", "the", "watchdog"]);
 }
 
 #[test]
@@ -109,6 +123,9 @@ fn typos_punctuation_extra_words_and_order_keep_the_intent() {
         ("umm could you maybe please stop the linux vm for me thanks", "vm.stop"),
         ("the linux vm, stop it", "vm.stop"),
         ("dsiks", "disk.list"),
+        ("rebot the machine", "system.reboot"),
+        ("how much memroy is free", "system.memory"),
+        ("enabel the network", "net.enable"),
     ] {
         assert_eq!(e.read(text, &FakeWorld).label, label, "{text}");
     }
@@ -141,10 +158,16 @@ fn durations() {
         ("1 hour and 15 minutes", 4500),
         ("errors in the last hour", 3600),
         ("since ten minutes ago", 600),
+        ("errors in the past half hour", 1800),
+        ("arm wd 60", 60),
+        ("watchdog arm 45", 45),
+        ("watchdog on, five minutes", 300),
+        ("the log since 15 mins ago", 900),
     ] {
         assert_eq!(extract(text).seconds, Some(seconds), "{text}");
     }
     assert_eq!(extract("arm the watchdog").seconds, None);
+    assert_eq!(extract("search boot 10's log for gpt").seconds, None, "a boot number is no duration");
 }
 
 #[test]
@@ -157,10 +180,15 @@ fn boots_absolute_and_relative() {
         ("boot 7", 7),
         ("boot number five", 5),
         ("this boot", 42),
+        ("crash 5", 5),
+        ("crash show 3", 3),
+        ("crash report 7", 7),
+        ("log show boot 12 level warn", 12),
     ] {
         assert_eq!(extract(text).boot, Some(boot), "{text}");
     }
     assert_eq!(extract("show the log").boot, None);
+    assert_eq!(extract("crash 5 times").boot, None);
 }
 
 #[test]
@@ -185,8 +213,11 @@ fn disks_by_name_index_ordinal_and_size() {
 #[test]
 fn levels_vms_texts_entries_counts() {
     assert_eq!(extract("show warnings").level, Some(Level::Warn));
-    assert_eq!(extract("why did it fail").level, Some(Level::Error));
+    assert_eq!(extract("why did it fail").level, None, "'fail' names no level");
+    assert_eq!(extract("what went wrong last boot").level, None);
+    assert_eq!(extract("show failures from boot 3").level, Some(Level::Error));
     assert_eq!(extract("debug output").level, Some(Level::Debug));
+    assert_eq!(extract("i'm debugging, show the log").level, None);
     assert_eq!(extract("start hostile").vm.as_deref(), Some("hostile"));
     assert_eq!(extract("start linx").vm.as_deref(), Some("linux"));
     assert_eq!(extract("start windows").vm.as_deref(), Some("windows"));
@@ -196,12 +227,46 @@ fn levels_vms_texts_entries_counts() {
     assert_eq!(extract("use the second entry").entry.as_deref(), Some("RayOS B"));
     assert_eq!(extract("last 20 lines").count, Some(20));
     assert_eq!(extract("errors in the last 20 minutes").count, None);
+    assert_eq!(extract("tail log 40").count, Some(40));
+    assert_eq!(extract("give me the 100 newest log entries").count, Some(100));
+}
+
+#[test]
+fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
+    for (text, vm) in [
+        ("start the sandbox vm", "sandbox"),
+        ("stop vm devbox", "devbox"),
+        ("kill vm arch", "arch"),
+        ("restart the guest called builder", "builder"),
+        ("hide the ci-runner vm please", "ci-runner"),
+        ("start the worker2 vm thank you", "worker2"),
+        ("shut windows down", "windows"),
+        ("boot the linux vm", "linux"),
+    ] {
+        assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
+    }
+    for text in ["hide the vm window", "launch a vm right now", "start the vm", "list the vms"] {
+        assert_eq!(extract(text).vm, None, "{text}");
+    }
+}
+
+#[test]
+fn search_terms_are_copied_as_typed_not_as_corrected() {
+    let e = engine();
+    let r = e.read("log messages about the nvme driver", &FakeWorld);
+    assert_eq!(r.entities.text.as_deref(), Some("nvme driver"));
+    assert_eq!(extract("failures mentioning out of memory").text.as_deref(), Some("out of memory"));
+    assert_eq!(extract("grep log interrupt").text.as_deref(), Some("interrupt"));
+    assert_eq!(extract("logs that mention panic when you can").text.as_deref(), Some("panic"));
+    assert_eq!(extract("find segfault in the logs").text.as_deref(), Some("segfault"));
 }
 
 #[test]
 fn entities_render_as_json_with_present_slots_only() {
     let e = engine().read("show errors from the last boot", &FakeWorld);
     assert_eq!(e.entities.to_json(), r#"{"boot":-1,"level":"error"}"#);
+    let e = engine().read("start the sandbox vm", &FakeWorld);
+    assert_eq!(e.entities.to_json(), r#"{"vm":"sandbox"}"#);
     let e = engine().read("what time is it", &FakeWorld);
     assert_eq!(e.entities.to_json(), "{}");
 }
@@ -215,7 +280,9 @@ fn canonical_commands() {
         ("stop the hostile vm", "vm.stop", "vm stop hostile", Effect::Change),
         ("start a vm", "vm.start", "vm start linux", Effect::Change),
         ("any errors since 10 minutes ago", "log.show", "log show --level error --since 600s", Effect::Read),
-        ("why did the last boot fail", "log.show", "log show --boot -1 --level error", Effect::Read),
+        ("why did the last boot fail", "log.show", "log show --boot -1", Effect::Read),
+        ("crash 5", "crash.show", "crash show 5", Effect::Read),
+        ("start the sandbox vm", "vm.start", "vm start sandbox", Effect::Change),
         ("arm the watchdog for 2 min", "watchdog.arm", "watchdog arm 120", Effect::Change),
         ("arm the watchdog", "watchdog.arm", "watchdog arm 30", Effect::Change),
         ("disarm the watchdog", "watchdog.disarm", "watchdog disarm", Effect::Destructive),
@@ -353,7 +420,7 @@ proptest! {
 
     #[test]
     fn parsing_containers_with_valid_checksums_never_panics(
-        sections in proptest::collection::vec((prop_oneof![Just(*b"VOCB"), Just(*b"EMBD"), Just(*b"TABL"), Just(*b"LINR"), Just(*b"LEXI")], proptest::collection::vec(any::<u8>(), 0..64)), 0..6)
+        sections in proptest::collection::vec((prop_oneof![Just(*b"VOCB"), Just(*b"EMBD"), Just(*b"TABL"), Just(*b"CLSF"), Just(*b"LEXI"), Just(*b"KNOW")], proptest::collection::vec(any::<u8>(), 0..64)), 0..6)
     ) {
         let parts: Vec<([u8; 4], &[u8])> = sections.iter().map(|(t, b)| (*t, b.as_slice())).collect();
         let blob = format::encode(&parts);
@@ -445,4 +512,105 @@ fn retrieval_finds_the_right_passage() {
     }
     assert!(index.search(engine().embeddings(), "", 3).is_empty());
     assert!(build_time.as_secs() < 2);
+}
+
+// ---------------------------------------------------------------- model and vocabulary sections
+
+#[test]
+fn os_words_with_another_meaning_are_out_of_scope() {
+    // Lines of the training corpus (a regression check on the committed weights).
+    for text in [
+        "crash course in spanish",
+        "arm the burglar alarm tonight",
+        "refund policy of my gym",
+        "buy new work boots",
+    ] {
+        let r = engine().read(text, &FakeWorld);
+        assert!(r.is_oos(), "{text} read as {}", r.label);
+    }
+}
+
+#[test]
+fn classifier_section_round_trips_with_int8_sparse_rows() {
+    use rayos_intent::{Classifier, Pooling};
+    let pooling = Pooling { mean: true, max: false, unfamiliar: true };
+    let mut next = 0.0f32;
+    let mut model = Classifier::new(3, 8, 4, 2, pooling, || {
+        next += 0.25;
+        next
+    });
+    model.sparse.iter_mut().enumerate().for_each(|(i, w)| *w = (i as f32 - 5.0) * 0.1);
+    model.confidence_threshold = 0.5;
+    let parsed = Classifier::from_section(&model.encode()).expect("round trip");
+    assert_eq!(parsed.hidden_weights, model.hidden_weights);
+    assert_eq!(parsed.pooling, pooling);
+    assert_eq!(parsed.confidence_threshold, 0.5);
+    for (a, b) in parsed.sparse.iter().zip(&model.sparse) {
+        assert!((a - b).abs() <= 0.6 / 127.0, "int8 rounding is within half a step: {a} vs {b}");
+    }
+    let mut bad = model.clone();
+    bad.bias[0] = f32::NAN;
+    assert!(Classifier::from_section(&bad.encode()).is_err(), "non-finite weights are refused");
+}
+
+#[test]
+fn known_words_round_trip_and_refuse_unsorted_tables() {
+    use rayos_intent::known::{is_neutral, KnownWords};
+    use rayos_intent::Familiarity;
+    let known = KnownWords::build(["watchdog", "disk", "watchdog"]);
+    assert_eq!(known.len(), 2);
+    let parsed = KnownWords::from_section(&known.encode()).expect("round trip");
+    assert!(parsed.is_familiar("disk") && !parsed.is_familiar("lawnmower"));
+    assert!(is_neutral("42") && is_neutral("a") && parsed.is_familiar("7"));
+    let mut body = known.encode();
+    body[4..12].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(KnownWords::from_section(&body).is_err());
+}
+
+#[test]
+fn dot_product_matches_a_plain_sum() {
+    let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.25).collect();
+    let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    assert!((rayos_intent::model::dot(&a, &b) - plain).abs() < 1e-4);
+    assert_eq!(rayos_intent::model::dot(&[], &[]), 0.0);
+}
+
+#[test]
+fn pooling_flags_round_trip() {
+    use rayos_intent::Pooling;
+    for bits in 1..8 {
+        let p = Pooling::from_bits(bits).expect("valid flags");
+        assert_eq!(p.bits(), bits);
+        assert_eq!(p.blocks(), bits.count_ones() as usize);
+    }
+    assert!(Pooling::from_bits(0).is_none() && Pooling::from_bits(8).is_none());
+}
+
+#[test]
+fn unfamiliar_words_fill_their_own_block() {
+    let e = engine();
+    let dim = e.embeddings().dim();
+    let blocks = e.model().pooling.blocks();
+    let familiar = e.features("show the log");
+    let last = &familiar.dense[(blocks - 1) * dim..];
+    assert!(last.iter().all(|v| *v == 0.0), "every word is familiar: the block is zero");
+    let strange = e.features("restart my lawnmower");
+    let last = &strange.dense[(blocks - 1) * dim..];
+    assert!(last.iter().any(|v| *v != 0.0));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn section_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = rayos_intent::Classifier::from_section(&bytes);
+        let _ = rayos_intent::KnownWords::from_section(&bytes);
+        let _ = rayos_intent::Lexicon::from_section(&bytes);
+    }
+
+    #[test]
+    fn typed_text_extraction_never_panics(text in "[a-z0-9 \\-_.,'\"]{0,80}") {
+        let _ = extract(&text);
+    }
 }

@@ -28,6 +28,10 @@ pub struct Example {
     /// The expected slots (`{"vm": "linux", "boot": -1}`); absent means none.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub entities: serde_json::Map<String, serde_json::Value>,
+    /// The corpus line this example was made from (decorated copies of one line share it);
+    /// absent: the example is its own source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<u32>,
 }
 
 /// Why a data file could not be used.
@@ -112,6 +116,7 @@ pub fn import_clinc(source: &Path, out_dir: &Path) -> Result<[usize; 3], DataErr
         text: text.clone(),
         intent: clinc_label(intent).into(),
         entities: Default::default(),
+        source: None,
     };
     let by_intent = |rows: Vec<(String, String)>| {
         let mut map: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();

@@ -144,8 +144,8 @@ impl From<ToolError> for io::Error {
 }
 
 /// The fixed stand-in for live kernel state that the host tools resolve entities against:
-/// VMs `linux`, `windows`, `hostile`; disks `vda` (8 GiB, disk 1) and `vdb` (16 GiB, disk 2);
-/// boot entries `rayos-a`, `rayos-b`; current boot 12.
+/// VMs `linux`, `windows`, `hostile`; disks `vda` (8 GiB, disk 1) and `vdb` (32 GiB, disk 2);
+/// boot entries `recovery`, `rayos-1`, `rayos-2`, `rayos-3` (in that order); current boot 12.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HostWorld;
 
@@ -156,11 +156,11 @@ impl World for HostWorld {
     fn disks(&self) -> Vec<DiskInfo> {
         vec![
             DiskInfo { name: "vda".into(), size_bytes: 8 << 30, index: 1 },
-            DiskInfo { name: "vdb".into(), size_bytes: 16 << 30, index: 2 },
+            DiskInfo { name: "vdb".into(), size_bytes: 32 << 30, index: 2 },
         ]
     }
     fn boot_entries(&self) -> Vec<String> {
-        vec!["rayos-a".into(), "rayos-b".into()]
+        vec!["recovery".into(), "rayos-1".into(), "rayos-2".into(), "rayos-3".into()]
     }
     fn current_boot(&self) -> Option<u64> {
         Some(12)
@@ -278,12 +278,18 @@ fn normalize_value(v: &serde_json::Value) -> String {
 
 /// Scores examples with the engine against a world.
 pub fn evaluate(engine: &Engine, examples: &[Example], world: &dyn World) -> EvalReport {
-    let mut report = EvalReport { examples: examples.len(), ..Default::default() };
+    let readings: Vec<(Example, rayos_intent::Reading)> =
+        examples.iter().map(|e| (e.clone(), engine.read(&e.text, world))).collect();
+    evaluate_readings(&readings)
+}
+
+/// Scores readings already made, against their examples.
+pub fn evaluate_readings(readings: &[(Example, rayos_intent::Reading)]) -> EvalReport {
+    let mut report = EvalReport { examples: readings.len(), ..Default::default() };
     let (mut in_right, mut in_rejected, mut oos_right) = (0usize, 0usize, 0usize);
     let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
     let mut confusions: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for e in examples {
-        let r = engine.read(&e.text, world);
+    for (e, r) in readings {
         let is_oos = e.intent == rayos_intent::OOS_LABEL;
         if is_oos {
             report.out_of_scope += 1;
@@ -422,45 +428,138 @@ pub struct TrainOutput {
     pub thresholds: (f32, f32),
 }
 
+/// The fixed inputs of training: embeddings, intent table, corpus and tuning examples.
+pub struct TrainingInputs {
+    embeddings: rayos_intent::Embeddings,
+    vocab_section: Vec<u8>,
+    vectors_section: Vec<u8>,
+    embedding_meta: String,
+    table_text: String,
+    labels: Vec<String>,
+    /// The training examples (project corpus, then the CLINC slice).
+    pub train_examples: Vec<Example>,
+    /// The threshold-tuning examples (dev set, CLINC calibration slice).
+    pub tuning_examples: Vec<Example>,
+    corpus_sha256: String,
+}
+
+impl TrainingInputs {
+    /// Reads every input from the workspace.
+    pub fn load(paths: &Paths) -> Result<TrainingInputs, ToolError> {
+        let read = |path: PathBuf| std::fs::read(&path).map_err(|e| ToolError::Io(path, e));
+        let embedding_blob = read(paths.embeddings())?;
+        let (embeddings, vocab_section, vectors_section, embedding_meta) =
+            derive::load_embeddings(&embedding_blob).map_err(|e| ToolError::Load(paths.embeddings(), e))?;
+        let table_text = String::from_utf8_lossy(&read(paths.table())?).into_owned();
+        let labels = train::table_labels(&table_text)?;
+        let mut train_examples = Vec::new();
+        for file in paths.training_files() {
+            train_examples.extend(data::read_jsonl(&file)?);
+        }
+        let mut tuning_examples = Vec::new();
+        for file in paths.tuning_files() {
+            tuning_examples.extend(data::read_jsonl(&file)?);
+        }
+        let corpus_sha256 = derive::sha256_hex(&read(paths.data("train.jsonl"))?);
+        Ok(TrainingInputs {
+            embeddings,
+            vocab_section,
+            vectors_section,
+            embedding_meta,
+            table_text,
+            labels,
+            train_examples,
+            tuning_examples,
+            corpus_sha256,
+        })
+    }
+
+    /// Trains on `train_examples` (a subset of, or all of, the corpus), calibrates on the
+    /// tuning examples and assembles the blob. Deterministic.
+    pub fn build(&self, train_examples: &[Example], config: &TrainConfig) -> Result<TrainOutput, ToolError> {
+        let embeddings = &self.embeddings;
+        let labels = &self.labels;
+        let lexicon = train::build_lexicon(train_examples, embeddings);
+        let in_scope = train::InScopeWords::count(embeddings, &lexicon, train_examples);
+        let known = in_scope.known_words();
+        let prepared =
+            train::prepare(embeddings, &lexicon, &in_scope, labels, train_examples, false, config)?;
+        let tuning =
+            train::prepare(embeddings, &lexicon, &in_scope, labels, &self.tuning_examples, true, config)?;
+        let mut model = train::fit(embeddings, labels, &prepared, config)?;
+        let oos = labels.iter().position(|l| l == rayos_intent::OOS_LABEL).unwrap_or(0);
+        // Calibrate the model exactly as the engine will load it (sparse rows stored as int8).
+        let stored = rayos_intent::Classifier::from_section(&model.encode())
+            .map_err(|e| ToolError::Load(PathBuf::from("<trained model>"), e))?;
+        let (confidence, margin) = train::calibrate(&stored, &tuning, oos, config.max_false_reject_rate);
+        model.confidence_threshold = confidence;
+        model.margin_threshold = margin;
+        let meta = format!(
+            "RayOS intent weights. Embeddings: {}. Corpus: {} training examples (train.jsonl sha256 {}), \
+             {} tuning examples, lexicon of {} words, {} familiar in-scope words. Config: {config:?}. \
+             Thresholds: confidence {confidence}, margin {margin}.",
+            self.embedding_meta,
+            train_examples.len(),
+            self.corpus_sha256,
+            self.tuning_examples.len(),
+            lexicon.len(),
+            known.len(),
+        );
+        let blob = Engine::encode(
+            &self.vocab_section,
+            &self.vectors_section,
+            &self.table_text,
+            &lexicon,
+            &known,
+            &model,
+            &meta,
+        );
+        Engine::from_bytes(&blob).map_err(|e| ToolError::Load(PathBuf::from("<trained model>"), e))?;
+        Ok(TrainOutput {
+            blob,
+            train_examples: train_examples.len(),
+            tuning_examples: self.tuning_examples.len(),
+            thresholds: (confidence, margin),
+        })
+    }
+}
+
 /// Rebuilds the weights blob from the committed embedding blob, intent table and corpus.
 /// Deterministic; writes nothing.
 pub fn train(paths: &Paths, config: &TrainConfig) -> Result<TrainOutput, ToolError> {
-    let read = |path: PathBuf| std::fs::read(&path).map_err(|e| ToolError::Io(path, e));
-    let embedding_blob = read(paths.embeddings())?;
-    let (embeddings, vocab_section, vectors_section, embedding_meta) =
-        derive::load_embeddings(&embedding_blob).map_err(|e| ToolError::Load(paths.embeddings(), e))?;
-    let table_text = String::from_utf8_lossy(&read(paths.table())?).into_owned();
-    let labels = train::table_labels(&table_text)?;
-    let mut train_examples = Vec::new();
-    for file in paths.training_files() {
-        train_examples.extend(data::read_jsonl(&file)?);
+    let inputs = TrainingInputs::load(paths)?;
+    inputs.build(&inputs.train_examples, config)
+}
+
+/// What [`cross_validate`] found: one report per fold, the pooled report, every reading.
+pub type CrossValidation = (Vec<EvalReport>, EvalReport, Vec<(Example, rayos_intent::Reading)>);
+
+/// Grouped k-fold cross-validation over the project corpus, for choosing between model and
+/// corpus variants: fold `k` holds out every corpus line whose source number is `k` modulo
+/// `folds` (with all its decorated copies, so a test line is never a copy of a training
+/// line), trains on the rest (CLINC included) and scores the held-out lines. Returns one
+/// report per fold, their pooled report and every reading. Touches no held-out file.
+pub fn cross_validate(paths: &Paths, config: &TrainConfig, folds: u32) -> Result<CrossValidation, ToolError> {
+    let inputs = TrainingInputs::load(paths)?;
+    let folds = folds.max(2);
+    let mut reports = Vec::new();
+    let mut pooled: Vec<(Example, rayos_intent::Reading)> = Vec::new();
+    for k in 0..folds {
+        let (test, train): (Vec<Example>, Vec<Example>) =
+            inputs.train_examples.iter().cloned().partition(|e| e.source.is_some_and(|s| s % folds == k));
+        let out = inputs.build(&train, config)?;
+        let engine =
+            Engine::from_bytes(&out.blob).map_err(|e| ToolError::Load(PathBuf::from("<fold>"), e))?;
+        let readings: Vec<(Example, rayos_intent::Reading)> = test
+            .into_iter()
+            .map(|e| {
+                let r = engine.read(&e.text, &HostWorld);
+                (e, r)
+            })
+            .collect();
+        reports.push(evaluate_readings(&readings));
+        pooled.extend(readings);
     }
-    let mut tuning_examples = Vec::new();
-    for file in paths.tuning_files() {
-        tuning_examples.extend(data::read_jsonl(&file)?);
-    }
-    let lexicon = train::build_lexicon(&train_examples);
-    let prepared = train::prepare(&embeddings, &lexicon, &labels, &train_examples, config.bucket_count)?;
-    let tuning = train::prepare(&embeddings, &lexicon, &labels, &tuning_examples, config.bucket_count)?;
-    let mut model = train::fit(&labels, embeddings.dim(), &prepared, config)?;
-    let oos = labels.iter().position(|l| l == rayos_intent::OOS_LABEL).unwrap_or(0);
-    let (confidence, margin) = train::calibrate(&model, &tuning, oos, config.max_false_reject_rate);
-    model.confidence_threshold = confidence;
-    model.margin_threshold = margin;
-    let meta = format!(
-        "RayOS intent weights. Embeddings: {embedding_meta}. Corpus: {} training examples (train.jsonl sha256 {}), \
-         {} tuning examples, lexicon of {} words. Config: {config:?}. Thresholds: confidence {confidence}, margin {margin}.",
-        train_examples.len(),
-        derive::sha256_hex(&read(paths.data("train.jsonl"))?),
-        tuning_examples.len(),
-        lexicon.len(),
-    );
-    let blob = Engine::encode(&vocab_section, &vectors_section, &table_text, &lexicon, &model, &meta);
-    Engine::from_bytes(&blob).map_err(|e| ToolError::Load(paths.weights(), e))?;
-    Ok(TrainOutput {
-        blob,
-        train_examples: train_examples.len(),
-        tuning_examples: tuning_examples.len(),
-        thresholds: (confidence, margin),
-    })
+    let report = evaluate_readings(&pooled);
+    Ok((reports, report, pooled))
 }

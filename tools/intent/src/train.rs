@@ -5,10 +5,13 @@
 //! the `libm` crate (not the platform's C library), and the threshold search walks a fixed
 //! grid and keeps the first best point.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use rayos_intent::model::softmax;
-use rayos_intent::{features_of, table, text, Embeddings, Features, Lexicon, LinearModel};
+use rayos_intent::{
+    features_of, table, text, Classifier, Embeddings, Familiarity, Features, KnownWords, Lexicon, Pooling,
+};
 
 use crate::data::Example;
 
@@ -18,26 +21,47 @@ use crate::data::Example;
 pub struct TrainConfig {
     /// Hash buckets for the sparse features (power of two).
     pub bucket_count: u32,
+    /// Hidden units over the dense features (0: linear only).
+    pub hidden: usize,
+    /// Poolings of the word vectors that make up the dense features.
+    pub pooling: Pooling,
+    /// Learning rate of the hidden layer, relative to `learning_rate`.
+    pub hidden_learning_rate: f32,
     /// Passes over the training data.
     pub epochs: usize,
+    /// The model is the average of the weights at the end of this many last epochs.
+    pub averaged_epochs: usize,
     /// Initial learning rate (decays linearly to a tenth of it).
     pub learning_rate: f32,
     /// L2 penalty on the dense weights, per step.
     pub dense_l2: f32,
     /// Shuffle seed.
     pub seed: u64,
+    /// Extra weight of out-of-scope examples (on top of the class balancing).
+    pub oos_weight: f32,
+    /// Probability of dropping each word when an example is seen with word dropout (half of
+    /// the time); 0 disables it.
+    pub word_dropout: f32,
     /// Largest false-reject rate the threshold search accepts on the tuning set.
     pub max_false_reject_rate: f32,
 }
 
 impl Default for TrainConfig {
     fn default() -> TrainConfig {
+        // Chosen by grouped cross-validation over the corpus lines (`rayos-intent-train cv`)
+        // and the dev set; see PROVENANCE.md.
         TrainConfig {
             bucket_count: 1 << 13,
+            hidden: 128,
+            pooling: Pooling { mean: true, max: true, unfamiliar: true },
+            hidden_learning_rate: 0.25,
             epochs: 12,
+            averaged_epochs: 6,
             learning_rate: 0.4,
             dense_l2: 1e-5,
             seed: 0x5241_594f_5332,
+            oos_weight: 2.0,
+            word_dropout: 0.25,
             max_false_reject_rate: 0.02,
         }
     }
@@ -89,35 +113,131 @@ pub struct Prepared {
     pub features: Features,
     /// Class index.
     pub label: usize,
+    /// The analysed words (for word dropout).
+    pub words: Vec<String>,
+    /// The words this example finds unfamiliar (for word dropout).
+    pub unfamiliar: Vec<String>,
 }
 
-/// Featurises examples against the table's labels.
+/// Familiarity fixed per example: the words it found unfamiliar when prepared.
+struct Unfamiliar<'a>(&'a [String]);
+
+impl Familiarity for Unfamiliar<'_> {
+    fn is_familiar(&self, word: &str) -> bool {
+        !self.0.iter().any(|w| w == word)
+    }
+}
+
+/// An in-scope word is familiar once this many in-scope examples use it.
+pub const FAMILIAR_MIN_EXAMPLES: usize = 2;
+
+/// Which words in-scope training examples use, counted per corpus source line, so that each
+/// training example can be featurised as if its own line had never been written (see
+/// [`rayos_intent::known`]).
+pub struct InScopeWords {
+    /// In-scope examples using each word.
+    total: BTreeMap<String, usize>,
+    /// The same, per source: `(source, word)`.
+    by_source: BTreeMap<(u64, String), usize>,
+}
+
+/// The source group of example `index`: its corpus line, or itself when it has none.
+fn source_of(example: &Example, index: usize) -> u64 {
+    example.source.map_or((1 << 40) + index as u64, u64::from)
+}
+
+/// The analysed words of a request, as the engine sees them.
+fn analysed_words(embeddings: &Embeddings, lexicon: &Lexicon, raw: &str) -> Vec<String> {
+    let normalized = text::normalize(text::truncate(raw, text::MAX_INPUT_BYTES));
+    rayos_intent::analyze(&normalized, lexicon, embeddings).into_iter().map(String::from).collect()
+}
+
+impl InScopeWords {
+    /// Counts the words of the in-scope examples of `examples`.
+    pub fn count(embeddings: &Embeddings, lexicon: &Lexicon, examples: &[Example]) -> InScopeWords {
+        let mut total = BTreeMap::new();
+        let mut by_source = BTreeMap::new();
+        for (index, e) in examples.iter().enumerate() {
+            if e.intent == rayos_intent::OOS_LABEL {
+                continue;
+            }
+            let mut words = analysed_words(embeddings, lexicon, &e.text);
+            words.sort();
+            words.dedup();
+            let source = source_of(e, index);
+            for w in words {
+                *by_source.entry((source, w.clone())).or_insert(0usize) += 1;
+                *total.entry(w).or_insert(0usize) += 1;
+            }
+        }
+        InScopeWords { total, by_source }
+    }
+
+    /// The familiar words as the engine stores them: used by enough in-scope examples.
+    pub fn known_words(&self) -> KnownWords {
+        KnownWords::build(
+            self.total.iter().filter(|(_, &n)| n >= FAMILIAR_MIN_EXAMPLES).map(|(w, _)| w.as_str()),
+        )
+    }
+}
+
+/// Familiarity for one training example: its own source's uses do not count.
+struct LeaveSourceOut<'a> {
+    words: &'a InScopeWords,
+    source: Option<u64>,
+}
+
+impl Familiarity for LeaveSourceOut<'_> {
+    fn is_familiar(&self, word: &str) -> bool {
+        if rayos_intent::known::is_neutral(word) {
+            return true;
+        }
+        let total = self.words.total.get(word).copied().unwrap_or(0);
+        let own =
+            self.source.map_or(0, |s| self.words.by_source.get(&(s, word.to_string())).copied().unwrap_or(0));
+        total - own >= FAMILIAR_MIN_EXAMPLES
+    }
+}
+
+/// Featurises examples against the table's labels. Training examples (`held_apart` false)
+/// see familiarity without their own source line; tuning examples see it as the engine will.
 pub fn prepare(
     embeddings: &Embeddings,
     lexicon: &Lexicon,
+    in_scope: &InScopeWords,
     labels: &[String],
     examples: &[Example],
-    bucket_count: u32,
+    held_apart: bool,
+    config: &TrainConfig,
 ) -> Result<Vec<Prepared>, TrainError> {
     examples
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(index, e)| {
             let label = labels
                 .iter()
                 .position(|l| *l == e.intent)
                 .ok_or_else(|| TrainError::UnknownLabel { label: e.intent.clone(), text: e.text.clone() })?;
-            Ok(Prepared { features: features_of(embeddings, lexicon, &e.text, bucket_count), label })
+            let source = (!held_apart && e.intent != rayos_intent::OOS_LABEL).then(|| source_of(e, index));
+            let familiar = LeaveSourceOut { words: in_scope, source };
+            let features =
+                features_of(embeddings, lexicon, &familiar, &e.text, config.bucket_count, config.pooling);
+            let words = analysed_words(embeddings, lexicon, &e.text);
+            let unfamiliar = words.iter().filter(|w| !familiar.is_familiar(w)).cloned().collect();
+            Ok(Prepared { features, label, words, unfamiliar })
         })
         .collect()
 }
 
-/// Trains the classifier on `train` (softmax regression, SGD, class-balanced example weights).
+/// Trains the classifier on `train` (softmax cross-entropy, SGD, class-balanced example
+/// weights; the hidden layer by backpropagation).
 pub fn fit(
+    embeddings: &Embeddings,
     labels: &[String],
-    dim: usize,
     train: &[Prepared],
     config: &TrainConfig,
-) -> Result<LinearModel, TrainError> {
+) -> Result<Classifier, TrainError> {
+    let embedding_dim = embeddings.dim();
     let classes = labels.len();
     let mut counts = vec![0usize; classes];
     for p in train {
@@ -129,43 +249,150 @@ pub fn fit(
     // Balanced weights, softened by a square root: the out-of-scope class has many more
     // examples than any intent and should count more, but not as much as its raw share.
     let mean = train.len() as f32 / classes as f32;
-    let weights: Vec<f32> = counts.iter().map(|&c| libm::sqrtf(mean / c as f32)).collect();
+    let oos = labels.iter().position(|l| l == rayos_intent::OOS_LABEL);
+    let weights: Vec<f32> = counts
+        .iter()
+        .enumerate()
+        .map(|(c, &n)| libm::sqrtf(mean / n as f32) * if Some(c) == oos { config.oos_weight } else { 1.0 })
+        .collect();
 
-    let mut model = LinearModel::zeros(classes, dim, config.bucket_count);
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let dim = embedding_dim * config.pooling.blocks();
     let mut rng = Xorshift(config.seed | 1);
+    // Glorot-uniform start for the hidden layer, from the same seeded generator.
+    let limit = libm::sqrtf(6.0 / (dim + config.hidden).max(1) as f32);
+    let mut init = || {
+        let unit = (rng.next() >> 40) as f32 / (1u64 << 24) as f32;
+        (2.0 * unit - 1.0) * limit
+    };
+    let mut model =
+        Classifier::new(classes, dim, config.bucket_count, config.hidden, config.pooling, &mut init);
+    let mut order: Vec<usize> = (0..train.len()).collect();
     let total_steps = (config.epochs * train.len()).max(1) as f32;
     let mut step = 0usize;
     let mut probabilities = vec![0.0f32; classes];
-    for _ in 0..config.epochs {
+    let mut hidden = vec![0.0f32; config.hidden];
+    let mut hidden_gradient = vec![0.0f32; config.hidden];
+    let mut kept: Vec<&str> = Vec::new();
+    let mut scratch = Vec::new();
+    let mut dropped_features = Features::default();
+    let decay = 1.0 - config.learning_rate * config.dense_l2;
+    // The weights are averaged over the ends of the later epochs: the last SGD iterate
+    // depends on the last few examples seen, the average much less (Polyak averaging, per
+    // epoch), which makes the result steadier from one corpus edit to the next.
+    let averaged_from = config.epochs - config.averaged_epochs.clamp(1, config.epochs);
+    let mut average: Option<Classifier> = None;
+    for epoch in 0..config.epochs {
         for i in (1..order.len()).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
             order.swap(i, j);
         }
         for &index in &order {
             let example = &train[index];
+            // Word dropout: now and then the example is seen with some words missing, so
+            // that no single word carries a decision the rest of the request does not
+            // support, as with a new phrasing that lacks the word.
+            let dropped =
+                config.word_dropout > 0.0 && example.words.len() > 1 && rng.next().is_multiple_of(2) && {
+                    kept.clear();
+                    for w in &example.words {
+                        let draw = (rng.next() >> 40) as f32 / (1u64 << 24) as f32;
+                        if draw >= config.word_dropout {
+                            kept.push(w.as_str());
+                        }
+                    }
+                    !kept.is_empty() && kept.len() < example.words.len()
+                };
+            if dropped {
+                let familiar = Unfamiliar(&example.unfamiliar);
+                rayos_intent::features::featurize(
+                    embeddings,
+                    &kept,
+                    config.bucket_count,
+                    config.pooling,
+                    &familiar,
+                    &mut scratch,
+                    &mut dropped_features,
+                );
+            }
+            let features = if dropped { &dropped_features } else { &example.features };
+            let x = &features.dense;
             let lr = config.learning_rate * (1.0 - 0.9 * step as f32 / total_steps) * weights[example.label];
             step += 1;
-            model.logits(&example.features, &mut probabilities);
+            model.hidden_activations(features, &mut hidden);
+            model.logits_with(features, &hidden, &mut probabilities);
             softmax(&mut probabilities);
             probabilities[example.label] -= 1.0;
-            let decay = 1.0 - config.learning_rate * config.dense_l2;
+            // Backpropagate into the hidden layer with the output weights before this step.
+            hidden_gradient.iter_mut().for_each(|g| *g = 0.0);
+            for (c, &gradient) in probabilities.iter().enumerate() {
+                let out = &model.output[c * config.hidden..(c + 1) * config.hidden];
+                for (g, &w) in hidden_gradient.iter_mut().zip(out) {
+                    *g += gradient * w;
+                }
+            }
             for (c, &gradient) in probabilities.iter().enumerate() {
                 model.bias[c] -= lr * gradient;
                 let row = &mut model.dense[c * dim..(c + 1) * dim];
-                for (w, &x) in row.iter_mut().zip(&example.features.dense) {
-                    *w = *w * decay - lr * gradient * x;
+                for (w, &v) in row.iter_mut().zip(x) {
+                    *w = *w * decay - lr * gradient * v;
+                }
+                let out = &mut model.output[c * config.hidden..(c + 1) * config.hidden];
+                for (w, &h) in out.iter_mut().zip(&hidden) {
+                    *w = *w * decay - lr * gradient * h;
                 }
             }
-            for &(bucket, value) in &example.features.sparse {
+            let hidden_lr = lr * config.hidden_learning_rate;
+            for (u, (&g, &h)) in hidden_gradient.iter().zip(&hidden).enumerate() {
+                if h <= 0.0 {
+                    continue;
+                }
+                model.hidden_bias[u] -= hidden_lr * g;
+                let row = &mut model.hidden_weights[u * dim..(u + 1) * dim];
+                for (w, &v) in row.iter_mut().zip(x) {
+                    *w = *w * decay - hidden_lr * g * v;
+                }
+            }
+            for &(bucket, value) in &features.sparse {
                 let row = &mut model.sparse[bucket as usize * classes..(bucket as usize + 1) * classes];
                 for (w, &gradient) in row.iter_mut().zip(&probabilities) {
                     *w -= lr * gradient * value;
                 }
             }
         }
+        if epoch >= averaged_from {
+            match average.as_mut() {
+                None => average = Some(model.clone()),
+                Some(sum) => add_weights(sum, &model),
+            }
+        }
     }
-    Ok(model)
+    let mut average = average.unwrap_or(model);
+    scale_weights(&mut average, 1.0 / config.averaged_epochs.clamp(1, config.epochs) as f32);
+    Ok(average)
+}
+
+fn weights_mut(model: &mut Classifier) -> [&mut Vec<f32>; 6] {
+    [
+        &mut model.bias,
+        &mut model.dense,
+        &mut model.hidden_weights,
+        &mut model.hidden_bias,
+        &mut model.output,
+        &mut model.sparse,
+    ]
+}
+
+fn add_weights(sum: &mut Classifier, model: &Classifier) {
+    let mut other = model.clone();
+    for (s, m) in weights_mut(sum).into_iter().zip(weights_mut(&mut other)) {
+        s.iter_mut().zip(m.iter()).for_each(|(a, b)| *a += b);
+    }
+}
+
+fn scale_weights(model: &mut Classifier, factor: f32) {
+    for w in weights_mut(model) {
+        w.iter_mut().for_each(|v| *v *= factor);
+    }
 }
 
 /// Rates of a decision rule on a labelled set.
@@ -213,7 +440,7 @@ pub fn rates(probabilities: &[(Vec<f32>, usize)], oos: usize, confidence: f32, m
 /// Picks the thresholds that maximise in-scope accuracy plus out-of-scope recall on the tuning
 /// set, among those whose false-reject rate stays within the limit.
 pub fn calibrate(
-    model: &LinearModel,
+    model: &Classifier,
     tuning: &[Prepared],
     oos: usize,
     max_false_reject_rate: f32,
@@ -251,13 +478,17 @@ pub fn table_labels(table_text: &str) -> Result<Vec<String>, TrainError> {
     Ok(table::parse_table(table_text).map_err(TrainError::Table)?.into_iter().map(|r| r.label).collect())
 }
 
-/// Words seen at least this often in the training data enter the typo lexicon; rarer ones are
-/// left out because the corpus itself contains deliberate typos.
+/// Words seen at least this often in the training data may enter the typo lexicon.
 pub const LEXICON_MIN_COUNT: usize = 3;
+/// A word outside the embedding vocabulary that has a lexicon neighbour at one edit this many
+/// times more frequent is taken for a typo of it and left out of the lexicon (the corpus
+/// contains deliberate typos; as lexicon words they would never be corrected).
+pub const TYPO_FREQUENCY_RATIO: usize = 10;
 
-/// The typo lexicon of the training examples: words seen at least [`LEXICON_MIN_COUNT`] times,
-/// most frequent first (ties in byte order).
-pub fn build_lexicon(examples: &[Example]) -> Lexicon {
+/// The typo lexicon of the training examples: words seen at least [`LEXICON_MIN_COUNT`]
+/// times, minus the typos (see [`TYPO_FREQUENCY_RATIO`]), most frequent first (ties in byte
+/// order).
+pub fn build_lexicon(examples: &[Example], embeddings: &Embeddings) -> Lexicon {
     let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for e in examples {
         let normalized = text::normalize(text::truncate(&e.text, text::MAX_INPUT_BYTES));
@@ -268,6 +499,21 @@ pub fn build_lexicon(examples: &[Example]) -> Lexicon {
     let mut frequent: Vec<(&String, usize)> =
         counts.iter().filter(|(_, &c)| c >= LEXICON_MIN_COUNT).map(|(w, &c)| (w, c)).collect();
     frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let words: Vec<&str> = frequent.iter().map(|(w, _)| w.as_str()).collect();
+    let all: Vec<&str> = frequent.iter().map(|(w, _)| w.as_str()).collect();
+    let candidates = Lexicon::build(&all);
+    let count_of = |w: &str| counts.get(w).copied().unwrap_or(0);
+    let words: Vec<&str> = frequent
+        .iter()
+        .filter(|(w, c)| {
+            // Real words, short words and plurals of lexicon words are never typos here.
+            let plural = w.strip_suffix('s').is_some_and(|stem| count_of(stem) >= LEXICON_MIN_COUNT);
+            embeddings.is_known_word(w)
+                || w.chars().count() < rayos_intent::spell::MIN_CORRECTED_CHARS
+                || w.bytes().any(|b| b.is_ascii_digit())
+                || plural
+                || !candidates.neighbours(w).any(|n| count_of(n) >= TYPO_FREQUENCY_RATIO * c)
+        })
+        .map(|(w, _)| w.as_str())
+        .collect();
     Lexicon::build(&words)
 }

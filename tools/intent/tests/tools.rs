@@ -31,6 +31,7 @@ fn eval_counts_errors_and_entity_mistakes() {
         text: text.into(),
         intent: intent.into(),
         entities: entities.as_object().cloned().unwrap_or_default(),
+        source: None,
     };
     let examples = vec![
         example("stop the linux vm", "vm.stop", serde_json::json!({"vm": "linux"})),

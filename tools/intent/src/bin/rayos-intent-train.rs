@@ -8,13 +8,17 @@
 //! rayos-intent-train query               # stdin -> JSON readings
 //! rayos-intent-train eval FILE           # scores a labelled JSONL file
 //! rayos-intent-train bench               # host figures
+//! rayos-intent-train cv [FOLDS] [--misreads]  # grouped cross-validation over the corpus lines
+//! rayos-intent-train latency FILE         # host latency of reads over a file's requests
 //! ```
 
 use std::process::ExitCode;
 
 use rayos_intent_tools::derive::sha256_hex;
 use rayos_intent_tools::train::TrainConfig;
-use rayos_intent_tools::{data, derive, run_bench_host, run_eval, run_query, train, Paths, ToolError};
+use rayos_intent_tools::{
+    cross_validate, data, derive, run_bench_host, run_eval, run_query, train, Paths, ToolError,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -66,8 +70,44 @@ fn main() -> ExitCode {
             }
         },
         Some("bench") => run_bench_host(std::io::stdout().lock()),
+        Some("latency") => match args.get(1) {
+            Some(file) => rayos_intent_tools::load_engine(&paths).and_then(|(engine, size_bytes)| {
+                let examples = data::read_jsonl(std::path::Path::new(file))?;
+                let queries: Vec<String> = examples.into_iter().map(|e| e.text).collect();
+                let (p50, p95, calls) = rayos_intent_tools::measure_latency(&engine, &queries);
+                println!("weights {size_bytes} bytes; {calls} reads: p50 {p50:.1} us, p95 {p95:.1} us");
+                Ok(())
+            }),
+            None => {
+                eprintln!("usage: rayos-intent-train latency FILE");
+                return ExitCode::from(2);
+            }
+        },
+        Some("cv") => {
+            let folds = args.get(1).and_then(|f| f.parse().ok()).unwrap_or(5);
+            let misreads = args.iter().any(|a| a == "--misreads");
+            cross_validate(&paths, &TrainConfig::default(), folds).map(|(reports, pooled, readings)| {
+                if misreads {
+                    for (e, r) in readings.iter().filter(|(e, r)| e.intent != r.label) {
+                        println!("misread: {} -> {} ({:.2}): {}", e.intent, r.label, r.confidence, e.text);
+                    }
+                }
+                for (k, r) in reports.iter().enumerate() {
+                    println!(
+                        "fold {k}: n={} accuracy {:.2} % | oos recall {:.2} % | false rejects {:.2} %",
+                        r.examples,
+                        100.0 * r.accuracy,
+                        100.0 * r.oos_recall,
+                        100.0 * r.false_reject_rate
+                    );
+                }
+                print!("pooled over {folds} folds: {pooled}");
+            })
+        }
         _ => {
-            eprintln!("usage: rayos-intent-train derive-embeddings | import-clinc | train | check | query | eval FILE | bench");
+            eprintln!(
+                "usage: rayos-intent-train derive-embeddings | import-clinc | train | check | query | eval FILE | bench | cv [FOLDS] | latency FILE"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,0 +1,100 @@
+//! The in-scope vocabulary: the words RayOS's own requests are made of.
+//!
+//! A request that uses RayOS's verbs with words outside this set ("restart my lawnmower",
+//! "arm the burglar alarm") is often about something else. The classifier gets, as features,
+//! how many of the request's words are unfamiliar and what those words mean (their pooled
+//! embedding; see [`crate::features`]), so it can learn which kinds of unfamiliar words make
+//! a request out of scope and which are harmless ("cheers", "mate").
+//!
+//! The training tool decides familiarity differently for its own examples: a word is
+//! familiar to a training example only if in-scope examples made from *other* corpus lines
+//! use it. Otherwise every word of every in-scope training example would be familiar by
+//! construction, and the classifier would learn that any unfamiliar word means out of scope,
+//! which is false for new phrasings of in-scope requests.
+//!
+//! Section `KNOW`: `u32 count`, then `count` x `u64` FNV-1a hashes of the words, sorted and
+//! distinct. A hash collision can only make an unfamiliar word look familiar.
+
+use alloc::vec::Vec;
+
+use crate::format::{fnv1a64, LoadError, Reader, Writer};
+
+const KNOW: [u8; 4] = *b"KNOW";
+
+/// Tells whether a word is familiar (part of in-scope requests).
+pub trait Familiarity {
+    /// True when `word` (normalised, typo-corrected) is familiar.
+    fn is_familiar(&self, word: &str) -> bool;
+}
+
+/// Words a request's familiarity is never questioned for: numbers and single characters
+/// carry no topic.
+pub fn is_neutral(word: &str) -> bool {
+    word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The familiar words, as sorted hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KnownWords {
+    hashes: Vec<u64>,
+}
+
+impl KnownWords {
+    /// The section tag.
+    pub const TAG: [u8; 4] = KNOW;
+
+    /// Builds the set from words (any order, repeats allowed).
+    pub fn build<'w>(words: impl IntoIterator<Item = &'w str>) -> KnownWords {
+        let mut hashes: Vec<u64> = words.into_iter().map(|w| fnv1a64(w.as_bytes())).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        KnownWords { hashes }
+    }
+
+    /// Parses the section body.
+    pub fn from_section(body: &[u8]) -> Result<KnownWords, LoadError> {
+        let mut r = Reader::new(KNOW, body);
+        let count = r.u32()? as usize;
+        if count > 1 << 20 {
+            return Err(LoadError::Malformed { tag: KNOW, what: "word count out of range" });
+        }
+        let mut hashes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let low = r.u32()? as u64;
+            let high = r.u32()? as u64;
+            hashes.push(low | high << 32);
+        }
+        r.finish()?;
+        if hashes.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(LoadError::Malformed { tag: KNOW, what: "hashes are not sorted and distinct" });
+        }
+        Ok(KnownWords { hashes })
+    }
+
+    /// Encodes the section body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u32(self.hashes.len() as u32);
+        for &h in &self.hashes {
+            w.u32(h as u32);
+            w.u32((h >> 32) as u32);
+        }
+        w.bytes
+    }
+
+    /// Number of words.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}
+
+impl Familiarity for KnownWords {
+    fn is_familiar(&self, word: &str) -> bool {
+        is_neutral(word) || self.hashes.binary_search(&fnv1a64(word.as_bytes())).is_ok()
+    }
+}
