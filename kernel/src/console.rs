@@ -17,9 +17,12 @@ use crate::task::WaitQueue;
 struct Console {
     serial: Serial,
     screen: Option<FbConsole>,
+    /// Whether the last byte written ended a line.
+    at_line_start: bool,
 }
 
-static CONSOLE: IrqMutex<Console> = IrqMutex::new(Console { serial: Serial::new(COM1), screen: None });
+static CONSOLE: IrqMutex<Console> =
+    IrqMutex::new(Console { serial: Serial::new(COM1), screen: None, at_line_start: true });
 static SCREEN_DIRTY: AtomicBool = AtomicBool::new(false);
 
 /// Input bytes not yet read by the shell; beyond this many, new bytes are dropped.
@@ -48,6 +51,9 @@ struct Writer<'a>(&'a mut Console);
 
 impl Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(&last) = s.as_bytes().last() {
+            self.0.at_line_start = last == b'\n';
+        }
         self.0.serial.write_text(s.as_bytes());
         if let Some(screen) = self.0.screen.as_mut() {
             screen.write_bytes(s.as_bytes());
@@ -63,9 +69,24 @@ pub fn print(args: fmt::Arguments<'_>) {
     let _ = Writer(&mut console).write_fmt(args);
 }
 
+/// Prints a whole line on every console, starting a new line first if the cursor is not at
+/// the start of one (output from background threads must not run into the prompt, and a
+/// marker must start its line).
+pub fn print_line(args: fmt::Arguments<'_>) {
+    let mut console = CONSOLE.lock();
+    if !console.at_line_start {
+        let _ = Writer(&mut console).write_str("\n");
+    }
+    let _ = Writer(&mut console).write_fmt(args);
+    let _ = Writer(&mut console).write_str("\n");
+}
+
 /// Writes raw bytes (already terminal-encoded, e.g. line-editor echo) to every console.
 pub fn write_bytes(bytes: &[u8]) {
     let mut console = CONSOLE.lock();
+    if let Some(&last) = bytes.last() {
+        console.at_line_start = last == b'\n';
+    }
     for &b in bytes {
         console.serial.write_byte(b);
     }
@@ -90,6 +111,7 @@ pub fn clear() {
     for &b in b"\x1b[2J\x1b[H" {
         console.serial.write_byte(b);
     }
+    console.at_line_start = true;
     if let Some(screen) = console.screen.as_mut() {
         screen.clear();
         SCREEN_DIRTY.store(true, Ordering::Relaxed);
@@ -185,5 +207,5 @@ macro_rules! print {
 #[macro_export]
 macro_rules! println {
     () => ($crate::print!("\n"));
-    ($($arg:tt)*) => ($crate::console::print(format_args!("{}\n", format_args!($($arg)*))));
+    ($($arg:tt)*) => ($crate::console::print_line(format_args!($($arg)*)));
 }

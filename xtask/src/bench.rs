@@ -11,8 +11,9 @@ use crate::toolchain::{self, project_root};
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("boot") => boot(),
-        Some(other) => bail!("unknown benchmark {other:?} (try: boot)"),
-        None => bail!("which benchmark? (boot)"),
+        Some("log") => log(),
+        Some(other) => bail!("unknown benchmark {other:?} (try: boot, log)"),
+        None => bail!("which benchmark? (boot, log)"),
     }
 }
 
@@ -79,5 +80,58 @@ fn boot() -> Result<()> {
     row("RayOS SHELL_READY", &mut ready, "s");
     row("kernel share KERNEL_ENTRY->SHELL_READY (host)", &mut share, "ms");
     row("kernel init to scheduler start (kernel clock)", &mut internal, "ms");
+    Ok(())
+}
+
+fn log() -> Result<()> {
+    toolchain::ensure_qemu()?;
+    crate::build_image()?;
+    let loader = std::fs::read(crate::artifacts::build_uefi("rayos-loader")?)?;
+    let kernel = std::fs::read(project_root().join("target/x86_64-rayos/release/rayos-kernel"))?;
+    let digest = crate::image::digest_text(&kernel);
+    let data = crate::image::data_partition_image(&kernel)?;
+    let image = project_root().join("target/rayos/bench-log.img");
+    crate::image::write_image_with_free_space(
+        &image,
+        &crate::image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data),
+        64 << 20,
+    )?;
+    let mut config = MachineConfig::new("bench-log", &image);
+    config.snapshot = false;
+    config.memory_mib = 1024;
+    let mut m = Machine::start(&config)?;
+    m.expect_marker(&rayos_markers::LOG_RECOVERED, TIMEOUT)?;
+    let out = m.run_ok("debug logbench", Duration::from_secs(600))?;
+    let mut figures = std::collections::BTreeMap::new();
+    for line in &out.lines {
+        if let Some(f) = rayos_markers::BENCH_RESULT.parse(line) {
+            if let (Some(name), Some(value), Some(unit)) = (f.get(0), f.get(1), f.get(2)) {
+                figures.insert(name.to_string(), (value.to_string(), unit.to_string()));
+            }
+        }
+    }
+    let get = |name: &str| figures.get(name).map(|(v, u)| format!("{v} {u}")).unwrap_or_else(|| "?".into());
+    println!("persistent log on virtio-blk, QEMU TCG, one boot (kernel clock)");
+    println!("{:<48} {}", "raw sequential write, 64 KiB requests (reference)", get("raw_write"));
+    println!(
+        "{:<48} {}  {}",
+        "log append, 100 000 records + final flush",
+        get("log_append"),
+        get("log_append_bytes")
+    );
+    let raw: f64 = figures.get("raw_write").and_then(|(v, _)| v.parse().ok()).unwrap_or(0.0);
+    let log: f64 = figures.get("log_append_bytes").and_then(|(v, _)| v.parse().ok()).unwrap_or(0.0);
+    if raw > 0.0 {
+        println!("{:<48} {:.0} %", "log bytes/s as a share of raw bandwidth", log * 100.0 / raw);
+    }
+    println!(
+        "{:<48} p50 {}, p95 {}",
+        "durable append latency (append + flush)",
+        get("durable_p50"),
+        get("durable_p95")
+    );
+    for line in out.lines.iter().filter(|l| !l.starts_with("RAYOS_")) {
+        println!("  kernel: {line}");
+    }
     Ok(())
 }

@@ -107,8 +107,17 @@ pub fn digest_text(kernel: &[u8]) -> String {
 
 /// Writes a GPT disk image with `partitions` to `path` (replacing it).
 pub fn write_image(path: &Path, partitions: &[PartitionSpec<'_>]) -> Result<()> {
+    write_image_with_free_space(path, partitions, 0)
+}
+
+/// Like [`write_image`], with `free_bytes` of unpartitioned space after the last partition.
+pub fn write_image_with_free_space(
+    path: &Path,
+    partitions: &[PartitionSpec<'_>],
+    free_bytes: u64,
+) -> Result<()> {
     let data_bytes: u64 = partitions.iter().map(|p| p.size_bytes.div_ceil(MIB) * MIB).sum();
-    let total_bytes = FIRST_PARTITION_LBA * SECTOR + data_bytes + TAIL_BYTES;
+    let total_bytes = FIRST_PARTITION_LBA * SECTOR + data_bytes + free_bytes.div_ceil(MIB) * MIB + TAIL_BYTES;
     let total_sectors = total_bytes / SECTOR;
     let temporary = path.with_extension("img.partial");
     let file = OpenOptions::new()

@@ -1,6 +1,8 @@
 //! The QEMU scenarios: each boots the image the way a user or an outside check would and
 //! drives it through the serial console, the keyboard and the screen.
 
+use std::time::Duration;
+
 use anyhow::{bail, ensure, Context, Result};
 use rayos_markers as markers;
 
@@ -14,7 +16,10 @@ pub struct Scenario {
 }
 
 pub fn all() -> Vec<Scenario> {
+    // Longest first, so the parallel runs finish together.
     vec![
+        Scenario { name: "log-survives-power-cuts", run: log_survives_power_cuts },
+        Scenario { name: "watchdog-software", run: watchdog_software },
         Scenario { name: "boot-virtio-commands", run: boot_virtio_commands },
         Scenario { name: "shell-bad-input", run: shell_bad_input },
         Scenario { name: "boot-ahci-reboot", run: boot_ahci_reboot },
@@ -30,6 +35,11 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "loader-rejects-corrupt-kernel", run: loader_rejects_corrupt_kernel },
         Scenario { name: "loader-rejects-missing-kernel", run: loader_rejects_missing_kernel },
         Scenario { name: "loader-rejects-bad-elf", run: loader_rejects_bad_elf },
+        Scenario { name: "log-survives-reboot", run: log_survives_reboot },
+        Scenario { name: "crash-recorded-after-panic", run: crash_recorded_after_panic },
+        Scenario { name: "watchdog-hardware", run: watchdog_hardware },
+        Scenario { name: "no-data-partition", run: no_data_partition },
+        Scenario { name: "disks-with-bad-partition-tables", run: disks_with_bad_partition_tables },
     ]
 }
 
@@ -294,4 +304,298 @@ fn loader_rejects_bad_elf(ctx: &Ctx) -> Result<()> {
     let digest = image::digest_text(&garbage);
     let image = variant_image(ctx, "bad-elf", Some(&garbage), digest.as_bytes())?;
     expect_rejection(ctx, &image, "bad-elf")
+}
+
+// ---- Observability: persistent log, crash records, watchdog (issue 3) ----
+
+/// The tag and the highest durable count among `RAYOS_LOG:DURABLE` lines.
+fn durable_progress<'a>(lines: impl Iterator<Item = &'a str>) -> Option<(String, u64)> {
+    let mut result: Option<(String, u64)> = None;
+    for line in lines {
+        if let Some(fields) = markers::LOG_DURABLE.parse(line) {
+            let (Some(tag), Some(count)) = (fields.get(0), fields.get(1).and_then(|c| c.parse().ok())) else {
+                continue;
+            };
+            if result.as_ref().is_none_or(|(_, best)| count > *best) {
+                result = Some((tag.to_string(), count));
+            }
+        }
+    }
+    result
+}
+
+/// The record numbers `debug logflood` wrote with `tag`, as `log show` printed them.
+fn flood_numbers(output: &crate::qemu::CommandOutput, tag: &str) -> Result<Vec<u64>> {
+    let needle = format!("flood: {tag} ");
+    output
+        .lines
+        .iter()
+        .filter_map(|l| l.find(&needle).map(|at| &l[at + needle.len()..]))
+        .map(|n| n.trim().parse().with_context(|| format!("bad flood line number {n:?}")))
+        .collect()
+}
+
+fn log_survives_reboot(ctx: &Ctx) -> Result<()> {
+    let mut m = ctx.boot(&ctx.writable_disk("disk.img")?)?;
+    let mounted = m.expect_marker(&markers::LOG_MOUNTED, BOOT_TIMEOUT)?;
+    ensure!(
+        markers::LOG_MOUNTED.parse(&mounted.text).and_then(|f| f.get(1)) == Some("1"),
+        "first boot: {}",
+        mounted.text
+    );
+    let flood = m.run_ok("debug logflood 50", COMMAND_TIMEOUT)?;
+    let (tag, durable) =
+        durable_progress(flood.lines.iter().map(String::as_str)).context("no DURABLE marker")?;
+    ensure!(durable == 50, "logflood acknowledged {durable} of 50");
+    m.send(b"reboot\r")?;
+    m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT)?;
+    let mounted = m.expect_marker(&markers::LOG_MOUNTED, BOOT_TIMEOUT)?;
+    ensure!(
+        markers::LOG_MOUNTED.parse(&mounted.text).and_then(|f| f.get(1)) == Some("2"),
+        "second boot: {}",
+        mounted.text
+    );
+    let boots = m.run_ok("log boots", COMMAND_TIMEOUT)?;
+    ensure!(
+        boots.lines.iter().any(|l| l.trim_start().starts_with("1 ") && l.contains("reboot")),
+        "log boots:\n{}",
+        boots.text()
+    );
+    let shown = m.run_ok(&format!("log show --boot -1 --grep {tag} --all"), COMMAND_TIMEOUT)?;
+    ensure!(
+        flood_numbers(&shown, &tag)? == (0..50).collect::<Vec<_>>(),
+        "previous boot's records:\n{}",
+        shown.text()
+    );
+    expect_lines(&m.run_ok("log stats", COMMAND_TIMEOUT)?, &["records", "wraps", "0 discarded"])?;
+    Ok(())
+}
+
+/// Pulls the power at random instants while `debug logflood` writes; after every cut the log
+/// must mount, read back as a prefix of what was written, and hold every acknowledged record.
+fn log_survives_power_cuts(ctx: &Ctx) -> Result<()> {
+    const CUTS: usize = 10;
+    let config = ctx.writable_disk("disk.img")?;
+    let mut seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64)
+            | 1;
+    let mut random_ms = |limit: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % limit
+    };
+    let mut previous: Option<(String, u64)> = None;
+    let mut report = Vec::new();
+    for round in 0..=CUTS {
+        let mut config = config.clone();
+        config.name = format!("{}-{round}", ctx.name);
+        let mut m = ctx.start(&config)?;
+        m.expect_marker(&markers::SHELL_READY, BOOT_TIMEOUT)?;
+        let recovered = m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+        if let Some((tag, durable)) = &previous {
+            let shown =
+                m.run_ok(&format!("log show --boot -1 --grep {tag} --all"), Duration::from_secs(120))?;
+            let numbers = flood_numbers(&shown, tag)?;
+            let expected: Vec<u64> = (0..numbers.len() as u64).collect();
+            ensure!(
+                numbers == expected,
+                "round {round}: the records read back are not a prefix of those written"
+            );
+            ensure!(
+                numbers.len() as u64 >= *durable,
+                "round {round}: {} records read back, {durable} were acknowledged as durable",
+                numbers.len()
+            );
+            report.push(format!("{}/{durable}", numbers.len()));
+        }
+        let _ = recovered;
+        if round == CUTS {
+            break;
+        }
+        m.send(b"debug logflood 20000\r")?;
+        m.expect_marker(&markers::LOG_DURABLE, COMMAND_TIMEOUT)?;
+        std::thread::sleep(Duration::from_millis(random_ms(250)));
+        m.kill();
+        let lines = m.lines();
+        previous = durable_progress(lines.iter().map(|l| l.text.as_str()));
+        ensure!(previous.is_some(), "round {round}: no durable acknowledgement before the cut");
+    }
+    println!("     {}: read back / acknowledged per cut: {}", ctx.name, report.join(" "));
+    Ok(())
+}
+
+fn crash_recorded_after_panic(ctx: &Ctx) -> Result<()> {
+    let mut m = ctx.boot(&ctx.writable_disk("disk.img")?)?;
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    m.send(b"debug panic\r")?;
+    let recorded = m.expect_marker(&markers::CRASH_RECORDED, COMMAND_TIMEOUT)?;
+    ensure!(recorded.text.starts_with("RAYOS_CRASH:RECORDED:panic:"), "{}", recorded.text);
+    m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT)
+        .context("the kernel did not restart after the panic")?;
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    let previous = m.expect_marker(&markers::CRASH_PREVIOUS, COMMAND_TIMEOUT)?;
+    ensure!(previous.text == "RAYOS_CRASH:PREVIOUS:panic:1", "{}", previous.text);
+    expect_lines(&m.run_ok("crash list", COMMAND_TIMEOUT)?, &["#1", "panic"])?;
+    expect_lines(
+        &m.run_ok("crash show latest", COMMAND_TIMEOUT)?,
+        &["'debug panic' was requested", "rayos_kernel::shell::", "last log lines:", "rflags"],
+    )?;
+    expect_lines(&m.run_ok("log boots", COMMAND_TIMEOUT)?, &["panic", "running (this boot)"])?;
+    m.send(b"crash clear\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    let refused = m.run_bytes(b"no", "crash", COMMAND_TIMEOUT)?;
+    ensure!(refused.reason.as_deref() == Some("not-confirmed"), "crash clear answered 'no': {refused:?}");
+    let kept = m.run_ok("crash list", COMMAND_TIMEOUT)?;
+    ensure!(kept.contains("#1"), "crash clear without 'yes' deleted records");
+    m.send(b"crash clear\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    m.send(b"yes\r")?;
+    m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
+    expect_lines(&m.run_ok("crash list", COMMAND_TIMEOUT)?, &["no crash records"])?;
+    Ok(())
+}
+
+fn watchdog_software(ctx: &Ctx) -> Result<()> {
+    let mut m = ctx.boot(&ctx.writable_disk("disk.img")?)?;
+    ensure!(
+        m.lines().iter().any(|l| l.text == "RAYOS_WATCHDOG:ARMED:30:sw"),
+        "the watchdog is not armed at boot"
+    );
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    expect_lines(
+        &m.run_ok("watchdog status", COMMAND_TIMEOUT)?,
+        &["armed     yes", "sw (timer interrupt and NMI)"],
+    )?;
+    for (boot, (mode, stuck_in)) in
+        [("irq-off", "watchdog::hang"), ("spin", "watchdog::hang"), ("deadlock", "IrqMutex")]
+            .into_iter()
+            .enumerate()
+    {
+        expect_lines(&m.run_ok("watchdog arm 3", COMMAND_TIMEOUT)?, &["RAYOS_WATCHDOG:ARMED:3:sw"])?;
+        m.send(format!("debug hang {mode}\r").as_bytes())?;
+        let fired = m.expect_marker(&markers::WATCHDOG_FIRED, Duration::from_secs(40))?;
+        ensure!(fired.text.starts_with("RAYOS_WATCHDOG:FIRED:sw:0x"), "{}", fired.text);
+        m.expect_marker(&markers::CRASH_RECORDED, COMMAND_TIMEOUT)?;
+        m.expect_marker(&markers::SHELL_READY, BOOT_TIMEOUT)
+            .context("no restart after the watchdog fired")?;
+        m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+        let previous = m.expect_marker(&markers::CRASH_PREVIOUS, COMMAND_TIMEOUT)?;
+        ensure!(
+            previous.text == format!("RAYOS_CRASH:PREVIOUS:watchdog:{}", boot + 1),
+            "{mode}: {}",
+            previous.text
+        );
+        expect_lines(
+            &m.run_ok("crash show latest", COMMAND_TIMEOUT)?,
+            &["software watchdog", stuck_in, "last log lines:"],
+        )?;
+    }
+    expect_lines(&m.run_ok("log boots", COMMAND_TIMEOUT)?, &["watchdog"])?;
+    m.send(b"watchdog disarm\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    m.send(b"yes\r")?;
+    m.expect_marker(&markers::WATCHDOG_DISARMED, COMMAND_TIMEOUT)?;
+    m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
+    expect_lines(&m.run_ok("watchdog status", COMMAND_TIMEOUT)?, &["armed     no"])?;
+    Ok(())
+}
+
+fn watchdog_hardware(ctx: &Ctx) -> Result<()> {
+    let mut config = ctx.writable_disk("disk.img")?;
+    config.extra_args = ["-device", "i6300esb", "-action", "watchdog=reset"].map(String::from).to_vec();
+    let mut m = ctx.boot(&config)?;
+    ensure!(
+        m.lines().iter().any(|l| l.text == "RAYOS_WATCHDOG:ARMED:30:hw"),
+        "the i6300esb is not armed at boot"
+    );
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    expect_lines(&m.run_ok("watchdog status", COMMAND_TIMEOUT)?, &["hw (i6300esb)"])?;
+    m.run_ok("watchdog arm 3", COMMAND_TIMEOUT)?;
+    m.send(b"debug hang irq-off\r")?;
+    m.expect_marker(&markers::LOADER_START, Duration::from_secs(60))
+        .context("the hardware watchdog did not reset")?;
+    ensure!(
+        !m.lines().iter().any(|l| markers::WATCHDOG_FIRED.parse(&l.text).is_some()),
+        "the software watchdog fired instead"
+    );
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    let previous = m.expect_marker(&markers::CRASH_PREVIOUS, COMMAND_TIMEOUT)?;
+    ensure!(previous.text == "RAYOS_CRASH:PREVIOUS:watchdog:1", "{}", previous.text);
+    expect_lines(
+        &m.run_ok("crash show latest", COMMAND_TIMEOUT)?,
+        &["hardware watchdog", "hanging the kernel on purpose"],
+    )?;
+    Ok(())
+}
+
+fn no_data_partition(ctx: &Ctx) -> Result<()> {
+    let digest = image::digest_text(&ctx.kernel);
+    let path = ctx.scratch("esp-only.img");
+    image::write_image(&path, &image::esp_only(&ctx.loader, &ctx.kernel, digest.as_bytes()))?;
+    let mut config = ctx.config("");
+    config.image = path;
+    let mut m = ctx.boot(&config)?;
+    let ram = m.expect_marker(&markers::LOG_RAM_ONLY, BOOT_TIMEOUT)?;
+    ensure!(ram.text == "RAYOS_LOG:RAM_ONLY:no-data-partition", "{}", ram.text);
+    expect_lines(&m.run_ok("log show --tail 5", COMMAND_TIMEOUT)?, &["RAM only"])?;
+    let boots = m.run("log boots", COMMAND_TIMEOUT)?;
+    ensure!(boots.reason.as_deref() == Some("no-persistent-log"), "{boots:?}");
+    expect_lines(&m.run_ok("disks", COMMAND_TIMEOUT)?, &["vda1", "EFI system", "RAYOS_STORAGE:DISK:vda:"])?;
+    Ok(())
+}
+
+/// Extra disks: one blank, one whose GPT headers are both damaged (the firmware repairs a
+/// table when one copy is good, so only a fully damaged one reaches RayOS). Both are reported
+/// and not trusted; the boot disk's log still mounts.
+fn disks_with_bad_partition_tables(ctx: &Ctx) -> Result<()> {
+    let mut config = ctx.writable_disk("disk.img")?;
+    let blank = ctx.scratch("blank.img");
+    std::fs::File::create(&blank)?.set_len(8 << 20)?;
+    let damaged = ctx.scratch("damaged.img");
+    let payload = vec![0x5Au8; 4096];
+    image::write_image(
+        &damaged,
+        &[image::PartitionSpec {
+            name: "DAMAGED",
+            type_guid: rayos_partition::RAYOS_DATA_TYPE,
+            unique_guid: gpt_disk_io::gpt_disk_types::guid!("5241594f-5300-4d00-8000-0000000000dd"),
+            size_bytes: 2 << 20,
+            contents: image::PartitionContents::Raw(&payload),
+        }],
+    )?;
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new().write(true).open(&damaged)?;
+        let sectors = file.metadata()?.len() / 512;
+        for lba in [1, sectors - 1] {
+            file.seek(SeekFrom::Start(lba * 512 + 0x38))?; // the disk GUID, covered by the header CRC
+            file.write_all(&[0xFF, 0x00, 0xFF])?;
+        }
+    }
+    for (id, path) in [("blank", &blank), ("damaged", &damaged)] {
+        config.extra_args.extend(
+            [
+                "-drive".to_string(),
+                format!("file={},if=none,id={id},format=raw", path.display()),
+                "-device".to_string(),
+                format!("virtio-blk-pci,drive={id}"),
+            ]
+            .into_iter(),
+        );
+    }
+    let mut m = ctx.boot(&config)?;
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    let disks = m.run_ok("disks", COMMAND_TIMEOUT)?;
+    expect_lines(
+        &disks,
+        &["RAYOS_STORAGE:DISK:vda:", "RAYOS_STORAGE:DISK:vdb:8388608", "RAYOS_STORAGE:DISK:vdc:"],
+    )?;
+    let unusable = disks.lines.iter().filter(|l| l.contains("no usable partition table")).count();
+    ensure!(unusable == 2, "both bad tables must be reported:\n{}", disks.text());
+    ensure!(disks.contains("CRC"), "the damaged table's CRC failure is not named:\n{}", disks.text());
+    ensure!(!disks.contains("vdc1"), "a partition of the damaged table was trusted:\n{}", disks.text());
+    let stats = m.run_ok("log stats", COMMAND_TIMEOUT)?;
+    ensure!(stats.contains("log on vda"), "the log must stay on the boot disk:\n{}", stats.text());
+    Ok(())
 }

@@ -46,6 +46,18 @@ impl Ctx {
         Ok(machine)
     }
 
+    /// A writable copy of the image for this scenario (machines otherwise write to a throw-away
+    /// overlay), and a machine config that boots from it.
+    pub fn writable_disk(&self, file: &str) -> Result<MachineConfig> {
+        let path = self.scratch(file);
+        std::fs::copy(&self.image, &path)
+            .with_context(|| format!("copying the image to {}", path.display()))?;
+        let mut config = self.config("");
+        config.image = path;
+        config.snapshot = false;
+        Ok(config)
+    }
+
     /// A scratch file path for this scenario.
     pub fn scratch(&self, file: &str) -> PathBuf {
         let dir = project_root().join("target/rayos/scratch").join(&self.name);

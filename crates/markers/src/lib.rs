@@ -178,6 +178,8 @@ markers! {
         "the watchdog was disarmed";
     WATCHDOG_FIRED = "RAYOS_WATCHDOG:FIRED" ["source", "rip"]
         "the software watchdog found the kernel hung and resets the machine";
+    BENCH_RESULT = "RAYOS_BENCH:RESULT" ["name", "value", "unit"]
+        "a benchmark command measured one figure";
 }
 
 #[cfg(test)]

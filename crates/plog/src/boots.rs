@@ -1,6 +1,6 @@
 //! The boot table: one entry per boot, each with two alternating on-disk copies.
 
-use crate::codec::{crc32c, Get, Put};
+use crate::codec::{checksum32, Get, Put};
 use crate::error::PlogError;
 use crate::superblock::BOOT_ENTRY_SECTORS;
 use alloc::vec;
@@ -104,7 +104,7 @@ impl BootEntry {
             put.bytes(&[self.end.code(), 0, 0, 0, 0, 0, 0, 0])?;
             put.u64(self.crash_seq.unwrap_or(0))
         })();
-        let crc = crc32c(&[&volume_id.to_le_bytes(), &sector[..4], &sector[8..BOOT_ENTRY_BYTES]]);
+        let crc = checksum32(&[&volume_id.to_le_bytes(), &sector[..4], &sector[8..BOOT_ENTRY_BYTES]]);
         sector[4..8].copy_from_slice(&crc.to_le_bytes());
         sector
     }
@@ -117,7 +117,7 @@ impl BootEntry {
             return None;
         }
         let stored = get.u32()?;
-        if crc32c(&[&volume_id.to_le_bytes(), &head[..4], &head[8..]]) != stored {
+        if checksum32(&[&volume_id.to_le_bytes(), &head[..4], &head[8..]]) != stored {
             return None;
         }
         let update = get.u32()?;

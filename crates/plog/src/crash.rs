@@ -7,7 +7,7 @@
 //! and no other slot is touched, so a crash during the crash write costs at most the
 //! oldest record.
 
-use crate::codec::{crc32c, truncate_str, Get, Put};
+use crate::codec::{checksum32, truncate_str, Get, Put};
 use crate::error::PlogError;
 use crate::superblock::CRASH_SLOT_SECTORS;
 use alloc::string::String;
@@ -383,7 +383,7 @@ impl Commit {
             put.u64(self.uptime_ns)?;
             put.u64(self.rip)
         })();
-        let crc = crc32c(&[&volume_id.to_le_bytes(), &out[..4], &out[8..COMMIT_BYTES]]);
+        let crc = checksum32(&[&volume_id.to_le_bytes(), &out[..4], &out[8..COMMIT_BYTES]]);
         out[4..8].copy_from_slice(&crc.to_le_bytes());
     }
 
@@ -394,7 +394,7 @@ impl Commit {
             return None;
         }
         let stored = get.u32()?;
-        if crc32c(&[&volume_id.to_le_bytes(), head.get(..4)?, head.get(8..)?]) != stored {
+        if checksum32(&[&volume_id.to_le_bytes(), head.get(..4)?, head.get(8..)?]) != stored {
             return None;
         }
         let crash_seq = get.u64()?;
@@ -413,7 +413,7 @@ impl Commit {
 }
 
 fn body_crc(volume_id: u64, crash_seq: u64, body: &[u8]) -> u32 {
-    crc32c(&[&volume_id.to_le_bytes(), &crash_seq.to_le_bytes(), body])
+    checksum32(&[&volume_id.to_le_bytes(), &crash_seq.to_le_bytes(), body])
 }
 
 /// Encodes `view` into `out`; returns the length and whether anything was cut. Never

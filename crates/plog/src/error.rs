@@ -8,7 +8,7 @@ use rayos_block::BlockError;
 pub enum SuperblockProblem {
     /// The copy does not start with the RayOS data magic.
     NoMagic,
-    /// The copy's CRC-32C does not match its contents.
+    /// The copy's checksum (XXH64 folded to 32 bits) does not match its contents.
     BadCrc {
         /// CRC stored in the copy.
         stored: u32,
@@ -32,7 +32,7 @@ impl fmt::Display for SuperblockProblem {
         match *self {
             Self::NoMagic => f.write_str("no RayOS data magic"),
             Self::BadCrc { stored, computed } => {
-                write!(f, "CRC-32C mismatch (stored {stored:#010x}, computed {computed:#010x})")
+                write!(f, "checksum (XXH64 folded to 32 bits) mismatch (stored {stored:#010x}, computed {computed:#010x})")
             }
             Self::UnsupportedVersion { version } => {
                 write!(f, "format version {version} is newer than this build")

@@ -17,8 +17,8 @@
 //!
 //! | Sectors (from the partition start) | Region | Contents |
 //! |---|---|---|
-//! | 0 and 8 | superblock, copies A and B | magic `RAYOSDAT`, version, generation, volume id, layout, mount count, last boot number, crash-clear mark; CRC-32C. Updates go to the copy *not* holding the newest generation, then flush. |
-//! | 16 .. 16 + 2 x `boot_slots` | boot table | one entry per boot (slot = boot mod `boot_slots`, default 256), two alternating sector copies per entry with an update counter; CRC-32C bound to the volume id |
+//! | 0 and 8 | superblock, copies A and B | magic `RAYOSDAT`, version, generation, volume id, layout, mount count, last boot number, crash-clear mark; checksum (XXH64 folded to 32 bits). Updates go to the copy *not* holding the newest generation, then flush. |
+//! | 16 .. 16 + 2 x `boot_slots` | boot table | one entry per boot (slot = boot mod `boot_slots`, default 256), two alternating sector copies per entry with an update counter; checksum (XXH64 folded to 32 bits) bound to the volume id |
 //! | next 4 KiB boundary, `crash_slots` x 128 | crash area | `crash_slots` (default 8) slots of 64 KiB: body sectors 0..127, commit sector 127 |
 //! | the rest, in 4 KiB blocks | log ring | blocks of 8 sectors, see below |
 //!
@@ -28,12 +28,12 @@
 //! # The log ring
 //!
 //! Every block of the ring carries a 48-byte header written once, with its first sector:
-//! magic, CRC-32C, volume id, block sequence number (`bsn`: the block's position is
+//! magic, checksum (XXH64 folded to 32 bits), volume id, block sequence number (`bsn`: the block's position is
 //! `bsn mod blocks`, so the lap is `bsn / blocks`), session (a number that grows with every
 //! mount), the sequence number of its first record, and the *durable watermark*: the
 //! highest record sequence number known to be flushed when the block was started.
 //!
-//! Records follow, 8-byte aligned: length, level, flags, CRC-32C, sequence number,
+//! Records follow, 8-byte aligned: length, level, flags, checksum (XXH64 folded to 32 bits), sequence number,
 //! monotonic ns, wall seconds, boot number, subsystem (at most [`MAX_SUBSYSTEM_BYTES`]) and
 //! message (at most [`MAX_MESSAGE_BYTES`], cut at a character boundary and flagged). The
 //! record CRC is seeded with the block's volume id, `bsn` and session, so a record from
@@ -84,9 +84,11 @@
 //! every record's CRC: for a 64 MiB partition (63 MiB ring, 16 190 blocks) that is 63 MiB
 //! in 253 requests, measured at 58-66 ms on the host from an in-memory disk (416 426
 //! records of 148 bytes); the index it keeps is 64 bytes per block (about 1 MiB). Appends
-//! cost a CRC-32C of the record and a copy, measured at 3.6-4.0 million 148-byte records/s
-//! (570-630 MB/s of log written) on the host; writes are 64 KiB requests, with one device
-//! flush per 1024 blocks when nobody flushes sooner. `log show --tail 100` reads a few
+//! cost a checksum of the record (XXH64 folded to 32 bits) and a copy, measured at 3.6-4.0
+//! million 148-byte records/s (570-630 MB/s of log written) on the host (with CRC-32C, before
+//! the switch); writes are 64 KiB requests, with one device flush per 1024 blocks when nobody
+//! flushes sooner. Under QEMU's software CPU the kernel appends about 0.6 million 137-byte
+//! records/s (`cargo xtask bench log`): there the append is CPU-bound. `log show --tail 100` reads a few
 //! blocks (about 0.1 ms on the host); a query over the whole ring reads all of it.
 //!
 //! # Invariants

@@ -1,7 +1,7 @@
 //! Log records: what the kernel appends, what queries return, and their encoding inside
 //! a log block.
 
-use crate::codec::{crc32c, truncate_str, Get, Put};
+use crate::codec::{checksum32, truncate_str, Get, Put};
 use alloc::string::String;
 use core::fmt;
 
@@ -202,7 +202,7 @@ pub(crate) fn encode(
     put.u16(msg.len() as u16)?;
     put.bytes(sub.as_bytes())?;
     put.bytes(msg.as_bytes())?;
-    let crc = crc32c(&[&ident.seed(), &out[..4], &out[8..len]]);
+    let crc = checksum32(&[&ident.seed(), &out[..4], &out[8..len]]);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
     Some(aligned)
 }
@@ -232,7 +232,7 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], ident: &BlockIdent) -> Slot<'a> {
     let aligned = len.next_multiple_of(RECORD_ALIGN);
     let Some(rec) = bytes.get(..aligned) else { return Slot::Bad };
     let stored = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]);
-    if crc32c(&[&ident.seed(), &rec[..4], &rec[8..len]]) != stored {
+    if checksum32(&[&ident.seed(), &rec[..4], &rec[8..len]]) != stored {
         return Slot::Bad;
     }
     let parsed = (|| {

@@ -2,7 +2,7 @@
 //!
 //! See the crate documentation for the design; the comments here say why each rule holds.
 
-use crate::codec::{crc32c, Get, Put};
+use crate::codec::{checksum32, Get, Put};
 use crate::error::PlogError;
 use crate::record::{self, BlockIdent, Entry, Level, LogRecord, RecordView, Slot};
 use crate::superblock::{LOG_BLOCK_BYTES, LOG_BLOCK_SECTORS};
@@ -57,7 +57,7 @@ impl BlockHeader {
             put.u64(self.first_seq)?;
             put.u64(self.durable_seq)
         })();
-        let crc = crc32c(&[&out[..4], &out[8..BLOCK_HEADER_BYTES]]);
+        let crc = checksum32(&[&out[..4], &out[8..BLOCK_HEADER_BYTES]]);
         out[4..8].copy_from_slice(&crc.to_le_bytes());
     }
 }
@@ -88,7 +88,7 @@ fn read_header(block: &[u8], volume_id: u64, position: u64, ring_blocks: u64) ->
     if magic != BLOCK_MAGIC {
         return HeaderRead::Empty;
     }
-    if crc32c(&[&block[..4], &block[8..BLOCK_HEADER_BYTES]]) != stored {
+    if checksum32(&[&block[..4], &block[8..BLOCK_HEADER_BYTES]]) != stored {
         return HeaderRead::Damaged;
     }
     if volume != volume_id {

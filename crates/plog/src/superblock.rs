@@ -1,13 +1,13 @@
 //! The superblock (two alternating copies) and the partition layout it records.
 
-use crate::codec::{crc32c, Get, Put};
+use crate::codec::{checksum32, Get, Put};
 use crate::error::{PlogError, SuperblockProblem};
 use rayos_block::{BlockDevice, SECTOR_BYTES};
 
 /// `"RAYOSDAT"`.
 pub(crate) const SUPERBLOCK_MAGIC: [u8; 8] = *b"RAYOSDAT";
 /// On-disk format version written by this crate.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Sectors of the two superblock copies (each in its own 4 KiB block so that one torn
 /// physical sector can never hold both).
 pub const SUPERBLOCK_LBAS: [u64; 2] = [0, 8];
@@ -163,7 +163,7 @@ impl Superblock {
             put.u32(0)?;
             put.u64(self.crash_cleared_through)
         })();
-        let crc = crc32c(&[&sector[..SUPERBLOCK_BYTES - 4]]);
+        let crc = checksum32(&[&sector[..SUPERBLOCK_BYTES - 4]]);
         sector[SUPERBLOCK_BYTES - 4..SUPERBLOCK_BYTES].copy_from_slice(&crc.to_le_bytes());
         sector
     }
@@ -178,7 +178,7 @@ impl Superblock {
             sector[SUPERBLOCK_BYTES - 2],
             sector[SUPERBLOCK_BYTES - 1],
         ]);
-        let computed = crc32c(&[&sector[..SUPERBLOCK_BYTES - 4]]);
+        let computed = checksum32(&[&sector[..SUPERBLOCK_BYTES - 4]]);
         if stored != computed {
             return Err(SuperblockProblem::BadCrc { stored, computed });
         }

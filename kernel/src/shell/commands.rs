@@ -293,6 +293,7 @@ fn debug(args: &[&str]) -> CommandResult {
             crate::watchdog::hang(hang)
         }
         ["logflood", count] => super::observe::logflood(count),
+        ["logbench"] => super::observe::logbench(),
         _ => Err(CommandError::usage("debug")),
     }
 }

@@ -61,6 +61,9 @@ pub fn disks() {
                 if let Some(problem) = &gpt.primary_problem {
                     println!("  warning: the primary GPT is damaged ({problem}); showing the backup");
                 }
+                if let Some(problem) = &gpt.backup_problem {
+                    println!("  warning: the backup GPT is damaged ({problem})");
+                }
                 if gpt.partitions().is_empty() {
                     println!("  GPT with no partitions");
                 }
@@ -456,5 +459,114 @@ pub fn logflood(count: &str) -> CommandResult {
         elapsed_ns / 1_000_000,
         count * 1_000_000_000 / elapsed_ns.max(1)
     );
+    Ok(())
+}
+
+fn bench_result(name: &str, value: impl core::fmt::Display, unit: &str) {
+    println!("{}", rayos_markers::BENCH_RESULT.with(&[&name, &value, &unit]));
+}
+
+/// `debug logbench`: raw sequential writes into free space on the log's disk, then log
+/// appends, then durable appends, each timed by the kernel's clock.
+pub fn logbench() -> CommandResult {
+    use rayos_block::BlockDevice;
+    const CHUNK_BYTES: usize = 64 * 1024;
+    const RAW_BYTES: u64 = 32 << 20;
+    const RECORDS: u64 = 100_000;
+    const DURABLE_RECORDS: usize = 200;
+    let no_log = || CommandError::new("no-persistent-log", "the benchmark needs a mounted RAYOS-DATA");
+    let disk_name = persist::with(|p| p.disk_name.clone()).ok_or_else(no_log)?;
+    let disk = storage::disks().iter().find(|d| d.name == disk_name).ok_or_else(no_log)?.clone();
+    let gpt = disk.read_gpt().map_err(|e| CommandError::new("no-gpt", format!("{e}")))?;
+    // The largest stretch of the usable area no partition covers.
+    let mut taken: Vec<(u64, u64)> = gpt.partitions().iter().map(|p| (p.first_lba, p.last_lba)).collect();
+    taken.sort();
+    let mut gap = (0u64, 0u64);
+    let mut cursor = gpt.first_usable_lba;
+    for (first, last) in
+        taken.iter().copied().chain(core::iter::once((gpt.last_usable_lba + 1, gpt.last_usable_lba + 1)))
+    {
+        if first > cursor && first - cursor > gap.1 {
+            gap = (cursor, first - cursor);
+        }
+        cursor = cursor.max(last + 1);
+    }
+    if gap.1 * 512 < RAW_BYTES {
+        return Err(CommandError::new(
+            "no-free-space",
+            format!("{disk_name} has {} KiB of unpartitioned space; the benchmark needs 32 MiB", gap.1 / 2),
+        ));
+    }
+    let mut device = storage::DiskHandle(disk);
+    let chunk = alloc::vec![0xA5u8; CHUNK_BYTES];
+    let started = time::now_ns();
+    let mut lba = gap.0;
+    for _ in 0..RAW_BYTES / CHUNK_BYTES as u64 {
+        device.write_sectors(lba, &chunk).map_err(|e| CommandError::new("io-error", format!("{e}")))?;
+        lba += (CHUNK_BYTES / 512) as u64;
+    }
+    device.flush().map_err(|e| CommandError::new("io-error", format!("{e}")))?;
+    let raw_ns = time::now_ns() - started;
+    let raw_mb_s = RAW_BYTES as f64 / (raw_ns as f64 / 1e9) / 1e6;
+    println!(
+        "raw sequential write: {} MiB in {} ms = {raw_mb_s:.1} MB/s",
+        RAW_BYTES >> 20,
+        raw_ns / 1_000_000
+    );
+
+    let message =
+        "benchmark record: a typical kernel log line with a few numbers 12345 67890 and a path /dev/vda2";
+    let outcome = persist::with(|p| -> Result<(u64, u64, Vec<u64>), rayos_plog::PlogError> {
+        let before = p.part.log().stats().bytes_used;
+        let wraps_before = p.part.log().stats().wraps;
+        let started = time::now_ns();
+        for i in 0..RECORDS {
+            let entry = rayos_plog::Entry {
+                level: Level::Info,
+                mono_ns: time::now_ns(),
+                wall_s: time::unix_now(),
+                subsystem: "bench",
+                message: if i % 2 == 0 { message } else { &message[..80] },
+            };
+            p.part.log().append(&entry)?;
+        }
+        p.part.log().flush()?;
+        let elapsed = time::now_ns() - started;
+        let stats = p.part.log().stats();
+        let bytes = if stats.wraps == wraps_before { stats.bytes_used.saturating_sub(before) } else { 0 };
+        let mut latencies = Vec::with_capacity(DURABLE_RECORDS);
+        for _ in 0..DURABLE_RECORDS {
+            let entry = rayos_plog::Entry {
+                level: Level::Warn,
+                mono_ns: time::now_ns(),
+                wall_s: time::unix_now(),
+                subsystem: "bench",
+                message: "durable benchmark record",
+            };
+            let t = time::now_ns();
+            p.part.log().append_durable(&entry)?;
+            latencies.push(time::now_ns() - t);
+        }
+        Ok((elapsed, bytes, latencies))
+    });
+    let (log_ns, log_bytes, mut latencies) =
+        outcome.ok_or_else(no_log)?.map_err(|e| CommandError::new("log-error", format!("{e:?}")))?;
+    let records_s = RECORDS as f64 / (log_ns as f64 / 1e9);
+    let log_mb_s = log_bytes as f64 / (log_ns as f64 / 1e9) / 1e6;
+    latencies.sort_unstable();
+    let p50 = latencies[latencies.len() / 2] / 1000;
+    let p95 = latencies[latencies.len() * 95 / 100] / 1000;
+    println!(
+        "log append: {RECORDS} records, {} bytes on disk, in {} ms = {records_s:.0} records/s, {log_mb_s:.1} MB/s ({:.0} % of raw)",
+        log_bytes,
+        log_ns / 1_000_000,
+        log_mb_s * 100.0 / raw_mb_s
+    );
+    println!("durable append: p50 {p50} us, p95 {p95} us over {DURABLE_RECORDS} appends");
+    bench_result("raw_write", format!("{raw_mb_s:.1}"), "MB/s");
+    bench_result("log_append", format!("{records_s:.0}"), "records/s");
+    bench_result("log_append_bytes", format!("{log_mb_s:.1}"), "MB/s");
+    bench_result("durable_p50", p50, "us");
+    bench_result("durable_p95", p95, "us");
     Ok(())
 }

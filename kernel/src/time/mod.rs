@@ -13,6 +13,9 @@ pub const TICK_HZ: u64 = 250;
 const CALIBRATION_NS: u64 = 10_000_000;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds per TSC tick as a 32.32 fixed-point number: conversions multiply and shift
+/// instead of dividing (a 128-bit division is a long software routine).
+static NS_PER_TICK_FP32: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static BOOT_UNIX_SECONDS: AtomicU64 = AtomicU64::new(0);
 static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -107,6 +110,7 @@ pub fn calibrate(reference: Reference) -> (u64, u64) {
     let tsc_hz = ((tsc_end - tsc_start) as u128 * 1_000_000_000 / elapsed_ns as u128) as u64;
     let apic_hz = ((apic_start - apic_end) as u128 * 1_000_000_000 / elapsed_ns as u128) as u64;
     TSC_HZ.store(tsc_hz.max(1), Ordering::Relaxed);
+    NS_PER_TICK_FP32.store(((1_000_000_000u128 << 32) / tsc_hz.max(1) as u128) as u64, Ordering::Relaxed);
     APIC_TIMER_HZ.store(apic_hz.max(1), Ordering::Relaxed);
     log::info!(target: "time", "calibrated against the {}: TSC {} MHz, APIC timer {} kHz (/16)", reference.name(), tsc_hz / 1_000_000, apic_hz / 1000);
     (tsc_hz, apic_hz)
@@ -135,11 +139,7 @@ pub fn tsc_hz() -> u64 {
 
 /// Converts a TSC difference to nanoseconds (0 before calibration).
 pub fn tsc_to_ns(ticks: u64) -> u64 {
-    let hz = TSC_HZ.load(Ordering::Relaxed);
-    if hz == 0 {
-        return 0;
-    }
-    (ticks as u128 * 1_000_000_000 / hz as u128) as u64
+    ((ticks as u128 * NS_PER_TICK_FP32.load(Ordering::Relaxed) as u128) >> 32) as u64
 }
 
 /// Nanoseconds since kernel entry (monotonic).
