@@ -1,16 +1,21 @@
 //! What the kernel keeps from the loader's boot information.
 
-use rayos_bootinfo::BootInfo;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rayos_bootinfo::{BootInfo, Module};
 use spin::Once;
 
 use crate::mm;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BootSummary {
     pub kernel_sha256: [u8; 32],
     pub kernel_file_phys: u64,
     pub kernel_file_len: u64,
     pub boot_partition_guid: [u8; 16],
+    /// Files the loader read from `\\rayos\\modules`: (name, contents).
+    pub modules: Vec<(String, &'static [u8])>,
 }
 
 impl BootSummary {
@@ -35,9 +40,28 @@ pub fn init(info: &BootInfo) -> &'static BootSummary {
         kernel_file_phys: info.kernel_file_phys,
         kernel_file_len: info.kernel_file_len,
         boot_partition_guid: info.boot_partition_guid,
+        modules: modules(info),
     })
 }
 
 pub fn info() -> &'static BootSummary {
     SUMMARY.get().expect("boot::init runs first")
+}
+
+fn modules(info: &BootInfo) -> Vec<(String, &'static [u8])> {
+    let count = (info.modules.len as usize).min(rayos_bootinfo::MAX_MODULES);
+    if info.modules.entries_phys == 0 || count == 0 {
+        return Vec::new();
+    }
+    // SAFETY: the loader wrote `len` entries (at most MAX_MODULES) into boot data it never
+    // reuses, mapped in the direct map.
+    let entries = unsafe {
+        core::slice::from_raw_parts(mm::phys_to_virt(info.modules.entries_phys) as *const Module, count)
+    };
+    entries.iter().filter_map(|m| Some((String::from(m.name()?), mm::module_bytes(m)))).collect()
+}
+
+/// A module's contents by name.
+pub fn module(name: &str) -> Option<&'static [u8]> {
+    info().modules.iter().find(|(n, _)| n == name).map(|(_, bytes)| *bytes)
 }

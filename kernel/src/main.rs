@@ -26,6 +26,7 @@ mod symbols;
 mod sync;
 mod task;
 mod time;
+mod vm;
 mod watchdog;
 
 use alloc::format;
@@ -66,6 +67,7 @@ pub extern "C" fn kernel_main(boot_info: &'static BootInfo) -> ! {
     register_platform_devices(platform, pci_count);
 
     let reset_by_hardware_watchdog = watchdog::probe();
+    vm::init();
 
     task::init();
     task::spawn("shell", || shell::run()).expect("cannot start the shell");

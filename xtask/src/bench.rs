@@ -93,7 +93,7 @@ fn log() -> Result<()> {
     let image = project_root().join("target/rayos/bench-log.img");
     crate::image::write_image_with_free_space(
         &image,
-        &crate::image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data),
+        &crate::image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data, &[]),
         64 << 20,
     )?;
     let mut config = MachineConfig::new("bench-log", &image);

@@ -67,8 +67,15 @@ pub fn standard_partitions<'a>(
     kernel: &'a [u8],
     digest_text: &'a [u8],
     data: &'a [u8],
+    modules: &[(String, &'a [u8])],
 ) -> Vec<PartitionSpec<'a>> {
     let mut partitions = esp_only(loader, kernel, digest_text);
+    if let PartitionContents::Fat32 { files, .. } = &mut partitions[0].contents {
+        for (name, contents) in modules {
+            let path: &'a str = Box::leak(format!("rayos/modules/{name}").into_boxed_str());
+            files.push(EspFile { path, contents });
+        }
+    }
     partitions.push(PartitionSpec {
         name: rayos_partition::RAYOS_DATA_NAME,
         type_guid: rayos_partition::RAYOS_DATA_TYPE,
@@ -297,7 +304,10 @@ mod tests {
         let kernel = vec![0x7Fu8; 100_000];
         let digest = digest_text(&kernel);
         let data = vec![0xA5u8; 4096];
-        write_image(&path, &standard_partitions(b"MZloader", &kernel, digest.as_bytes(), &data)).unwrap();
+        let module = b"a guest".to_vec();
+        let modules = [(String::from("guest-file"), module.as_slice())];
+        write_image(&path, &standard_partitions(b"MZloader", &kernel, digest.as_bytes(), &data, &modules))
+            .unwrap();
 
         let file = File::open(&path).unwrap();
         let mut disk = Disk::new(BlockIoAdapter::new(file, BlockSize::BS_512)).unwrap();
@@ -340,6 +350,9 @@ mod tests {
         let mut loader = Vec::new();
         fs.root_dir().open_file("EFI/BOOT/BOOTX64.EFI").unwrap().read_to_end(&mut loader).unwrap();
         assert_eq!(loader, b"MZloader");
+        let mut guest = Vec::new();
+        fs.root_dir().open_file("rayos/modules/guest-file").unwrap().read_to_end(&mut guest).unwrap();
+        assert_eq!(guest, b"a guest");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

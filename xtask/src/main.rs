@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod bench;
+mod guest;
 mod image;
 mod qemu;
 mod scenarios;
@@ -79,8 +80,27 @@ pub fn build_image() -> Result<PathBuf> {
     let path = image_path();
     std::fs::create_dir_all(path.parent().expect("image path has a parent"))?;
     let data = image::data_partition_image(&kernel)?;
-    image::write_image(&path, &image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data))?;
+    let modules = guest_modules()?;
+    let module_refs: Vec<(String, &[u8])> = modules.iter().map(|(n, b)| (n.clone(), b.as_slice())).collect();
+    image::write_image(
+        &path,
+        &image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data, &module_refs),
+    )?;
     Ok(path)
+}
+
+/// The guests the image carries, as (module name, contents): the Linux guest (Debian's kernel
+/// and a busybox initramfs, also left in target/rayos/guests/linux/) and the hostile test guest.
+pub fn guest_modules() -> Result<Vec<(String, Vec<u8>)>> {
+    let linux = guest::build_linux_guest()?;
+    let hostile = guest::build_hostile_guest()?;
+    let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    Ok(vec![
+        (String::from("linux-vmlinuz"), read(&linux.vmlinuz)?),
+        (String::from("linux-initrd"), read(&linux.initrd)?),
+        (String::from("linux-cmdline"), read(&linux.cmdline)?),
+        (String::from("hostile.elf"), read(&hostile)?),
+    ])
 }
 
 fn run(args: &[String]) -> Result<()> {

@@ -28,8 +28,9 @@ use core::fmt::Write as _;
 use core::ptr::NonNull;
 
 use rayos_bootinfo::{
-    BootInfo, Framebuffer, MemoryKind, MemoryMap, MemoryRegion, PixelFormat, BOOT_INFO_MAGIC,
-    BOOT_INFO_VERSION, BOOT_STACK_BYTES, KERNEL_DIGEST_PATH, KERNEL_PATH, PHYSICAL_MEMORY_OFFSET,
+    BootInfo, Framebuffer, MemoryKind, MemoryMap, MemoryRegion, Module, ModuleList, PixelFormat,
+    BOOT_INFO_MAGIC, BOOT_INFO_VERSION, BOOT_STACK_BYTES, KERNEL_DIGEST_PATH, KERNEL_PATH, MAX_MODULES,
+    MODULES_DIRECTORY, MODULE_NAME_BYTES, PHYSICAL_MEMORY_OFFSET,
 };
 use sha2::{Digest, Sha256};
 use uefi::boot::{self, AllocateType, MemoryType, OpenProtocolAttributes, OpenProtocolParams};
@@ -49,6 +50,7 @@ mod memory_types {
     pub const KERNEL_IMAGE: MemoryType = MemoryType::custom(0x8000_0001);
     pub const KERNEL_FILE: MemoryType = MemoryType::custom(0x8000_0002);
     pub const BOOT_DATA: MemoryType = MemoryType::custom(0x8000_0003);
+    pub const MODULE: MemoryType = MemoryType::custom(0x8000_0004);
 }
 
 /// The largest kernel file the loader accepts.
@@ -110,6 +112,10 @@ fn load_and_start(loader_start_tsc: u64) -> Result<Never, Failure> {
     // SAFETY: `allocate` returned `image_pages` pages of fresh memory that nothing else uses.
     let image_memory = unsafe { core::slice::from_raw_parts_mut(image_phys as *mut u8, image_pages * 4096) };
     elf.copy_segments(kernel.bytes(), image_memory);
+
+    let modules_phys = allocate(memory_types::BOOT_DATA, 1)
+        .map_err(|_| fail("no-memory", format_args!("cannot allocate the module list")))?;
+    let module_count = load_modules(modules_phys)?;
 
     let framebuffer = select_framebuffer();
     let rsdp_phys = find_rsdp();
@@ -198,6 +204,7 @@ fn load_and_start(loader_start_tsc: u64) -> Result<Never, Failure> {
         boot_partition_guid,
         loader_start_tsc,
         kernel_jump_tsc: read_tsc(),
+        modules: ModuleList { entries_phys: modules_phys, len: module_count as u64 },
     };
     // SAFETY: `info_phys` is a fresh allocation large enough for a BootInfo (see info_bytes).
     unsafe { core::ptr::write(info_phys as *mut BootInfo, info) };
@@ -267,6 +274,70 @@ fn read_kernel_file() -> Result<KernelFile, Failure> {
         done += n;
     }
     Ok(KernelFile { phys, len })
+}
+
+/// Reads every file of the modules directory into module memory and lists them at
+/// `list_phys` (one page: room for [`MAX_MODULES`]). A missing directory means no modules.
+fn load_modules(list_phys: u64) -> Result<usize, Failure> {
+    let mut fs = boot::get_image_file_system(boot::image_handle())
+        .map_err(|e| fail("no-boot-filesystem", format_args!("{:?}", e.status())))?;
+    let mut root =
+        fs.open_volume().map_err(|e| fail("no-boot-filesystem", format_args!("{:?}", e.status())))?;
+    let mut path_buf = [0u16; 64];
+    let path = CStr16::from_str_with_buf(MODULES_DIRECTORY, &mut path_buf)
+        .map_err(|_| fail("bad-path", format_args!("")))?;
+    let Some(mut directory) =
+        root.open(path, FileMode::Read, FileAttribute::empty()).ok().and_then(|h| h.into_directory())
+    else {
+        return Ok(0);
+    };
+    let mut count = 0usize;
+    while let Ok(Some(info)) = directory.read_entry_boxed() {
+        if info.attribute().contains(FileAttribute::DIRECTORY) {
+            continue;
+        }
+        let mut name = [0u8; MODULE_NAME_BYTES];
+        let mut name_len = 0;
+        for c in info.file_name().iter() {
+            let c = u16::from(*c);
+            if name_len == MODULE_NAME_BYTES || c > 0x7F {
+                return Err(fail("bad-module", format_args!("module file names must be short ASCII")));
+            }
+            name[name_len] = c as u8;
+            name_len += 1;
+        }
+        if count == MAX_MODULES {
+            return Err(fail(
+                "too-many-modules",
+                format_args!("more than {MAX_MODULES} files in {MODULES_DIRECTORY}"),
+            ));
+        }
+        let len = info.file_size();
+        let mut file = directory
+            .open(info.file_name(), FileMode::Read, FileAttribute::empty())
+            .ok()
+            .and_then(|h| h.into_regular_file())
+            .ok_or_else(|| fail("bad-module", format_args!("cannot open module {count}")))?;
+        let pages = len.div_ceil(4096).max(1) as usize;
+        let phys = allocate(memory_types::MODULE, pages)
+            .map_err(|_| fail("no-memory", format_args!("cannot allocate {len} bytes for a module")))?;
+        // SAFETY: fresh allocation of `pages` pages.
+        let buffer = unsafe { core::slice::from_raw_parts_mut(phys as *mut u8, len as usize) };
+        let mut done = 0;
+        while done < buffer.len() {
+            match file.read(&mut buffer[done..]) {
+                Ok(0) | Err(_) => {
+                    return Err(fail("bad-module", format_args!("module {count} is unreadable")))
+                }
+                Ok(n) => done += n,
+            }
+        }
+        let entry = Module { name, phys, len_bytes: len };
+        // SAFETY: `list_phys` is a page of boot data holding MAX_MODULES entries (56 bytes each).
+        unsafe { core::ptr::write((list_phys as *mut Module).add(count), entry) };
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// Compares the kernel's SHA-256 with the digest file beside it.
@@ -403,6 +474,7 @@ fn memory_kind(ty: MemoryType) -> MemoryKind {
         t if t == memory_types::KERNEL_IMAGE => MemoryKind::KernelImage,
         t if t == memory_types::KERNEL_FILE => MemoryKind::KernelFile,
         t if t == memory_types::BOOT_DATA => MemoryKind::BootData,
+        t if t == memory_types::MODULE => MemoryKind::Module,
         _ => MemoryKind::Reserved,
     }
 }

@@ -17,7 +17,7 @@
 /// `"RAYOSBI1"` as a little-endian integer.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RAYOSBI1");
 /// Layout version of [`BootInfo`].
-pub const BOOT_INFO_VERSION: u32 = 1;
+pub const BOOT_INFO_VERSION: u32 = 2;
 
 /// Where the loader maps all physical memory in the kernel's address space.
 pub const PHYSICAL_MEMORY_OFFSET: u64 = 0xFFFF_8000_0000_0000;
@@ -30,6 +30,13 @@ pub const BOOT_STACK_BYTES: u64 = 256 * 1024;
 pub const KERNEL_PATH: &str = "\\rayos\\kernel.elf";
 /// The kernel's SHA-256 digest (64 lowercase hex digits) beside it.
 pub const KERNEL_DIGEST_PATH: &str = "\\rayos\\kernel.sha256";
+/// Every file in this directory is loaded and handed to the kernel as a [`Module`]
+/// (guest kernels, initrds, test payloads).
+pub const MODULES_DIRECTORY: &str = "\\rayos\\modules";
+/// The most modules the loader passes.
+pub const MAX_MODULES: usize = 32;
+/// Longest module name, in bytes (the file name, NUL-padded).
+pub const MODULE_NAME_BYTES: usize = 40;
 
 /// Everything the kernel needs from the firmware and the loader.
 #[repr(C)]
@@ -62,6 +69,34 @@ pub struct BootInfo {
     pub loader_start_tsc: u64,
     /// Time-stamp counter value just before the jump to the kernel.
     pub kernel_jump_tsc: u64,
+    /// Files loaded from [`MODULES_DIRECTORY`].
+    pub modules: ModuleList,
+}
+
+/// An array of [`Module`]s in physical memory.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ModuleList {
+    pub entries_phys: u64,
+    pub len: u64,
+}
+
+/// A file the loader read into memory for the kernel.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Module {
+    /// File name, NUL-padded ASCII.
+    pub name: [u8; MODULE_NAME_BYTES],
+    pub phys: u64,
+    pub len_bytes: u64,
+}
+
+impl Module {
+    /// The name as text (`None` if it is not ASCII).
+    pub fn name(&self) -> Option<&str> {
+        let end = self.name.iter().position(|&b| b == 0).unwrap_or(MODULE_NAME_BYTES);
+        core::str::from_utf8(&self.name[..end]).ok().filter(|n| n.is_ascii())
+    }
 }
 
 impl BootInfo {
@@ -164,6 +199,8 @@ pub enum MemoryKind {
     Unusable = 10,
     /// Persistent memory.
     Persistent = 11,
+    /// Module files (guest images) the loader read.
+    Module = 12,
 }
 
 /// Pixel layouts of a GOP framebuffer.
@@ -223,6 +260,7 @@ mod tests {
             boot_partition_guid: [0; 16],
             loader_start_tsc: 0,
             kernel_jump_tsc: 0,
+            modules: ModuleList { entries_phys: 0, len: 0 },
         }
     }
 
@@ -252,6 +290,16 @@ mod tests {
         // The loader and the kernel are built for different targets; pin the layout.
         assert_eq!(core::mem::size_of::<MemoryRegion>(), 24);
         assert_eq!(core::mem::size_of::<Framebuffer>(), 32);
-        assert_eq!(core::mem::size_of::<BootInfo>(), 160);
+        assert_eq!(core::mem::size_of::<BootInfo>(), 176);
+        assert_eq!(core::mem::size_of::<Module>(), 56);
+    }
+
+    #[test]
+    fn module_names() {
+        let mut m = Module { name: [0; MODULE_NAME_BYTES], phys: 0, len_bytes: 0 };
+        m.name[..7].copy_from_slice(b"vmlinuz");
+        assert_eq!(m.name(), Some("vmlinuz"));
+        m.name[0] = 0xFF;
+        assert_eq!(m.name(), None);
     }
 }

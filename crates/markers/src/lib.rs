@@ -178,6 +178,20 @@ markers! {
         "the watchdog was disarmed";
     WATCHDOG_FIRED = "RAYOS_WATCHDOG:FIRED" ["source", "rip"]
         "the software watchdog found the kernel hung and resets the machine";
+    VM_UNSUPPORTED = "RAYOS_VM:UNSUPPORTED" ["why"]
+        "this CPU cannot run guests (no SVM, no nested paging, or disabled)";
+    VM_STARTING = "RAYOS_VM:STARTING" ["name"]
+        "a VM is being set up";
+    VM_RUNNING = "RAYOS_VM:RUNNING" ["name"]
+        "a VM's guest code runs";
+    VM_GUEST_READY = "RAYOS_VM:GUEST_READY" ["name"]
+        "the guest printed RAYOS_GUEST:READY on its console";
+    VM_STOPPED = "RAYOS_VM:STOPPED" ["name", "reason"]
+        "a VM stopped (poweroff, reset, halted, killed, triple-fault or a fault name)";
+    VM_FAULT = "RAYOS_VM:FAULT" ["name", "reason"]
+        "a VM was stopped because it did something RayOS does not allow or cannot emulate";
+    GUEST_READY = "RAYOS_GUEST:READY" []
+        "printed by the Linux guest's init on its own console (seen in `vm output`)";
     BENCH_RESULT = "RAYOS_BENCH:RESULT" ["name", "value", "unit"]
         "a benchmark command measured one figure";
 }

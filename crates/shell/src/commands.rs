@@ -133,6 +133,18 @@ pub const COMMANDS: &[CommandSpec] = &[
                   confirm; watchdog pet restarts the countdown by hand.",
     },
     CommandSpec {
+        name: "vm",
+        usage: "list | start <name> [case] | stop <name> | kill <name> | restart <name> | status <name> | console <name> | send <name> <line> | output <name> [--tail N]",
+        summary: "virtual machines: start, stop and talk to guests",
+        details: "RayOS runs guests under its own hypervisor (AMD SVM with nested paging) and keeps \
+                  authority over them: their memory, devices and console. vm list shows the guests; \
+                  vm start boots one (the hostile test guest takes a case: oob, io, ops or triple); vm \
+                  stop presses the guest's power button and stops it by force after 30 s; vm kill stops it \
+                  at once; vm status shows state, uptime, memory and exits by reason; vm console attaches \
+                  this console to the guest's (Ctrl-] detaches); vm send types a line into it; vm output \
+                  shows what the guest printed. Guests have no network device.",
+    },
+    CommandSpec {
         name: "clear",
         usage: "",
         summary: "clear the screen",

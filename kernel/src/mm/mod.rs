@@ -39,3 +39,47 @@ pub fn init(boot_info: &BootInfo) {
     heap::init();
     map::init();
 }
+
+/// A run of contiguous physical frames owned by one user (guest RAM), freed when dropped.
+pub struct PhysicalRun {
+    phys: u64,
+    bytes: u64,
+}
+
+impl PhysicalRun {
+    /// `bytes` (a multiple of 4 KiB) of zeroed contiguous memory aligned to `align_bytes`.
+    pub fn allocate_zeroed(bytes: u64, align_bytes: u64) -> Option<PhysicalRun> {
+        let phys = frames::allocate_contiguous(bytes / 4096, align_bytes)?;
+        // SAFETY: fresh frames, ours alone, mapped in the direct map.
+        unsafe { core::ptr::write_bytes(phys_to_virt(phys) as *mut u8, 0, bytes as usize) };
+        Some(PhysicalRun { phys, bytes })
+    }
+
+    pub fn phys(&self) -> u64 {
+        self.phys
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The memory as bytes. A guest may be writing it concurrently only while it runs, and
+    /// the vCPU thread that owns this run does not run the guest while it holds the slice.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the frames are ours (allocated above) and mapped in the direct map.
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(self.phys) as *mut u8, self.bytes as usize) }
+    }
+}
+
+impl Drop for PhysicalRun {
+    fn drop(&mut self) {
+        frames::free(self.phys, self.bytes / 4096);
+    }
+}
+
+/// A module the loader read (guest images), in memory the kernel never frees.
+pub fn module_bytes(module: &rayos_bootinfo::Module) -> &'static [u8] {
+    // SAFETY: the loader put the module in Module memory, which the frame allocator never hands
+    // out, mapped in the direct map, for the kernel's lifetime.
+    unsafe { core::slice::from_raw_parts(phys_to_virt(module.phys) as *const u8, module.len_bytes as usize) }
+}

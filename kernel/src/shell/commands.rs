@@ -35,6 +35,7 @@ pub fn run(name: &str, args: &[&str]) -> Option<CommandResult> {
         "log" => super::observe::log(args),
         "crash" => super::observe::crash(args),
         "watchdog" => super::observe::watchdog(args),
+        "vm" => super::vm::vm(args),
         _ => return None,
     })
 }

@@ -3,6 +3,7 @@
 
 mod commands;
 mod observe;
+mod vm;
 
 use alloc::string::String;
 use alloc::vec::Vec;

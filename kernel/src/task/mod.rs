@@ -261,7 +261,13 @@ pub fn yield_now() {
 
 /// Sleeps for at least `ms` milliseconds.
 pub fn sleep_ms(ms: u64) {
-    let until = time::now_ns().saturating_add(ms.saturating_mul(1_000_000));
+    sleep_ns(ms.saturating_mul(1_000_000));
+}
+
+/// Sleeps for at least `ns` nanoseconds (woken at the first timer tick after that, or
+/// earlier by [`wake`]).
+pub fn sleep_ns(ns: u64) {
+    let until = time::now_ns().saturating_add(ns);
     set_current_state(State::Sleeping(until));
     yield_now();
 }

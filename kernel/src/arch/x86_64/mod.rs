@@ -7,7 +7,9 @@ pub mod entry;
 pub mod gdt;
 pub mod idt;
 pub mod interrupts;
+pub mod npt;
 pub mod stack;
+pub mod svm;
 
 pub use interrupts::{
     are_enabled as interrupts_enabled, disable as disable_interrupts, enable as enable_interrupts,

@@ -1,0 +1,158 @@
+//! The `vm` command.
+
+use alloc::format;
+use alloc::string::String;
+use core::sync::atomic::Ordering;
+
+use super::{CommandError, CommandResult};
+use crate::vm::{self, backend::Exit, State, VmError};
+use crate::{console, println, time};
+
+fn error(e: VmError) -> CommandError {
+    CommandError::new(e.code(), e.message())
+}
+
+fn duration(ns: u64) -> String {
+    let s = ns / 1_000_000_000;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+pub fn vm(args: &[&str]) -> CommandResult {
+    match args {
+        ["list"] => {
+            if let Err(why) = vm::support() {
+                println!("note: {}", why.message());
+            }
+            println!("{:<10} {:<9} {:>8} {:>10}  ready", "name", "state", "memory", "uptime");
+            for v in vm::vms() {
+                let (state, since, _, ready) = v.shared.status();
+                let uptime = if state == State::Stopped {
+                    String::from("-")
+                } else {
+                    duration(time::now_ns() - since)
+                };
+                println!(
+                    "{:<10} {:<9} {:>5} MiB {:>10}  {}",
+                    v.config.name,
+                    state.name(),
+                    v.config.memory_bytes >> 20,
+                    uptime,
+                    if ready { "yes" } else { "-" }
+                );
+            }
+            Ok(())
+        }
+        ["start", name] => vm::start(name, None).map_err(error),
+        ["start", name, case] => vm::start(name, Some(case)).map_err(error),
+        ["stop", name] => {
+            println!("asking {name} to power off (it is stopped by force after 30 s)...");
+            vm::stop(name).map_err(error)?;
+            let v = vm::lookup(name).map_err(error)?;
+            println!("{name}: {}", v.shared.status().2.unwrap_or_default());
+            Ok(())
+        }
+        ["kill", name] => vm::kill(name).map_err(error),
+        ["restart", name] => {
+            let v = vm::lookup(name).map_err(error)?;
+            if v.shared.status().0 != State::Stopped {
+                vm::stop(name).map_err(error)?;
+            }
+            vm::start(name, None).map_err(error)
+        }
+        ["status", name] => {
+            let v = vm::lookup(name).map_err(error)?;
+            let (state, since, last, ready) = v.shared.status();
+            println!("name       {}", v.config.name);
+            println!("state      {}", state.name());
+            if state != State::Stopped {
+                println!("uptime     {}", duration(time::now_ns() - since));
+            }
+            println!(
+                "memory     {} MiB, {} vCPU, network: {}",
+                v.config.memory_bytes >> 20,
+                v.config.vcpus,
+                if v.config.network { "on" } else { "off" }
+            );
+            println!("ready      {}", if ready { "yes (RAYOS_GUEST:READY seen)" } else { "no" });
+            if let Some(last) = last {
+                println!("last stop  {last}");
+            }
+            let mut total = 0;
+            let mut line = String::new();
+            for (name, counter) in Exit::NAMES.iter().zip(v.shared.exits.iter()) {
+                let n = counter.load(Ordering::Relaxed);
+                total += n;
+                if n > 0 {
+                    line.push_str(&format!(" {name}={n}"));
+                }
+            }
+            println!("exits      {total}:{line}");
+            Ok(())
+        }
+        ["send", name, words @ ..] if !words.is_empty() => {
+            let v = vm::lookup(name).map_err(error)?;
+            if v.shared.status().0 == State::Stopped {
+                return Err(error(VmError::NotRunning));
+            }
+            let mut line = words.join(" ");
+            line.push('\n');
+            let sent = v.shared.type_input(line.as_bytes());
+            if sent < line.len() {
+                return Err(CommandError::new(
+                    "input-full",
+                    "the guest is not reading its console; input was cut",
+                ));
+            }
+            Ok(())
+        }
+        ["output", name] => output(name, None),
+        ["output", name, "--tail", n] => {
+            output(name, Some(n.parse().map_err(|_| CommandError::usage("vm"))?))
+        }
+        ["console", name] => console(name),
+        _ => Err(CommandError::usage("vm")),
+    }
+}
+
+fn output(name: &str, tail: Option<usize>) -> CommandResult {
+    let v = vm::lookup(name).map_err(error)?;
+    let bytes = v.shared.output();
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: alloc::vec::Vec<&str> = text.lines().collect();
+    let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
+    for line in &lines[skip..] {
+        // Guest output is untrusted: show only printable characters.
+        let clean: String = line.chars().map(|c| if c.is_control() && c != '\t' { '.' } else { c }).collect();
+        println!("{clean}");
+    }
+    Ok(())
+}
+
+/// Attaches the console to the guest's until Ctrl-] is typed.
+fn console(name: &str) -> CommandResult {
+    let v = vm::lookup(name).map_err(error)?;
+    if v.shared.status().0 == State::Stopped {
+        return Err(error(VmError::NotRunning));
+    }
+    println!("attached to {name}'s console; type Ctrl-] to detach");
+    v.shared.attached.store(true, Ordering::Relaxed);
+    let mut input = [0u8; 64];
+    'attached: loop {
+        console::flush_screen();
+        let n = console::read_input(&mut input);
+        for (i, &b) in input[..n].iter().enumerate() {
+            if b == 0x1D {
+                v.shared.type_input(&input[..i]);
+                break 'attached;
+            }
+        }
+        v.shared.type_input(&input[..n]);
+        if v.shared.status().0 == State::Stopped {
+            break;
+        }
+    }
+    v.shared.attached.store(false, Ordering::Relaxed);
+    println!();
+    println!("detached from {name}");
+    Ok(())
+}
