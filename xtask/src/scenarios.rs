@@ -574,15 +574,12 @@ fn disks_with_bad_partition_tables(ctx: &Ctx) -> Result<()> {
         }
     }
     for (id, path) in [("blank", &blank), ("damaged", &damaged)] {
-        config.extra_args.extend(
-            [
-                "-drive".to_string(),
-                format!("file={},if=none,id={id},format=raw", path.display()),
-                "-device".to_string(),
-                format!("virtio-blk-pci,drive={id}"),
-            ]
-            .into_iter(),
-        );
+        config.extra_args.extend([
+            "-drive".to_string(),
+            format!("file={},if=none,id={id},format=raw", path.display()),
+            "-device".to_string(),
+            format!("virtio-blk-pci,drive={id}"),
+        ]);
     }
     let mut m = ctx.boot(&config)?;
     m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;

@@ -297,14 +297,12 @@ fn load_modules(list_phys: u64) -> Result<usize, Failure> {
             continue;
         }
         let mut name = [0u8; MODULE_NAME_BYTES];
-        let mut name_len = 0;
-        for c in info.file_name().iter() {
+        for (i, c) in info.file_name().iter().enumerate() {
             let c = u16::from(*c);
-            if name_len == MODULE_NAME_BYTES || c > 0x7F {
+            if i == MODULE_NAME_BYTES || c > 0x7F {
                 return Err(fail("bad-module", format_args!("module file names must be short ASCII")));
             }
-            name[name_len] = c as u8;
-            name_len += 1;
+            name[i] = c as u8;
         }
         if count == MAX_MODULES {
             return Err(fail(
