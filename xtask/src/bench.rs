@@ -12,14 +12,16 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("boot") => boot(),
         Some("log") => log(),
-        Some(other) => bail!("unknown benchmark {other:?} (try: boot, log)"),
-        None => bail!("which benchmark? (boot, log)"),
+        Some("vm") => vm(),
+        Some(other) => bail!("unknown benchmark {other:?} (try: boot, log, vm)"),
+        None => bail!("which benchmark? (boot, log, vm)"),
     }
 }
 
 const BOOTS: usize = 5;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
+/// (min, median); sorts `values`.
 fn min_median(values: &mut [f64]) -> (f64, f64) {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     (values[0], values[values.len() / 2])
@@ -133,5 +135,104 @@ fn log() -> Result<()> {
     for line in out.lines.iter().filter(|l| !l.starts_with("RAYOS_")) {
         println!("  kernel: {line}");
     }
+    Ok(())
+}
+
+/// Boots the Linux guest's kernel and initrd directly under QEMU (the reference); returns the
+/// seconds from QEMU's start to RAYOS_GUEST:READY.
+fn direct_linux_boot() -> Result<f64> {
+    use std::io::BufRead;
+    let guest = project_root().join("target/rayos/guests/linux");
+    let cmdline = std::fs::read_to_string(guest.join("cmdline"))?;
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(crate::toolchain::QEMU)
+        .args([
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "qemu64",
+            "-m",
+            "256",
+            "-nodefaults",
+            "-nic",
+            "none",
+        ])
+        .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
+        .arg("-kernel")
+        .arg(guest.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(guest.join("initrd.img"))
+        .args(["-append", cmdline.trim()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start QEMU")?;
+    let stdout = child.stdout.take().context("no QEMU output")?;
+    let mut seconds = None;
+    for line in std::io::BufReader::new(stdout).split(b'\n') {
+        let line = line?;
+        if String::from_utf8_lossy(&line).contains("RAYOS_GUEST:READY") {
+            seconds = Some(started.elapsed().as_secs_f64());
+            break;
+        }
+        if started.elapsed() > TIMEOUT {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seconds.context("the directly booted guest never printed RAYOS_GUEST:READY")
+}
+
+fn vm() -> Result<()> {
+    const RUNS: usize = 3;
+    toolchain::ensure_qemu()?;
+    let image = crate::build_image()?;
+    let mut direct = Vec::new();
+    for i in 0..RUNS {
+        eprintln!("direct boot {}/{RUNS}", i + 1);
+        direct.push(direct_linux_boot()?);
+    }
+    let mut config = MachineConfig::new("bench-vm", &image);
+    config.memory_mib = 2048;
+    let mut m = Machine::start(&config)?;
+    m.expect_marker(&rayos_markers::SHELL_READY, TIMEOUT)?;
+    let mut guest = Vec::new();
+    let mut exits = String::new();
+    for i in 0..RUNS {
+        eprintln!("guest boot {}/{RUNS} under RayOS", i + 1);
+        m.send(b"vm start linux\r")?;
+        let begun = std::time::Instant::now();
+        m.expect_marker(&rayos_markers::VM_GUEST_READY, TIMEOUT)?;
+        guest.push(begun.elapsed().as_secs_f64());
+        let status = m.run_ok("vm status linux", Duration::from_secs(30))?;
+        if let Some(line) = status.lines.iter().find(|l| l.starts_with("exits")) {
+            exits = line.clone();
+        }
+        m.run_ok("vm kill linux", Duration::from_secs(30))?;
+    }
+    // Shell latency while the guest boots.
+    m.run_ok("vm start linux", Duration::from_secs(30))?;
+    let mut latencies = Vec::new();
+    for _ in 0..20 {
+        let sent = std::time::Instant::now();
+        m.run_ok("echo ping", Duration::from_secs(30))?;
+        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (gmin, gmed) = min_median(&mut guest);
+    let (dmin, dmed) = min_median(&mut direct);
+    let (lmin, lmed) = min_median(&mut latencies);
+    let lmax = latencies.last().copied().unwrap_or(0.0);
+    println!("Linux guest boot to RAYOS_GUEST:READY, QEMU TCG, {RUNS} runs each (seconds)");
+    println!("{:<52} {:>8} {:>8}", "", "min", "median");
+    println!("{:<52} {dmin:>8.2} {dmed:>8.2}", "direct: QEMU -kernel/-initrd, from QEMU start (reference)");
+    println!("{:<52} {gmin:>8.2} {gmed:>8.2}", "RayOS: from `vm start linux` to GUEST_READY");
+    println!("{:<52} {:>8.2}", "ratio of medians (goal <= 1.5)", gmed / dmed);
+    println!("exits during one guest boot (from `vm status`): {}", exits.trim_start_matches("exits").trim());
+    println!("RayOS shell round trip while the guest boots: min {lmin:.0} ms, median {lmed:.0} ms, max {lmax:.0} ms (20 `echo`)");
     Ok(())
 }

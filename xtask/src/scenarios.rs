@@ -18,7 +18,9 @@ pub struct Scenario {
 pub fn all() -> Vec<Scenario> {
     // Longest first, so the parallel runs finish together.
     vec![
+        Scenario { name: "vm-linux-lifecycle", run: vm_linux_lifecycle },
         Scenario { name: "log-survives-power-cuts", run: log_survives_power_cuts },
+        Scenario { name: "vm-hostile-guests", run: vm_hostile_guests },
         Scenario { name: "watchdog-software", run: watchdog_software },
         Scenario { name: "boot-virtio-commands", run: boot_virtio_commands },
         Scenario { name: "shell-bad-input", run: shell_bad_input },
@@ -40,6 +42,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "watchdog-hardware", run: watchdog_hardware },
         Scenario { name: "no-data-partition", run: no_data_partition },
         Scenario { name: "disks-with-bad-partition-tables", run: disks_with_bad_partition_tables },
+        Scenario { name: "vm-unsupported-cpu", run: vm_unsupported_cpu },
     ]
 }
 
@@ -594,5 +597,109 @@ fn disks_with_bad_partition_tables(ctx: &Ctx) -> Result<()> {
     ensure!(!disks.contains("vdc1"), "a partition of the damaged table was trusted:\n{}", disks.text());
     let stats = m.run_ok("log stats", COMMAND_TIMEOUT)?;
     ensure!(stats.contains("log on vda"), "the log must stay on the boot disk:\n{}", stats.text());
+    Ok(())
+}
+
+// ---- The hypervisor and managed guests (issue 5) ----
+
+const GUEST_BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// A machine with SVM and room for guests.
+fn vm_host(ctx: &Ctx) -> Result<Machine> {
+    let mut config = ctx.config("");
+    config.memory_mib = 2048;
+    ctx.boot(&config)
+}
+
+/// Polls `vm output` until a line contains `needle`.
+fn wait_for_guest_output(m: &mut Machine, vm: &str, needle: &str, timeout: Duration) -> Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let out = m.run_ok(&format!("vm output {vm} --tail 20"), COMMAND_TIMEOUT)?;
+        if out.lines.iter().any(|l| l.contains(needle)) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("{vm} never printed {needle:?}; its last output:\n{}", out.text());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn vm_linux_lifecycle(ctx: &Ctx) -> Result<()> {
+    let mut m = vm_host(ctx)?;
+    expect_lines(&m.run_ok("vm list", COMMAND_TIMEOUT)?, &["linux", "hostile", "stopped"])?;
+    m.run_ok("vm start linux", COMMAND_TIMEOUT)?;
+    m.expect_marker(&markers::VM_RUNNING, GUEST_BOOT_TIMEOUT)?;
+    // RayOS answers while the guest boots, and keeps petting its watchdog.
+    expect_lines(&m.run_ok("uptime", COMMAND_TIMEOUT)?, &["up "])?;
+    let ready = m.expect_marker(&markers::VM_GUEST_READY, GUEST_BOOT_TIMEOUT)?;
+    ensure!(ready.text == "RAYOS_VM:GUEST_READY:linux", "{}", ready.text);
+    expect_lines(&m.run_ok("watchdog status", COMMAND_TIMEOUT)?, &["last pet  0."])?;
+    m.run_ok("vm send linux uname -r", COMMAND_TIMEOUT)?;
+    wait_for_guest_output(&mut m, "linux", "6.1.0", Duration::from_secs(60))?;
+    expect_lines(
+        &m.run_ok("vm status linux", COMMAND_TIMEOUT)?,
+        &["state      running", "ready      yes", "io=", "network: off"],
+    )?;
+
+    // A polite stop: the guest sees the ACPI power button and powers off.
+    let stop = m.run_ok("vm stop linux", Duration::from_secs(90))?;
+    ensure!(stop.contains("RAYOS_VM:STOPPED:linux:poweroff"), "vm stop:\n{}", stop.text());
+    // It starts again.
+    m.run_ok("vm start linux", COMMAND_TIMEOUT)?;
+    m.expect_marker(&markers::VM_GUEST_READY, GUEST_BOOT_TIMEOUT)?;
+    // A guest that ignores the power button is stopped by force with vm kill.
+    m.run_ok("vm send linux killall acpid", COMMAND_TIMEOUT)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let kill = m.run_ok("vm kill linux", COMMAND_TIMEOUT)?;
+    ensure!(kill.contains("RAYOS_VM:STOPPED:linux:killed"), "vm kill:\n{}", kill.text());
+    expect_lines(&m.run_ok("vm list", COMMAND_TIMEOUT)?, &["linux      stopped"])?;
+    Ok(())
+}
+
+fn vm_hostile_guests(ctx: &Ctx) -> Result<()> {
+    let mut m = vm_host(ctx)?;
+    for (case, reasons) in [
+        ("oob", &["no_device"][..]),
+        ("io", &["io-flood"][..]),
+        // QEMU's SVM refuses the illegal CR0 the guest writes; a CPU that #GPs instead lets the
+        // guest reach its final HLT with interrupts off.
+        ("ops", &["invalid-state", "halted"][..]),
+        ("triple", &["triple-fault"][..]),
+    ] {
+        m.run_ok(&format!("vm start hostile {case}"), COMMAND_TIMEOUT)?;
+        let stopped = m.expect_marker(&markers::VM_STOPPED, Duration::from_secs(180))?;
+        let reason =
+            markers::VM_STOPPED.parse(&stopped.text).and_then(|f| f.get(1)).unwrap_or("").to_string();
+        ensure!(
+            reasons.contains(&reason.as_str()),
+            "hostile {case} stopped with {reason}, expected one of {reasons:?}"
+        );
+        // RayOS is unharmed and answers.
+        expect_lines(&m.run_ok("uptime", COMMAND_TIMEOUT)?, &["up "])?;
+        expect_lines(
+            &m.run_ok(&format!("vm output hostile --tail 50"), COMMAND_TIMEOUT)?,
+            &[&format!("HOSTILE:{case}:")],
+        )?;
+    }
+    let bad = m.run("vm start hostile nonsense", COMMAND_TIMEOUT)?;
+    ensure!(bad.reason.as_deref() == Some("bad-args"), "{bad:?}");
+    let unknown = m.run("vm start windows", COMMAND_TIMEOUT)?;
+    ensure!(unknown.reason.as_deref() == Some("no-such-vm"), "{unknown:?}");
+    Ok(())
+}
+
+fn vm_unsupported_cpu(ctx: &Ctx) -> Result<()> {
+    let mut config = ctx.config("");
+    config.cpu = String::from("qemu64,-svm");
+    let mut m = ctx.boot(&config)?;
+    ensure!(
+        m.lines().iter().any(|l| l.text == "RAYOS_VM:UNSUPPORTED:no-svm"),
+        "no RAYOS_VM:UNSUPPORTED:no-svm at boot"
+    );
+    let start = m.run("vm start linux", COMMAND_TIMEOUT)?;
+    ensure!(start.reason.as_deref() == Some("no-svm"), "{start:?}");
+    expect_lines(&start, &["no AMD SVM"])?;
     Ok(())
 }
