@@ -1,17 +1,22 @@
 //! System 2 of RayOS: the intent engine.
 //!
 //! It turns a request in plain words ("stop the windows vm", "any errors since 10 minutes
-//! ago?") into a typed plan: an intent from a closed set, its entity slots resolved against
-//! live kernel state, and the canonical shell command that carries it out. Requests that are
-//! not about this machine are recognised as out of scope (`oos`) and answered with a short
-//! reply, never executed. [`DocsIndex`] answers questions from the manual.
+//! ago?", "wd off, i'm debugging") into a typed plan: an intent from a closed set, its entity
+//! slots resolved against live kernel state, and the canonical shell command that carries it
+//! out. Requests that are not about this machine ("restart my car", "crash course in rust")
+//! are recognised as out of scope (`oos`) and answered with a short reply, never executed.
+//! [`DocsIndex`] answers questions from the manual.
 //!
-//! The pipeline: [`text`] normalises and splits the request; [`embeddings`] maps word pieces to
-//! pretrained vectors; [`features`] pools them and adds hashed word, bigram and character
-//! trigram indicators; [`model`] scores the intents (one linear layer, softmax) and applies the
-//! calibrated out-of-scope thresholds; [`entities`] fills the slots; [`table`] renders the
-//! command. Everything the engine knows comes from one weights blob (see [`format`]) that the
-//! host tool `rayos-intent-train` builds deterministically from the project's corpus.
+//! The pipeline: [`text`] normalises and splits the request; [`spell`] replaces typos of
+//! corpus words (never real words) by the closest corpus word; [`embeddings`] maps word
+//! pieces to pretrained vectors; [`features`] pools them (mean, element-wise max, and the
+//! mean of the words [`known`] does not count as in-scope vocabulary) and adds hashed word,
+//! bigram, character-trigram and unfamiliar-word-count indicators; [`model`] scores the
+//! intents (a linear layer plus one hidden layer over the pooled vectors, softmax; out of
+//! scope is a class of its own, trained on many negatives) and applies the calibrated
+//! out-of-scope thresholds; [`entities`] fills the slots; [`table`] renders the command.
+//! Everything the engine knows comes from one weights blob (see [`format`]) that the host
+//! tool `rayos-intent-train` builds deterministically from the project's corpus.
 //!
 //! This crate is not the shell: it runs nothing, asks for no confirmation and prints no
 //! markers. It does not train; the host tool does.
@@ -19,7 +24,8 @@
 //! # Invariants
 //! - [`Engine::read`] never panics, for any input, and does bounded work: input past
 //!   [`text::MAX_INPUT_BYTES`] is cut, and no step is linear in the vocabulary.
-//! - The same weights and the same input give the same reading, bit for bit.
+//! - The same weights and the same input give the same reading, bit for bit (every sum is
+//!   in a fixed order; see [`model::dot`]).
 //! - A reading whose intent is `oos` has no command and [`Effect::NoAction`].
 //! - Adding an intent is a change to data (a table row and examples), not to this code.
 #![no_std]

@@ -42,7 +42,7 @@ from negatives import compositional  # noqa: E402
 SEED = 20240611
 PER_INTENT = 420
 OOS_VARIANTS = 2  # decorated copies of each out-of-scope line, besides the line itself
-COMPOSITIONAL_OOS = 1200  # lines from negatives.py (one decorated copy each)
+COMPOSITIONAL_OOS = 1600  # lines from negatives.py (one decorated copy each)
 
 VM_REGISTERED = [("linux", "linux"), ("windows", "windows"), ("hostile", "hostile"), ("Linux", "linux"),
                  ("Windows", "windows"), ("linux", "linux"), ("windows", "windows"), ("hostile", "hostile")]
@@ -169,7 +169,7 @@ T["log.show"] = """
 show the log|imp;show logs|imp;display the system log|imp;open the log|imp;print the log|imp;
 show me the log from {boot}|imp;logs from {boot}|frag;show {level}|imp;any {level} since {dur} ago|q;
 show {level} from {boot}|imp;show the log containing {word}|imp;search the logs for "{word}"|imp;
-why did the last boot fail|q;what went wrong during the previous boot|q;show {level} messages|imp;
+why did the last startup fail|q;what went wrong during the previous boot|q;show {level} messages|imp;
 {count} of the log|frag;tail the log|imp;show {level} level logs since {dur}|imp;grep the log for {word}|imp;
 {level} in the last hour|frag;show me log entries mentioning {word}|imp;show the kernel messages|imp;dmesg|frag;
 what did the system log say|q;log show|frag;show {level} logs from the past {dur}|imp;were there any {level} in {boot}|q;

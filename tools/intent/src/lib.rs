@@ -7,6 +7,9 @@
 //!   and host latency (`cargo xtask bench intent`).
 //! - [`train`]: rebuilds the weights blob from the corpus, byte for byte
 //!   (`cargo run -p rayos-intent-tools --release --bin rayos-intent-train -- train`).
+//! - [`cross_validate`]: grouped k-fold cross-validation over the corpus lines, the tool for
+//!   choosing between model and corpus variants without touching any evaluation set
+//!   (`... rayos-intent-train -- cv 5 [--misreads]`).
 //! - [`derive::derive`]: rebuilds the embedding blob from its verified source
 //!   (`... rayos-intent-train -- derive-embeddings`).
 //!
@@ -15,9 +18,10 @@
 //! [`HostWorld`], a fixed stand-in for live kernel state.
 //!
 //! # Invariants
-//! - [`train`] is deterministic: same corpus, same embeddings, same configuration, same bytes.
-//! - Held-out data (`data/clinc/heldout.jsonl`, `data/heldout.jsonl`) is read only by
-//!   measurement functions, never by [`train`].
+//! - [`train`] is deterministic: same corpus, same embeddings, same configuration, same bytes
+//!   (checked across debug and release builds).
+//! - Evaluation data (`data/probe.jsonl`, `data/clinc/heldout.jsonl`, `data/heldout*.jsonl`)
+//!   is read only by measurement functions, never by [`train`] or [`cross_validate`].
 
 pub mod data;
 pub mod derive;
@@ -367,8 +371,9 @@ pub fn measure_latency(engine: &Engine, queries: &[String]) -> (f64, f64, usize)
 }
 
 /// Prints the benchmark figures: accuracy, out-of-scope recall, false rejects and entity F1 on
-/// each evaluation set (the project's dev set, the CLINC held-out slice and, when present,
-/// the independent held-out set), the weights size and host latency p50/p95.
+/// each evaluation set (the project's dev and probe sets, the CLINC held-out slice and, when
+/// present, the independent held-out set), the weights size and host latency p50/p95. Only
+/// aggregates are printed, never single requests.
 pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
     let paths = Paths::workspace();
     let (engine, weights_bytes) = load_engine(&paths)?;
@@ -377,6 +382,7 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
     let mut queries = Vec::new();
     for (name, file) in [
         ("dev (tuning set)", paths.data("dev.jsonl")),
+        ("probe (project-written, never tuned on)", paths.data("probe.jsonl")),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
     ] {
@@ -531,6 +537,13 @@ pub fn train(paths: &Paths, config: &TrainConfig) -> Result<TrainOutput, ToolErr
     inputs.build(&inputs.train_examples, config)
 }
 
+/// Fold `k` of `folds`: `(test, train)`. The test part is every example whose corpus line
+/// number is `k` modulo `folds` (decorated copies of a line share its number, so they fall
+/// together); examples without a line number (CLINC) always train.
+pub fn fold_split(examples: &[Example], folds: u32, k: u32) -> (Vec<Example>, Vec<Example>) {
+    examples.iter().cloned().partition(|e| e.source.is_some_and(|s| s % folds.max(1) == k))
+}
+
 /// What [`cross_validate`] found: one report per fold, the pooled report, every reading.
 pub type CrossValidation = (Vec<EvalReport>, EvalReport, Vec<(Example, rayos_intent::Reading)>);
 
@@ -545,8 +558,7 @@ pub fn cross_validate(paths: &Paths, config: &TrainConfig, folds: u32) -> Result
     let mut reports = Vec::new();
     let mut pooled: Vec<(Example, rayos_intent::Reading)> = Vec::new();
     for k in 0..folds {
-        let (test, train): (Vec<Example>, Vec<Example>) =
-            inputs.train_examples.iter().cloned().partition(|e| e.source.is_some_and(|s| s % folds == k));
+        let (test, train) = fold_split(&inputs.train_examples, folds, k);
         let out = inputs.build(&train, config)?;
         let engine =
             Engine::from_bytes(&out.blob).map_err(|e| ToolError::Load(PathBuf::from("<fold>"), e))?;

@@ -59,11 +59,71 @@ fn dev_set_meets_the_targets() {
     assert!(report.accuracy >= 0.97, "{report}");
     assert!(report.oos_recall >= 0.95, "{report}");
     assert!(report.false_reject_rate <= 0.03, "{report}");
+    assert!(report.entity_f1 >= 0.95, "{report}");
 }
 
-/// Retrains from the corpus and checks the committed blob is byte-identical. About 40 s
-/// in a debug build, so it is ignored by default; run it with
-/// `cargo test -p rayos-intent-tools --release -- --ignored` (a few seconds), or use
+#[test]
+fn corpus_annotations_agree_with_the_extraction_rules() {
+    // Every 8th line of the generated corpus: the annotations the generator wrote and the
+    // slots the engine reads (with the intent as annotated) must agree.
+    let paths = Paths::workspace();
+    let (engine, _) = load_engine(&paths).expect("weights load");
+    let corpus = read_jsonl(&paths.data("train.jsonl")).expect("corpus");
+    let (mut agree, mut total) = (0usize, 0usize);
+    for e in corpus.iter().step_by(8).filter(|e| !e.entities.is_empty()) {
+        let Some(id) = engine.intent_id(&e.intent) else { continue };
+        let normalized = rayos_intent::text::normalize(&e.text);
+        let words = rayos_intent::analyze(&normalized, engine.lexicon(), engine.embeddings());
+        let mut found = rayos_intent::entities::extract(&words, &e.text, &HostWorld);
+        found.retain(&engine.intents()[id.0 as usize].slots);
+        let found: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&found.to_json()).expect("entities render as JSON");
+        total += 1;
+        agree += usize::from(found == e.entities);
+    }
+    assert!(total > 300, "{total} annotated lines sampled");
+    assert!(agree as f64 >= 0.97 * total as f64, "{agree} of {total} annotated lines agree");
+}
+
+#[test]
+fn the_host_world_is_the_documented_one() {
+    use rayos_intent::World;
+    let disks = HostWorld.disks();
+    assert_eq!((disks[0].name.as_str(), disks[0].size_bytes, disks[0].index), ("vda", 8 << 30, 1));
+    assert_eq!((disks[1].name.as_str(), disks[1].size_bytes, disks[1].index), ("vdb", 32 << 30, 2));
+    assert_eq!(HostWorld.boot_entries(), ["recovery", "rayos-1", "rayos-2", "rayos-3"]);
+    assert_eq!(HostWorld.vm_names(), ["linux", "windows", "hostile"]);
+    assert_eq!(HostWorld.current_boot(), Some(12));
+}
+
+#[test]
+fn cross_validation_folds_never_split_a_source_line() {
+    let example = |text: &str, source: Option<u32>| Example {
+        text: text.into(),
+        intent: "oos".into(),
+        entities: Default::default(),
+        source,
+    };
+    let examples = vec![
+        example("a", Some(1)),
+        example("a!", Some(1)),
+        example("b", Some(2)),
+        example("c", Some(3)),
+        example("clinc", None),
+    ];
+    for k in 0..3 {
+        let (test, train) = rayos_intent_tools::fold_split(&examples, 3, k);
+        assert_eq!(test.len() + train.len(), examples.len());
+        for t in &test {
+            assert!(t.source.is_some(), "examples without a source always train");
+            assert!(train.iter().all(|e| e.source != t.source), "fold {k} splits source {:?}", t.source);
+        }
+    }
+}
+
+/// Retrains from the corpus and checks the committed blob is byte-identical. About 4.5
+/// minutes in a debug build, so it is ignored by default; run it with
+/// `cargo test -p rayos-intent-tools --release -- --ignored` (about 10 s), or use
 /// `rayos-intent-train check`.
 #[test]
 #[ignore]
