@@ -24,6 +24,7 @@ mod shell;
 mod storage;
 mod symbols;
 mod sync;
+mod system2;
 mod task;
 mod time;
 mod vm;

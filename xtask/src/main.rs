@@ -28,7 +28,11 @@ cargo xtask <command>
                  contains FILTER); RAYOS_TEST_JOBS sets how many QEMUs run at once
   image          build and write target/rayos/rayos.img
   build          build the loader and the kernel
-  bench boot     boot-time figures beside the firmware floor
+  intent [--eval FILE]
+                 read requests (one per line on stdin) with the kernel's intent engine and
+                 print one JSON object per line; --eval scores a labelled JSONL file
+  bench boot|log|vm|intent
+                 figures beside a reference measured in the same run
   lint           rustfmt check and clippy on every crate, kernel and loader included
 ";
 
@@ -56,6 +60,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("test") => test::run(rest),
         Some("bench") => bench::run(rest),
         Some("lint") => lint(),
+        Some("intent") => intent(rest),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -130,6 +135,19 @@ fn run(args: &[String]) -> Result<()> {
         bail!("QEMU exited with {status}");
     }
     Ok(())
+}
+
+fn intent(args: &[String]) -> Result<()> {
+    match args {
+        [] => rayos_intent_tools::run_query(std::io::stdin().lock(), std::io::stdout().lock())
+            .context("reading queries"),
+        [flag, file] if flag == "--eval" => {
+            rayos_intent_tools::run_eval(std::path::Path::new(file), std::io::stdout().lock())
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        _ => bail!("usage: cargo xtask intent [--eval FILE]"),
+    }
 }
 
 fn lint() -> Result<()> {

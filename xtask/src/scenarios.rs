@@ -43,6 +43,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "no-data-partition", run: no_data_partition },
         Scenario { name: "disks-with-bad-partition-tables", run: disks_with_bad_partition_tables },
         Scenario { name: "vm-unsupported-cpu", run: vm_unsupported_cpu },
+        Scenario { name: "system2-shell", run: system2_shell },
     ]
 }
 
@@ -679,7 +680,7 @@ fn vm_hostile_guests(ctx: &Ctx) -> Result<()> {
         // RayOS is unharmed and answers.
         expect_lines(&m.run_ok("uptime", COMMAND_TIMEOUT)?, &["up "])?;
         expect_lines(
-            &m.run_ok(&format!("vm output hostile --tail 50"), COMMAND_TIMEOUT)?,
+            &m.run_ok("vm output hostile --tail 50", COMMAND_TIMEOUT)?,
             &[&format!("HOSTILE:{case}:")],
         )?;
     }
@@ -701,5 +702,73 @@ fn vm_unsupported_cpu(ctx: &Ctx) -> Result<()> {
     let start = m.run("vm start linux", COMMAND_TIMEOUT)?;
     ensure!(start.reason.as_deref() == Some("no-svm"), "{start:?}");
     expect_lines(&start, &["no AMD SVM"])?;
+    Ok(())
+}
+
+// ---- System 2: plain-language requests at the shell (issue 4) ----
+
+fn intent_marker(output: &crate::qemu::CommandOutput) -> Option<(String, f64, String)> {
+    output.lines.iter().find_map(|l| {
+        let f = markers::INTENT.parse(l)?;
+        Some((f.get(0)?.to_string(), f.get(1)?.parse().ok()?, f.get(2)?.to_string()))
+    })
+}
+
+fn system2_shell(ctx: &Ctx) -> Result<()> {
+    let mut config = ctx.config("");
+    config.memory_mib = 2048;
+    let mut m = ctx.boot(&config)?;
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    // A read-only request runs at once, through the same command the person could have typed.
+    let memory = m.run_bytes(b"how much memory is free", "mem", COMMAND_TIMEOUT)?;
+    let (intent, confidence, command) = intent_marker(&memory).context("no RAYOS_INTENT marker")?;
+    ensure!(intent == "system.memory" && command == "mem" && (0.0..=1.0).contains(&confidence), "{memory:?}");
+    ensure!(
+        memory.ok && memory.contains("I read this as: mem") && memory.contains("physical:"),
+        "{}",
+        memory.text()
+    );
+    // Out of scope: a helpful reply, nothing runs.
+    let weather = m.run_bytes(b"what's the weather in paris", "what's", COMMAND_TIMEOUT)?;
+    ensure!(weather.reason.as_deref() == Some("out-of-scope"), "{weather:?}");
+    ensure!(intent_marker(&weather).is_some_and(|(i, _, c)| i == "oos" && c == "-"), "{}", weather.text());
+    expect_lines(&weather, &["Type `help`"])?;
+    // `intent` shows the reading without running it.
+    let reading = m.run_ok("intent could you start the linux vm", COMMAND_TIMEOUT)?;
+    expect_lines(&reading, &["vm.start", "{\"vm\":\"linux\"}", "command     vm start linux", "asks y/N"])?;
+    ensure!(!reading.contains("RAYOS_VM:STARTING"), "intent must not run anything");
+    // A change asks y/N; "n" runs nothing.
+    m.send(b"start linux\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    let declined = m.run_bytes(b"n", "vm", COMMAND_TIMEOUT)?;
+    ensure!(declined.reason.as_deref() == Some("not-confirmed"), "{declined:?}");
+    // A destructive request needs the word yes.
+    m.send(b"please reboot the machine\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    let refused = m.run_bytes(b"y", "reboot", COMMAND_TIMEOUT)?;
+    ensure!(refused.reason.as_deref() == Some("not-confirmed"), "'y' must not confirm a reboot: {refused:?}");
+    // Subsystems that are not built yet say so.
+    let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
+    ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");
+    expect_lines(&install, &["not built yet"])?;
+    // Log questions become log queries.
+    let why = m.run_bytes(b"why did the last boot fail", "log", COMMAND_TIMEOUT)?;
+    ensure!(
+        intent_marker(&why).is_some_and(|(i, _, c)| i == "log.show" && c.contains("--boot -1")),
+        "{}",
+        why.text()
+    );
+    // Questions about RayOS are answered from the manual.
+    let ask = m.run_ok("ask how does the watchdog work", COMMAND_TIMEOUT)?;
+    expect_lines(&ask, &["The watchdog", "armed at 30 seconds"])?;
+    // A confirmed change runs: the VM starts.
+    m.send(b"start linux\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    m.send(b"y\r")?;
+    m.expect_marker(&markers::VM_STARTING, COMMAND_TIMEOUT)?;
+    m.run_ok("vm kill linux", COMMAND_TIMEOUT)?;
+    // A mistyped command is still a typo, not a request.
+    let typo = m.run("hlep", COMMAND_TIMEOUT)?;
+    ensure!(typo.reason.as_deref() == Some("unknown-command"), "{typo:?}");
     Ok(())
 }

@@ -106,6 +106,8 @@ pub struct Engine {
     known: KnownWords,
     intents: Vec<IntentSpec>,
     model: Classifier,
+    /// The same model prepared for integer-heavy inference (what `read` and `scores` use).
+    fast: model::QuantizedClassifier,
     oos: IntentId,
     meta: String,
 }
@@ -155,7 +157,8 @@ impl Engine {
             tag: TABLE_TAG,
             what: "the table must have exactly one `oos` row",
         })?;
-        Ok(Engine { embeddings, lexicon, known, intents, model, oos, meta })
+        let fast = model::QuantizedClassifier::new(&model);
+        Ok(Engine { embeddings, lexicon, known, intents, model, fast, oos, meta })
     }
 
     /// Assembles a blob from its parts (the training tool's side of [`Engine::from_bytes`]).
@@ -244,7 +247,7 @@ impl Engine {
     pub fn scores(&self, text: &str) -> Scores {
         let features = self.features(text);
         let mut probabilities = alloc::vec![0.0; self.model.classes];
-        self.model.logits(&features, &mut probabilities);
+        self.fast.logits(&features, &mut probabilities);
         model::softmax(&mut probabilities);
         Scores { probabilities }
     }
@@ -286,7 +289,7 @@ impl Engine {
             &mut features,
         );
         let mut probabilities = alloc::vec![0.0; self.model.classes];
-        self.model.logits(&features, &mut probabilities);
+        self.fast.logits(&features, &mut probabilities);
         model::softmax(&mut probabilities);
         let alternatives = top3(&probabilities);
         let (intent, confidence) = if words.is_empty() {

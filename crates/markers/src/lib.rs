@@ -178,6 +178,8 @@ markers! {
         "the watchdog was disarmed";
     WATCHDOG_FIRED = "RAYOS_WATCHDOG:FIRED" ["source", "rip"]
         "the software watchdog found the kernel hung and resets the machine";
+    INTENT = "RAYOS_INTENT" ["intent", "confidence", "command"]
+        "System 2 read a plain-language line: intent label, confidence 0..1, canonical command or -";
     VM_UNSUPPORTED = "RAYOS_VM:UNSUPPORTED" ["why"]
         "this CPU cannot run guests (no SVM, no nested paging, or disabled)";
     VM_STARTING = "RAYOS_VM:STARTING" ["name"]

@@ -19,8 +19,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "[command]",
         summary: "list commands, or explain one",
         details: "Without an argument, lists every command with a one-line description. With a command \
-                  name, shows its usage and what it does. Lines that do not start with a command are \
-                  reported as unknown commands.",
+                  name, shows its usage and what it does. Lines that do not start with a command go to \
+                  System 2, which reads them as requests in plain words (see intent and ask).",
     },
     CommandSpec {
         name: "version",
@@ -143,6 +143,22 @@ pub const COMMANDS: &[CommandSpec] = &[
                   at once; vm status shows state, uptime, memory and exits by reason; vm console attaches \
                   this console to the guest's (Ctrl-] detaches); vm send types a line into it; vm output \
                   shows what the guest printed. Guests have no network device.",
+    },
+    CommandSpec {
+        name: "intent",
+        usage: "<text>",
+        summary: "show how System 2 reads a request, without running it",
+        details: "Lines that do not start with a command go to System 2, the intent engine, which \
+                  runs what they ask for. intent <text> shows its reading instead: the intent, how sure \
+                  it is, the three closest intents, the entities it found (VM, disk, boot, level, \
+                  duration, text, entry), the command it would run and how that would be confirmed.",
+    },
+    CommandSpec {
+        name: "ask",
+        usage: "<question>",
+        summary: "answer a question from the RayOS manual",
+        details: "Searches the manual compiled into the kernel (word matching and word vectors, fused) \
+                  and shows the best passages with their section names.",
     },
     CommandSpec {
         name: "clear",

@@ -36,6 +36,11 @@ pub fn run(name: &str, args: &[&str]) -> Option<CommandResult> {
         "crash" => super::observe::crash(args),
         "watchdog" => super::observe::watchdog(args),
         "vm" => super::vm::vm(args),
+        "intent" => match args {
+            ["--time", rest @ ..] => super::intent::intent_time(rest),
+            _ => super::intent::intent(args),
+        },
+        "ask" => super::intent::ask(args),
         _ => return None,
     })
 }

@@ -2,6 +2,7 @@
 //! marker line, `RAYOS_SHELL:OK:<command>` or `RAYOS_SHELL:ERR:<command>:<reason>`.
 
 mod commands;
+mod intent;
 mod observe;
 mod vm;
 
@@ -37,6 +38,8 @@ pub type CommandResult = Result<(), CommandError>;
 /// How strongly a command must be confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
+    /// `y` or `yes`.
+    YesNo,
     /// The whole word `yes`: for destructive actions.
     TypeYes,
 }
@@ -45,6 +48,7 @@ pub enum Confirmation {
 /// `RAYOS_SHELL:CONFIRM:<command>` so scripts know an answer is expected.
 pub fn confirm(command: &str, question: &str, strength: Confirmation) -> bool {
     match strength {
+        Confirmation::YesNo => println!("{question} [y/N]"),
         Confirmation::TypeYes => println!("{question} Type 'yes' to confirm."),
     }
     println!("{}", rayos_markers::SHELL_CONFIRM.with(&[&command]));
@@ -61,6 +65,7 @@ pub fn confirm(command: &str, question: &str, strength: Confirmation) -> bool {
             Some(Event::Line(answer)) => {
                 let answer = answer.trim().to_ascii_lowercase();
                 let yes = match strength {
+                    Confirmation::YesNo => answer == "y" || answer == "yes",
                     Confirmation::TypeYes => answer == "yes",
                 };
                 if !yes {
@@ -100,9 +105,34 @@ pub fn run() -> ! {
     }
 }
 
-/// Runs one command line and prints its result marker.
+/// Runs one line: a command, or (when its first word is none) a request for System 2.
 pub fn execute(line: &str) {
-    let words = match rayos_shell::args::split(line) {
+    let first = line.split_whitespace().next().unwrap_or("");
+    let is_command = rayos_shell::commands::find(first).is_some();
+    let looks_like_typo =
+        !is_command && !line.trim().contains(' ') && rayos_shell::commands::suggest(first).is_some();
+    if is_command || looks_like_typo {
+        execute_command(line);
+    } else {
+        intent::run_plain_language(line);
+    }
+}
+
+/// Commands whose arguments are free text taken as typed: quotes and apostrophes are part of
+/// what the person wrote, not shell syntax.
+fn takes_free_text(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    matches!((words.next(), words.next()), (Some("intent" | "ask"), _) | (Some("vm"), Some("send")))
+}
+
+/// Runs one command line and prints its result marker.
+pub fn execute_command(line: &str) {
+    let split = if takes_free_text(line) {
+        Ok(line.split_whitespace().map(String::from).collect())
+    } else {
+        rayos_shell::args::split(line)
+    };
+    let words = match split {
         Ok(words) => words,
         Err(error) => {
             let first = line.split_whitespace().next().unwrap_or("-");

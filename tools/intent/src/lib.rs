@@ -385,6 +385,7 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         ("probe (project-written, never tuned on)", paths.data("probe.jsonl")),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
+        ("second independent held-out", paths.data("heldout-b.jsonl")),
     ] {
         if !file.is_file() {
             writeln!(out, "{name}: {} absent, skipped", file.display()).map_err(io_error)?;

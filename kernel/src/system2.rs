@@ -1,0 +1,98 @@
+//! System 2: the intent engine in the kernel, and retrieval over the manual.
+//!
+//! The engine (`rayos_intent`) and its weights are the same the host tools use; the weights are
+//! compiled into the kernel and parsed on first use. The manual (`docs/manual.md`) is compiled
+//! in too and indexed on the first question.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rayos_intent::{DiskInfo, DocsIndex, Engine, Reading, World};
+use spin::Once;
+
+use crate::{persist, storage, time, vm};
+
+static WEIGHTS: &[u8] = include_bytes!("../../crates/intent/weights/intent.bin");
+static MANUAL: &str = include_str!("../../docs/manual.md");
+
+static ENGINE: Once<Result<Engine, String>> = Once::new();
+/// The manual's index and its passages (section, text).
+type Manual = (DocsIndex, Vec<(String, String)>);
+
+static DOCS: Once<Option<Manual>> = Once::new();
+
+/// The engine, loaded on first use.
+pub fn engine() -> Result<&'static Engine, &'static str> {
+    ENGINE
+        .call_once(|| {
+            Engine::from_bytes(WEIGHTS).map_err(|e| alloc::format!("the intent weights do not load: {e}"))
+        })
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+/// What the engine resolves entities against: this machine's VMs, disks and boots.
+pub struct KernelWorld;
+
+impl World for KernelWorld {
+    fn vm_names(&self) -> Vec<String> {
+        vm::vms().iter().map(|v| String::from(v.config.name)).collect()
+    }
+
+    fn disks(&self) -> Vec<DiskInfo> {
+        storage::disks()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| DiskInfo {
+                name: d.name.clone(),
+                size_bytes: d.capacity_bytes,
+                index: i as u32 + 1,
+            })
+            .collect()
+    }
+
+    fn boot_entries(&self) -> Vec<String> {
+        Vec::new() // no boot manager yet
+    }
+
+    fn current_boot(&self) -> Option<u64> {
+        if persist::is_attached() {
+            persist::with(|p| p.boot as u64)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads `text`; returns the reading and how long it took (ns, by the kernel's clock).
+pub fn read(text: &str) -> Result<(Reading, u64), &'static str> {
+    let engine = engine()?;
+    let started = time::now_ns();
+    let reading = engine.read(text, &KernelWorld);
+    Ok((reading, time::now_ns() - started))
+}
+
+fn docs() -> Option<&'static Manual> {
+    DOCS.call_once(|| {
+        let engine = engine().ok()?;
+        let passages = rayos_intent::split_markdown(MANUAL);
+        let refs: Vec<(&str, &str)> = passages.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
+        let index = DocsIndex::build(engine.embeddings(), &refs);
+        Some((index, passages))
+    })
+    .as_ref()
+}
+
+/// The best passages of the manual for `question`: (section, passage text, score).
+pub fn ask(question: &str, k: usize) -> Result<Vec<(String, String, f32)>, &'static str> {
+    let engine = engine()?;
+    let (index, passages) = docs().ok_or("the manual could not be indexed")?;
+    Ok(index
+        .search(engine.embeddings(), question, k)
+        .into_iter()
+        .map(|hit| {
+            let text = passages.get(hit.passage).map_or(hit.excerpt.clone(), |(_, t)| t.clone());
+            (hit.section, text, hit.score)
+        })
+        .collect())
+}
