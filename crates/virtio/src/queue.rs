@@ -74,7 +74,9 @@ impl fmt::Display for QueueError {
             Self::BadUsedIndex { previous, now } => {
                 write!(f, "the device moved its used index from {previous} to {now}")
             }
-            Self::BogusCompletion(id) => write!(f, "the device completed descriptor {id}, which was not submitted"),
+            Self::BogusCompletion(id) => {
+                write!(f, "the device completed descriptor {id}, which was not submitted")
+            }
         }
     }
 }
@@ -244,7 +246,14 @@ pub(crate) mod tests {
 
     /// A well-behaved device: completes every available chain, filling device-writable
     /// buffers (which must lie inside `memory`) with `fill`.
-    pub fn device_completes(memory: &mut Memory, layout: Layout, size: u16, seen: &mut u16, used: &mut u16, fill: u8) {
+    pub fn device_completes(
+        memory: &mut Memory,
+        layout: Layout,
+        size: u16,
+        seen: &mut u16,
+        used: &mut u16,
+        fill: u8,
+    ) {
         let available = memory.read_u16(layout.available + 2);
         while *seen != available {
             let head = memory.read_u16(layout.available + 4 + 2 * (*seen % size) as usize);
