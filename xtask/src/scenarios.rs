@@ -101,6 +101,7 @@ fn boot_virtio_commands(ctx: &Ctx) -> Result<()> {
         &["RAYOS_SHELL:OK:<command>", "RAYOS_PANIC:<kind>:<rip>"],
     )?;
     expect_lines(&m.run_ok("dmesg", COMMAND_TIMEOUT)?, &["calibrated against the HPET", "kernel ready in"])?;
+    expect_lines(&m.run_ok("debug fputest", Duration::from_secs(120))?, &["agree bit for bit"])?;
     let tail = m.run_ok("dmesg --tail 1", COMMAND_TIMEOUT)?;
     ensure!(
         tail.lines.iter().filter(|l| l.starts_with('[')).count() == 1,

@@ -181,7 +181,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "debug",
-        usage: "fault page|gp|div|ud | panic | hang irq-off|spin|deadlock | logflood N | logbench",
+        usage: "fault page|gp|div|ud | panic | hang irq-off|spin|deadlock | logflood N | logbench | fputest",
         summary: "provoke failures on purpose, for tests",
         details: "debug fault page|gp|div|ud raises a page fault, a general-protection fault, a divide \
                   error or an invalid-opcode exception in the kernel; debug panic panics. Both print the \
@@ -190,7 +190,8 @@ pub const COMMANDS: &[CommandSpec] = &[
                   off, or in a spin-lock deadlock, for the watchdog to catch. debug logflood N writes N log \
                   records as fast as it can, reporting every 500 that are on disk. debug logbench measures \
                   the disk's raw sequential write bandwidth in unpartitioned space beside RAYOS-DATA, the \
-                  log's append throughput and the latency of a durable append (it writes to the disk).",
+                  log's append throughput and the latency of a durable append (it writes to the disk). \
+                  debug fputest checks that floating-point state survives thread switches.",
     },
 ];
 

@@ -300,6 +300,61 @@ fn debug(args: &[&str]) -> CommandResult {
         }
         ["logflood", count] => super::observe::logflood(count),
         ["logbench"] => super::observe::logbench(),
+        ["fputest"] => fpu_test(),
         _ => Err(CommandError::usage("debug")),
     }
+}
+
+/// A float computation long enough to be preempted many times; every step depends on the
+/// last, so any FPU/SSE register clobbered by a thread switch changes the result.
+#[inline(never)]
+fn float_series(seed: f64, steps: u32, yield_every: u32) -> f64 {
+    let mut x = seed;
+    let mut total = 0.0f64;
+    for i in 0..steps {
+        x = x * 1.000_000_1 + 0.5 / (i as f64 + 1.0);
+        total += x / (1.0 + (i % 7) as f64);
+        if yield_every != 0 && i % yield_every == 0 {
+            task::yield_now();
+        }
+    }
+    total
+}
+
+/// `debug fputest`: threads computing the same float series while being switched must agree
+/// bit for bit with one computed without yielding.
+fn fpu_test() -> CommandResult {
+    use alloc::sync::Arc;
+    const THREADS: usize = 4;
+    const STEPS: u32 = 200_000;
+    let expected = float_series(1.5, STEPS, 0).to_bits();
+    let results = Arc::new(crate::sync::IrqMutex::new(alloc::vec::Vec::new()));
+    let switches_before = task::context_switches();
+    for t in 0..THREADS {
+        let results = Arc::clone(&results);
+        task::spawn("fputest", move || {
+            let value = float_series(1.5, STEPS, 97 + t as u32 * 13).to_bits();
+            results.lock().push(value);
+        })
+        .map_err(|_| CommandError::new("no-memory", "cannot start the test threads"))?;
+    }
+    let deadline = time::now_ns() + 60_000_000_000;
+    while results.lock().len() < THREADS {
+        if time::now_ns() > deadline {
+            return Err(CommandError::new("timeout", "the test threads did not finish"));
+        }
+        task::sleep_ms(10);
+    }
+    let switches = task::context_switches() - switches_before;
+    let wrong = results.lock().iter().filter(|&&v| v != expected).count();
+    if wrong > 0 {
+        return Err(CommandError::new(
+            "fpu-corrupted",
+            alloc::format!(
+                "{wrong} of {THREADS} threads computed a different result: FPU/SSE state was not preserved"
+            ),
+        ));
+    }
+    println!("{THREADS} threads agree bit for bit ({:#x}) across {switches} thread switches", expected);
+    Ok(())
 }
