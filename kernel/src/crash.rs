@@ -38,11 +38,8 @@ pub fn set_target(disk: &Disk, first_lba: u64, sectors: u64, writer: CrashWriter
         log::warn!(target: "crash", "no memory for the crash path: crashes will not be recorded");
         return;
     };
-    // The frames stay reserved for good: DmaMemory frees nothing when dropped.
-    let raw = |m: DmaMemory| {
-        let phys = rayos_virtio::DmaRegion::phys(&m);
-        (phys, crate::mm::phys_to_virt(phys))
-    };
+    // The frames stay reserved for good.
+    let raw = DmaMemory::keep_forever;
     TARGET.call_once(|| Target {
         registers: disk.registers(),
         first_lba,

@@ -30,6 +30,13 @@ pub mod queue;
 
 /// Device-visible memory the driver shares with a device (the kernel's implementation uses
 /// volatile accesses; tests use plain memory).
+///
+/// The device reads and writes this memory while the driver does (a real device, or QEMU's
+/// I/O thread), so the ring indices and used-ring entries must be read and written in single,
+/// naturally aligned accesses: [`DmaRegion::read_u16`], [`DmaRegion::read_u32`] and
+/// [`DmaRegion::write_u16`] have no byte-wise default for that reason. A byte-wise index read
+/// tears when the device moves it from 0x00FF to 0x0100 (the driver sees 0x01FF), and a
+/// byte-wise index write lets the device see the index run backwards.
 pub trait DmaRegion {
     /// Physical (bus) address of byte 0.
     fn phys(&self) -> u64;
@@ -40,19 +47,12 @@ pub trait DmaRegion {
     fn write(&mut self, offset: usize, bytes: &[u8]);
     fn read(&self, offset: usize, out: &mut [u8]);
 
-    fn write_u16(&mut self, offset: usize, value: u16) {
-        self.write(offset, &value.to_le_bytes());
-    }
-    fn read_u16(&self, offset: usize) -> u16 {
-        let mut b = [0; 2];
-        self.read(offset, &mut b);
-        u16::from_le_bytes(b)
-    }
-    fn read_u32(&self, offset: usize) -> u32 {
-        let mut b = [0; 4];
-        self.read(offset, &mut b);
-        u32::from_le_bytes(b)
-    }
+    /// One 16-bit store at a 2-byte aligned `offset`.
+    fn write_u16(&mut self, offset: usize, value: u16);
+    /// One 16-bit load at a 2-byte aligned `offset`.
+    fn read_u16(&self, offset: usize) -> u16;
+    /// One 32-bit load at a 4-byte aligned `offset`.
+    fn read_u32(&self, offset: usize) -> u32;
 }
 
 /// Device status bits.

@@ -242,6 +242,18 @@ pub(crate) mod tests {
         fn read(&self, offset: usize, out: &mut [u8]) {
             out.copy_from_slice(&self.0[offset..offset + out.len()]);
         }
+        fn write_u16(&mut self, offset: usize, value: u16) {
+            assert_eq!(offset % 2, 0, "unaligned index store");
+            self.write(offset, &value.to_le_bytes());
+        }
+        fn read_u16(&self, offset: usize) -> u16 {
+            assert_eq!(offset % 2, 0, "unaligned index load");
+            u16::from_le_bytes([self.0[offset], self.0[offset + 1]])
+        }
+        fn read_u32(&self, offset: usize) -> u32 {
+            assert_eq!(offset % 4, 0, "unaligned used-ring load");
+            u32::from_le_bytes(self.0[offset..offset + 4].try_into().unwrap())
+        }
     }
 
     /// A well-behaved device: completes every available chain, filling device-writable

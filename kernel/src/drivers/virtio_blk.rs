@@ -32,6 +32,17 @@ pub struct DmaMemory {
     phys: u64,
     virt: u64,
     len: usize,
+    /// Frames taken by [`DmaMemory::allocate`], given back on drop (not memory wrapped by
+    /// [`DmaMemory::from_raw`]).
+    owned: bool,
+}
+
+impl Drop for DmaMemory {
+    fn drop(&mut self) {
+        if self.owned {
+            mm::frames::free(self.phys, (self.len / 4096) as u64);
+        }
+    }
 }
 
 impl DmaMemory {
@@ -42,7 +53,7 @@ impl DmaMemory {
         let virt = mm::phys_to_virt(phys);
         // SAFETY: fresh frames, ours alone, mapped in the direct map.
         unsafe { core::ptr::write_bytes(virt as *mut u8, 0, pages as usize * 4096) };
-        Some(DmaMemory { phys, virt, len: pages as usize * 4096 })
+        Some(DmaMemory { phys, virt, len: pages as usize * 4096, owned: true })
     }
 
     /// Wraps memory reserved elsewhere (the crash path's static buffers).
@@ -51,7 +62,15 @@ impl DmaMemory {
     /// `[virt, virt+len)` must be mapped, physically contiguous at `phys`, and used by nobody
     /// else while this value lives.
     pub unsafe fn from_raw(phys: u64, virt: u64, len: usize) -> DmaMemory {
-        DmaMemory { phys, virt, len }
+        DmaMemory { phys, virt, len, owned: false }
+    }
+
+    /// Keeps the memory reserved for good (for the crash path, which wraps it again with
+    /// [`DmaMemory::from_raw`]); returns its physical and virtual addresses.
+    pub fn keep_forever(self) -> (u64, u64) {
+        let addresses = (self.phys, self.virt);
+        core::mem::forget(self);
+        addresses
     }
 
     fn bytes_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
@@ -82,6 +101,21 @@ impl DmaRegion for DmaMemory {
             // SAFETY: inside the region (checked above).
             *b = unsafe { core::ptr::read_volatile((self.virt as usize + offset + i) as *const u8) };
         }
+    }
+    fn write_u16(&mut self, offset: usize, value: u16) {
+        assert!(offset % 2 == 0 && offset + 2 <= self.len);
+        // SAFETY: aligned and inside the region (checked above): one store the device sees whole.
+        unsafe { core::ptr::write_volatile((self.virt as usize + offset) as *mut u16, value.to_le()) };
+    }
+    fn read_u16(&self, offset: usize) -> u16 {
+        assert!(offset % 2 == 0 && offset + 2 <= self.len);
+        // SAFETY: as in write_u16: one load.
+        u16::from_le(unsafe { core::ptr::read_volatile((self.virt as usize + offset) as *const u16) })
+    }
+    fn read_u32(&self, offset: usize) -> u32 {
+        assert!(offset % 4 == 0 && offset + 4 <= self.len);
+        // SAFETY: as in write_u16: one load.
+        u32::from_le(unsafe { core::ptr::read_volatile((self.virt as usize + offset) as *const u32) })
     }
 }
 
@@ -177,6 +211,8 @@ pub struct VirtioBlk {
     pub read_only: bool,
     pub has_flush: bool,
     waiting: Waiting,
+    /// The device failed to reset after a request went wrong: it is not used again.
+    stopped: bool,
 }
 
 const SCRATCH_DATA_OFFSET: usize = 512;
@@ -203,6 +239,10 @@ pub fn map_registers(function: &PciFunction) -> Result<Registers, ProbeError> {
         registers.write16(common::QUEUE_SELECT, 0);
         registers.read16(common::QUEUE_NOTIFY_OFF) as u64 * caps.notify_multiplier as u64
     };
+    // The offset comes from the device: a notification must land inside the mapped structure.
+    if notify_offset + 2 > caps.notify.len.max(4) as u64 {
+        return Err(ProbeError::Queue("the queue's notification address is outside the notify structure"));
+    }
     Ok(Registers { notify: registers.notify + notify_offset, ..registers })
 }
 
@@ -214,69 +254,32 @@ impl VirtioBlk {
         scratch: DmaMemory,
         waiting: Waiting,
     ) -> Result<VirtioBlk, ProbeError> {
-        let r = registers;
-        r.write8(common::DEVICE_STATUS, 0);
-        let deadline = time::now_ns() + RESET_TIMEOUT_NS;
-        while r.read8(common::DEVICE_STATUS) != 0 {
-            if time::now_ns() > deadline {
-                return Err(ProbeError::Reset);
-            }
-            core::hint::spin_loop();
-        }
-        r.write8(common::DEVICE_STATUS, status::ACKNOWLEDGE);
-        r.write8(common::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER);
-        let mut offered = 0u64;
-        for select in 0..2u32 {
-            r.write32(common::DEVICE_FEATURE_SELECT, select);
-            offered |= (r.read32(common::DEVICE_FEATURE) as u64) << (32 * select);
-        }
-        if offered & features::VERSION_1 == 0 {
-            r.write8(common::DEVICE_STATUS, status::FAILED);
-            return Err(ProbeError::Features("the device does not offer virtio 1.0"));
-        }
-        let wanted = features::VERSION_1 | blk::features::FLUSH | blk::features::READ_ONLY;
-        let accepted = offered & wanted;
-        for select in 0..2u32 {
-            r.write32(common::DRIVER_FEATURE_SELECT, select);
-            r.write32(common::DRIVER_FEATURE, (accepted >> (32 * select)) as u32);
-        }
-        let driver = status::ACKNOWLEDGE | status::DRIVER;
-        r.write8(common::DEVICE_STATUS, driver | status::FEATURES_OK);
-        if r.read8(common::DEVICE_STATUS) & status::FEATURES_OK == 0 {
-            r.write8(common::DEVICE_STATUS, status::FAILED);
-            return Err(ProbeError::Features("the device refused our features"));
-        }
-
-        r.write16(common::QUEUE_SELECT, 0);
-        let max = r.read16(common::QUEUE_SIZE);
-        if max == 0 {
-            return Err(ProbeError::Queue("the device has no queue 0"));
-        }
-        let size = QUEUE_SIZE.min(max);
-        let size = if size.is_power_of_two() { size } else { 1 << (15 - size.leading_zeros()) };
-        let queue =
-            SplitQueue::new(size, &mut queue_memory).map_err(|_| ProbeError::Queue("bad queue memory"))?;
-        let layout = queue.layout();
-        r.write16(common::QUEUE_SIZE, size);
-        r.write16(common::QUEUE_MSIX_VECTOR, 0xFFFF);
-        r.write64(common::QUEUE_DESC, queue_memory.phys() + layout.descriptors as u64);
-        r.write64(common::QUEUE_DRIVER, queue_memory.phys() + layout.available as u64);
-        r.write64(common::QUEUE_DEVICE, queue_memory.phys() + layout.used as u64);
-        r.write16(common::QUEUE_ENABLE, 1);
-        r.write8(common::DEVICE_STATUS, driver | status::FEATURES_OK | status::DRIVER_OK);
-
-        let capacity_sectors = r.device_read32(blk::config::CAPACITY) as u64
-            | (r.device_read32(blk::config::CAPACITY + 4) as u64) << 32;
+        let started = start(registers, &mut queue_memory)?;
         Ok(VirtioBlk {
             registers,
-            queue,
+            queue: started.queue,
             queue_memory,
             scratch,
-            capacity_sectors,
-            read_only: accepted & blk::features::READ_ONLY != 0,
-            has_flush: accepted & blk::features::FLUSH != 0,
+            capacity_sectors: started.capacity_sectors,
+            read_only: started.accepted & blk::features::READ_ONLY != 0,
+            has_flush: started.accepted & blk::features::FLUSH != 0,
             waiting,
+            stopped: false,
         })
+    }
+
+    /// After a request went wrong (timeout, a completion for another chain), the device may
+    /// still own the old chain and DMA into the scratch area later. A reset takes every buffer
+    /// back from it; only then may the queue and scratch memory be used again. A device that
+    /// does not reset is given up: no later request touches the memory it may still write.
+    fn recover(&mut self) {
+        match start(self.registers, &mut self.queue_memory) {
+            Ok(started) if started.capacity_sectors == self.capacity_sectors => self.queue = started.queue,
+            Ok(_) | Err(_) => {
+                self.registers.write8(common::DEVICE_STATUS, status::FAILED);
+                self.stopped = true;
+            }
+        }
     }
 
     /// Runs one request and waits for it. `data_len` bytes of the scratch data area are sent
@@ -290,6 +293,9 @@ impl VirtioBlk {
     ) -> Result<(), BlockError> {
         let lba = sector;
         let io_error = |reason| BlockError::Io { lba, reason };
+        if self.stopped {
+            return Err(io_error("the device stopped answering and did not reset"));
+        }
         self.scratch.write(0, &blk::request_header(kind, sector));
         self.scratch.write(16, &[0xFF]);
         let base = self.scratch.phys();
@@ -310,17 +316,20 @@ impl VirtioBlk {
         let deadline = time::now_ns() + REQUEST_TIMEOUT_NS;
         let mut polls = 0u32;
         loop {
-            match self.queue.poll(&self.queue_memory) {
+            let failure = match self.queue.poll(&self.queue_memory) {
                 Some(Ok(done)) if done.head == head => break,
-                Some(Ok(_)) => {
-                    return Err(io_error("the device completed a request we were not waiting for"))
-                }
-                Some(Err(_)) => return Err(io_error("the device reported an invalid completion")),
-                None => {}
-            }
+                Some(Ok(_)) => Some("the device completed a request we were not waiting for"),
+                Some(Err(_)) => Some("the device reported an invalid completion"),
+                None => None,
+            };
             polls += 1;
-            if polls.is_multiple_of(1024) && time::now_ns() > deadline {
-                return Err(io_error("the device did not complete the request within 10 s"));
+            let failure = failure.or_else(|| {
+                (polls.is_multiple_of(1024) && time::now_ns() > deadline)
+                    .then_some("the device did not complete the request within 10 s")
+            });
+            if let Some(reason) = failure {
+                self.recover();
+                return Err(io_error(reason));
             }
             if self.waiting == Waiting::Cooperative && polls.is_multiple_of(64) && arch::interrupts_enabled()
             {
@@ -383,6 +392,71 @@ impl BlockDevice for VirtioBlk {
             Ok(())
         }
     }
+}
+
+/// What [`start`] brought up.
+struct Started {
+    queue: SplitQueue,
+    accepted: u64,
+    capacity_sectors: u64,
+}
+
+/// Resets the device and runs the virtio initialisation sequence with a fresh queue in
+/// `queue_memory`.
+fn start(registers: Registers, queue_memory: &mut DmaMemory) -> Result<Started, ProbeError> {
+    let r = registers;
+    r.write8(common::DEVICE_STATUS, 0);
+    let deadline = time::now_ns() + RESET_TIMEOUT_NS;
+    while r.read8(common::DEVICE_STATUS) != 0 {
+        if time::now_ns() > deadline {
+            return Err(ProbeError::Reset);
+        }
+        core::hint::spin_loop();
+    }
+    r.write8(common::DEVICE_STATUS, status::ACKNOWLEDGE);
+    r.write8(common::DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER);
+    let mut offered = 0u64;
+    for select in 0..2u32 {
+        r.write32(common::DEVICE_FEATURE_SELECT, select);
+        offered |= (r.read32(common::DEVICE_FEATURE) as u64) << (32 * select);
+    }
+    if offered & features::VERSION_1 == 0 {
+        r.write8(common::DEVICE_STATUS, status::FAILED);
+        return Err(ProbeError::Features("the device does not offer virtio 1.0"));
+    }
+    let wanted = features::VERSION_1 | blk::features::FLUSH | blk::features::READ_ONLY;
+    let accepted = offered & wanted;
+    for select in 0..2u32 {
+        r.write32(common::DRIVER_FEATURE_SELECT, select);
+        r.write32(common::DRIVER_FEATURE, (accepted >> (32 * select)) as u32);
+    }
+    let driver = status::ACKNOWLEDGE | status::DRIVER;
+    r.write8(common::DEVICE_STATUS, driver | status::FEATURES_OK);
+    if r.read8(common::DEVICE_STATUS) & status::FEATURES_OK == 0 {
+        r.write8(common::DEVICE_STATUS, status::FAILED);
+        return Err(ProbeError::Features("the device refused our features"));
+    }
+
+    r.write16(common::QUEUE_SELECT, 0);
+    let max = r.read16(common::QUEUE_SIZE);
+    if max == 0 {
+        return Err(ProbeError::Queue("the device has no queue 0"));
+    }
+    let size = QUEUE_SIZE.min(max);
+    let size = if size.is_power_of_two() { size } else { 1 << (15 - size.leading_zeros()) };
+    let queue = SplitQueue::new(size, queue_memory).map_err(|_| ProbeError::Queue("bad queue memory"))?;
+    let layout = queue.layout();
+    r.write16(common::QUEUE_SIZE, size);
+    r.write16(common::QUEUE_MSIX_VECTOR, 0xFFFF);
+    r.write64(common::QUEUE_DESC, queue_memory.phys() + layout.descriptors as u64);
+    r.write64(common::QUEUE_DRIVER, queue_memory.phys() + layout.available as u64);
+    r.write64(common::QUEUE_DEVICE, queue_memory.phys() + layout.used as u64);
+    r.write16(common::QUEUE_ENABLE, 1);
+    r.write8(common::DEVICE_STATUS, driver | status::FEATURES_OK | status::DRIVER_OK);
+
+    let capacity_sectors = r.device_read32(blk::config::CAPACITY) as u64
+        | (r.device_read32(blk::config::CAPACITY + 4) as u64) << 32;
+    Ok(Started { queue, accepted, capacity_sectors })
 }
 
 /// Whether a PCI function is a virtio block device this driver can drive.
