@@ -12,7 +12,7 @@
 //! |---|---|---|---|
 //! | 0 | `oob` | reads and writes past the end of RAM, straddling it, in the MMIO hole, at the xAPIC page, across the I/O APIC page end, below 4 GiB, at 4 GiB, at the top of the physical address space, with plain and string instructions, in a loop | stops the VM at the first access with a fault naming the address (e.g. `no_device`) |
 //! | 1 | `io` | in/out of every size on every port 0..=0xFFFF, rdmsr/wrmsr over ~29,000 MSR numbers, round after round; after round 2 also port accesses that run past 0xFFFF | survives the flood (its console keeps working), then refuses the wrapping access (`port_range`) or lets it run until RayOS stops the VM |
-//! | 2 | `ops` | ud2 and other invalid opcodes, SVM instructions (vmrun, vmmcall, vmload, vmsave, stgi, clgi, invlpga, skinit), garbage lgdt/lidt, reserved CR0/CR4/CR8/DR7/EFER bits, and more; ends with `hlt` with interrupts off | injects the architectural fault for each (the guest prints what it got) and stops the VM when it halts with interrupts off |
+//! | 2 | `ops` | ud2 and other invalid opcodes, SVM instructions (vmrun, vmmcall, vmload, vmsave, stgi, clgi, invlpga, skinit), garbage lgdt/lidt, reserved CR0/CR4/CR8/DR7/EFER bits, a data breakpoint (#DB), and more; ends with `hlt` with interrupts off | injects the architectural fault for each (the guest prints what it got) and stops the VM when it halts with interrupts off |
 //! | 3 | `triple` | loads an empty IDT and executes ud2: #UD, #GP, #DF all undeliverable | stops the VM on the shutdown (triple fault) |
 //!
 //! Every probe that may fault runs with a recovery address: the IDT's fault handlers record the

@@ -86,6 +86,7 @@ pub fn run() -> ! {
     println!("HOSTILE:ops:START");
     let scratch = SCRATCH.0.get() as u64;
     invalid_opcodes();
+    data_breakpoint();
     svm_instructions(scratch);
     other_privileged(scratch);
     descriptor_tables();
@@ -320,4 +321,23 @@ fn self_nmi() {
     let outcome = write_msr(MSR_X2APIC_ICR, ICR_SELF_NMI);
     report("x2apic_self_nmi", outcome);
     println!("HOSTILE:ops:x2apic_self_nmi:interrupts_taken={}", interrupt_count() - before);
+}
+
+/// A data breakpoint (DR0/DR7) on a variable, then a write to it: the guest must receive #DB
+/// (RayOS intercepts #DB so that its delivery cannot loop inside the CPU, and gives it back).
+fn data_breakpoint() {
+    static TARGET: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    /// L0 = 1, R/W0 = 01 (data writes), LEN0 = 11 (4 bytes).
+    const DR7_L0_WRITE_4: u64 = 1 | 0b01 << 16 | 0b11 << 18;
+    let address = TARGET.as_ptr() as u64;
+    // SAFETY: DR0/DR7 only arm a breakpoint on TARGET; the write is to TARGET itself; the
+    // #DB trap resumes after the probe, and DR7 is cleared right after either way.
+    let outcome = unsafe {
+        asm!("mov dr0, {0}", in(reg) address, options(nostack));
+        asm!("mov dr7, {0}", in(reg) DR7_L0_WRITE_4, options(nostack));
+        let outcome = probe!(["mov dword ptr [{target}], 1", "nop"], target = in(reg) address);
+        asm!("mov dr7, {0}", in(reg) 0x400u64, options(nostack));
+        outcome
+    };
+    report("data_breakpoint", outcome);
 }

@@ -40,12 +40,18 @@ pub enum Exit {
     InvalidState,
     /// A machine check while the guest ran.
     MachineCheck,
+    /// An exception of the guest's own that RayOS intercepts so that its delivery cannot loop
+    /// inside the CPU (#DB, #AC); it goes back to the guest.
+    GuestException {
+        vector: u8,
+        error_code: Option<u32>,
+    },
     Unknown(u64),
 }
 
 impl Exit {
     /// Names for `vm status` (exit counts by reason).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 14] = [
         "cpuid",
         "msr-read",
         "msr-write",
@@ -58,6 +64,7 @@ impl Exit {
         "forbidden",
         "invalid",
         "machine-check",
+        "exception",
         "unknown",
     ];
 
@@ -75,8 +82,19 @@ impl Exit {
             Exit::Forbidden(_) => 9,
             Exit::InvalidState => 10,
             Exit::MachineCheck => 11,
-            Exit::Unknown(_) => 12,
+            Exit::GuestException { .. } => 12,
+            Exit::Unknown(_) => 13,
         }
+    }
+}
+
+/// An intercepted exception to give back to the guest, unless an interrupted event is being
+/// delivered again (then the exit needs nothing more: [`Exit::HostInterrupt`]).
+fn guest_exception(interrupted: u64, vector: u8, error_code: Option<u32>) -> Exit {
+    if interrupted & vmcb::EVENT_VALID != 0 {
+        Exit::HostInterrupt
+    } else {
+        Exit::GuestException { vector, error_code }
     }
 }
 
@@ -184,7 +202,16 @@ impl VcpuBackend for SvmVcpu {
             exit::INTR | exit::NMI | exit::SMI | exit::INIT => Exit::HostInterrupt,
             exit::VINTR => Exit::InterruptWindow,
             exit::SHUTDOWN => Exit::Shutdown,
-            c if c == exit::EXCEPTION_BASE + 18 => Exit::MachineCheck,
+            c if c == exit::EXCEPTION_BASE + svm::exception::MACHINE_CHECK as u64 => Exit::MachineCheck,
+            // #DB and #AC are benign: when one interrupted the delivery of another event, that
+            // event (already put back above) goes first and the condition recurs, or is a
+            // single-step trap the guest loses; the interrupt model stays consistent either way.
+            c if c == exit::EXCEPTION_BASE + svm::exception::DEBUG as u64 => {
+                guest_exception(interrupted, svm::exception::DEBUG as u8, None)
+            }
+            c if c == exit::EXCEPTION_BASE + svm::exception::ALIGNMENT_CHECK as u64 => {
+                guest_exception(interrupted, svm::exception::ALIGNMENT_CHECK as u8, Some(0))
+            }
             exit::VMRUN => Exit::Forbidden("vmrun"),
             exit::VMMCALL => Exit::Forbidden("vmmcall"),
             exit::VMLOAD => Exit::Forbidden("vmload"),

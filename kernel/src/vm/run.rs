@@ -125,6 +125,7 @@ pub fn run(shared: &Arc<Shared>, config: &VmConfig, argument: u64) -> Stop {
         tsc_frequency_hz: time::tsc_hz(),
         wall_clock_unix_ns: time::unix_now().saturating_mul(1_000_000_000),
     });
+    machine.set_guest_efer(setup.efer);
     shared.set_running();
     let guest_ns =
         |machine: &Machine| machine.tsc_clock().ns_from_tsc(arch::read_tsc().wrapping_sub(start_tsc));
@@ -263,8 +264,11 @@ fn handle(
             let value = (r.rdx << 32) | (r.rax & 0xFFFF_FFFF);
             match machine.wrmsr(msr, value, memory) {
                 Ok(()) => {
-                    vcpu.set_efer(machine.guest_efer());
-                    vcpu.set_pat(machine.guest_pat());
+                    match msr {
+                        rayos_vmm::machine::MSR_EFER => vcpu.set_efer(machine.guest_efer()),
+                        rayos_vmm::machine::MSR_PAT => vcpu.set_pat(machine.guest_pat()),
+                        _ => {}
+                    }
                     skip(vcpu, memory, &mut r, ExitInstruction::Wrmsr)
                 }
                 Err(Fault::GeneralProtection) => {
@@ -319,9 +323,7 @@ fn handle(
                             }
                             None => MAX_SLEEP_NS,
                         };
-                        if !shared.has_work() {
-                            crate::task::sleep_ns(wait_ns);
-                        }
+                        crate::task::sleep_ns_unless(wait_ns, || shared.has_work());
                     }
                 }
                 return None;
@@ -335,6 +337,10 @@ fn handle(
         Exit::Shutdown => return Some(Stop::TripleFault),
         Exit::Forbidden(_) => {
             vcpu.inject_exception(UD, None);
+            Ok(())
+        }
+        Exit::GuestException { vector, error_code } => {
+            vcpu.inject_exception(vector, error_code);
             Ok(())
         }
         Exit::InvalidState => {

@@ -48,15 +48,23 @@ pub struct InterruptFrame {
     pub ss: u64,
 }
 
+/// The FXSAVE image of a freshly reset FPU: x87 control word 0x037F (defaults), MXCSR 0x1F80
+/// (every SIMD exception masked), everything else zero. New threads and new vCPUs start with it.
+pub const INITIAL_FX_STATE: [u8; 512] = {
+    let mut image = [0u8; 512];
+    image[0] = 0x7F;
+    image[1] = 0x03;
+    image[24] = 0x80;
+    image[25] = 0x1F;
+    image
+};
+
 impl InterruptFrame {
     /// A frame that starts a new kernel thread at `entry(argument)` on a fresh stack.
     pub fn new_thread(entry: extern "C" fn(u64) -> !, argument: u64, stack_top: u64) -> InterruptFrame {
         let selectors = super::gdt::selectors();
-        let mut fx_state = [0u8; 512];
-        fx_state[0..2].copy_from_slice(&0x037Fu16.to_le_bytes()); // x87 control word: default
-        fx_state[24..28].copy_from_slice(&0x1F80u32.to_le_bytes()); // MXCSR: all exceptions masked
         InterruptFrame {
-            fx_state,
+            fx_state: INITIAL_FX_STATE,
             r15: 0,
             r14: 0,
             r13: 0,

@@ -163,6 +163,13 @@ pub mod vmcb {
     pub const EVENT_TYPE_EXCEPTION: u64 = 3 << 8;
 }
 
+/// Exception vectors RayOS intercepts.
+pub mod exception {
+    pub const DEBUG: u32 = 1;
+    pub const ALIGNMENT_CHECK: u32 = 17;
+    pub const MACHINE_CHECK: u32 = 18;
+}
+
 /// #VMEXIT codes.
 pub mod exit {
     pub const EXCEPTION_BASE: u64 = 0x40;
@@ -248,10 +255,7 @@ struct FxArea([u8; 512]);
 
 impl FxArea {
     fn initial() -> FxArea {
-        let mut area = [0u8; 512];
-        area[0..2].copy_from_slice(&0x037Fu16.to_le_bytes());
-        area[24..28].copy_from_slice(&0x1F80u32.to_le_bytes());
-        FxArea(area)
+        FxArea(super::interrupts::INITIAL_FX_STATE)
     }
 }
 
@@ -349,8 +353,14 @@ impl Vcpu {
                 | INTERCEPT_MWAIT_ARMED
                 | INTERCEPT_XSETBV,
         );
-        // Machine checks stop the guest; every other exception is the guest's own.
-        vcpu.write32(INTERCEPT_EXCEPTIONS, 1 << 18);
+        // Machine checks stop the guest. #DB and #AC are intercepted and given back to the guest:
+        // a guest can make their delivery raise them again, and without an exit in between the
+        // CPU would loop inside the guest forever with the host's interrupts held off
+        // (CVE-2015-8104, CVE-2015-5307). Every other exception is the guest's own.
+        vcpu.write32(
+            INTERCEPT_EXCEPTIONS,
+            1 << exception::DEBUG | 1 << exception::ALIGNMENT_CHECK | 1 << exception::MACHINE_CHECK,
+        );
         let io_phys = vcpu._io_permissions.phys;
         let msr_phys = vcpu._msr_permissions.phys;
         vcpu.write64(IOPM_BASE, io_phys);
@@ -417,15 +427,27 @@ impl Vcpu {
         let host = self.host_state.phys;
         // SAFETY: the VMCB and host-state pages are ours and set up by `new`; SVM was enabled
         // by `enable`. CLGI keeps every interrupt pending until STGI; the FPU state is swapped
-        // inside that window so the host's interrupt handlers never see the guest's.
+        // inside that window so the host's interrupt handlers never see the guest's. It is one
+        // asm block, declared to clobber everything the C ABI lets a call clobber (XMM, x87,
+        // MXCSR included), so the compiler keeps nothing in those registers across it; the
+        // FPU area pointers live in callee-saved registers, which the call preserves.
         unsafe {
-            core::arch::asm!("clgi");
-            core::arch::asm!("fxsave64 [{}]", in(reg) self.host_fpu.0.as_mut_ptr());
-            core::arch::asm!("fxrstor64 [{}]", in(reg) self.guest_fpu.0.as_ptr());
-            rayos_svm_run(vmcb, host, &mut self.registers);
-            core::arch::asm!("fxsave64 [{}]", in(reg) self.guest_fpu.0.as_mut_ptr());
-            core::arch::asm!("fxrstor64 [{}]", in(reg) self.host_fpu.0.as_ptr());
-            core::arch::asm!("stgi");
+            core::arch::asm!(
+                "clgi",
+                "fxsave64 [r12]",
+                "fxrstor64 [r13]",
+                "call {run}",
+                "fxsave64 [r13]",
+                "fxrstor64 [r12]",
+                "stgi",
+                run = sym rayos_svm_run,
+                in("rdi") vmcb,
+                in("rsi") host,
+                in("rdx") &mut self.registers as *mut GuestRegisters,
+                in("r12") self.host_fpu.0.as_mut_ptr(),
+                in("r13") self.guest_fpu.0.as_mut_ptr(),
+                clobber_abi("C"),
+            );
         }
         self.read64(vmcb::EXIT_CODE)
     }
