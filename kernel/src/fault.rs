@@ -5,7 +5,7 @@
 //! `RAYOS_PANIC:<kind>:<rip>`. Then the CPU halts.
 
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::arch::{self, InterruptFrame};
 use crate::console;
@@ -15,6 +15,8 @@ const MAX_BACKTRACE_FRAMES: usize = 32;
 
 /// Set once a fatal report has started: a fault inside the report must not recurse.
 static DYING: AtomicBool = AtomicBool::new(false);
+/// When the fatal path started ([`crate::time::now_ns`]).
+static DYING_SINCE_NS: AtomicU64 = AtomicU64::new(0);
 
 /// How long a crashed kernel shows its report before restarting the machine.
 const RESTART_DELAY_NS: u64 = 10_000_000_000;
@@ -26,7 +28,21 @@ pub fn is_dying() -> bool {
 
 /// Enters the fatal path (for the watchdog, which reports on its own).
 pub fn mark_dying() {
-    DYING.store(true, Ordering::SeqCst);
+    begin_dying();
+}
+
+/// Enters the fatal path; returns whether it had already been entered.
+fn begin_dying() -> bool {
+    let already = DYING.swap(true, Ordering::SeqCst);
+    if !already {
+        DYING_SINCE_NS.store(crate::time::now_ns(), Ordering::SeqCst);
+    }
+    already
+}
+
+/// How long the fatal path has been running, if it has started.
+pub fn dying_for_ns() -> Option<u64> {
+    is_dying().then(|| crate::time::now_ns().saturating_sub(DYING_SINCE_NS.load(Ordering::SeqCst)))
 }
 
 /// Writes the crash record and says on the console whether it worked.
@@ -53,6 +69,7 @@ pub fn record_crash(out: &mut console::EmergencyWriter, context: &crate::crash::
 fn record_and_restart(out: &mut console::EmergencyWriter, context: &crate::crash::Context<'_>) -> ! {
     record_crash(out, context);
     let _ = writeln!(out, "RayOS will restart in {} seconds.", RESTART_DELAY_NS / 1_000_000_000);
+    crate::watchdog::hold_off_for_restart(RESTART_DELAY_NS / 1_000_000);
     crate::time::busy_wait_ns(RESTART_DELAY_NS);
     crate::drivers::acpi::reboot()
 }
@@ -106,7 +123,7 @@ pub fn cpu_exception(frame: &mut InterruptFrame) {
         crate::watchdog::check(frame);
         return;
     }
-    if DYING.swap(true, Ordering::SeqCst) {
+    if begin_dying() {
         arch::halt_forever();
     }
     let (kind, description) = exception_kind(frame.vector);
@@ -116,26 +133,32 @@ pub fn cpu_exception(frame: &mut InterruptFrame) {
         let _ = out.write_str(name);
     });
     let _ = writeln!(out, "\"");
-    if frame.vector == 14 {
-        let cr2 = arch::read_cr2();
-        let e = frame.error_code;
-        let _ = writeln!(
-            out,
-            "    cr2 {cr2:#018x}  ({} {} in {} mode{})",
-            if e & 1 != 0 { "protection violation on" } else { "not-present page on" },
-            if e & 16 != 0 {
-                "instruction fetch"
-            } else if e & 2 != 0 {
-                "write"
-            } else {
-                "read"
-            },
-            if e & 4 != 0 { "user" } else { "kernel" },
-            if e & 8 != 0 { ", reserved bit set" } else { "" },
-        );
+    // A thread that overflows into its guard page takes a #PF it cannot push a frame for, so it
+    // arrives as a #DF (on its own stack); CR2 still holds the faulting address then.
+    let cr2 = matches!(frame.vector, 8 | 14).then(arch::read_cr2);
+    if let Some(cr2) = cr2 {
+        if frame.vector == 14 {
+            let e = frame.error_code;
+            let _ = writeln!(
+                out,
+                "    cr2 {cr2:#018x}  ({} {} in {} mode{})",
+                if e & 1 != 0 { "protection violation on" } else { "not-present page on" },
+                if e & 16 != 0 {
+                    "instruction fetch"
+                } else if e & 2 != 0 {
+                    "write"
+                } else {
+                    "read"
+                },
+                if e & 4 != 0 { "user" } else { "kernel" },
+                if e & 8 != 0 { ", reserved bit set" } else { "" },
+            );
+        } else {
+            let _ = writeln!(out, "    cr2 {cr2:#018x}  (the last page fault's address)");
+        }
         if crate::task::is_current_stack_guard(cr2) || crate::mm::map::is_stack_guard(cr2) {
             let _ = writeln!(out, "    the address is a stack guard page: this thread overflowed its stack");
-        } else if cr2 < 4096 {
+        } else if cr2 < 4096 && frame.vector == 14 {
             let _ = writeln!(out, "    the address is in the first page: a null pointer was followed");
         }
     }
@@ -147,7 +170,7 @@ pub fn cpu_exception(frame: &mut InterruptFrame) {
         frame: Some(frame),
         rbp: frame.rbp,
         rip: frame.rip,
-        cr2: if frame.vector == 14 { arch::read_cr2() } else { 0 },
+        cr2: cr2.unwrap_or(0),
         error_code: frame.error_code,
     };
     record_and_restart(&mut out, &context)
@@ -200,7 +223,7 @@ fn report_frame(out: &mut console::EmergencyWriter, f: &InterruptFrame) {
 /// The Rust panic handler: report and halt.
 pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     arch::disable_interrupts();
-    if DYING.swap(true, Ordering::SeqCst) {
+    if begin_dying() {
         arch::halt_forever();
     }
     let mut out = console::emergency_writer();

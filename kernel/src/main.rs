@@ -110,14 +110,19 @@ fn start_screen(boot_info: &BootInfo) {
 }
 
 fn start_clocks(platform: Option<&drivers::acpi::Platform>) {
-    let reference = platform.and_then(|p| p.hpet_phys).and_then(time::hpet_reference).or_else(|| {
-        platform.and_then(|p| p.pm_timer).map(|(port, wide)| time::Reference::PmTimer { port, wide })
-    });
-    match reference {
-        Some(reference) => {
-            time::calibrate(reference);
+    let references = [
+        platform.and_then(|p| p.hpet_phys).and_then(time::hpet_reference),
+        platform.and_then(|p| p.pm_timer).map(|(port, wide)| time::Reference::PmTimer { port, wide }),
+    ];
+    let calibrated = references.into_iter().flatten().any(|reference| match time::calibrate(reference) {
+        Ok(_) => true,
+        Err(why) => {
+            log::warn!(target: "time", "cannot calibrate against the {}: {why}", reference.name());
+            false
         }
-        None => panic!("no HPET and no ACPI PM timer: the clocks cannot be calibrated"),
+    });
+    if !calibrated {
+        panic!("no working HPET or ACPI PM timer: the clocks cannot be calibrated");
     }
     arch::interrupts::register(vectors::TIMER, time::timer_interrupt);
     match time::rtc::read(platform.and_then(|p| p.century_register)) {

@@ -47,6 +47,8 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 static TIMEOUT_S: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT_S);
 static LAST_PET_NS: AtomicU64 = AtomicU64::new(0);
 static FIRED: AtomicBool = AtomicBool::new(false);
+/// Set when the watchdog restarts a fatal path that got stuck.
+static RESCUED: AtomicBool = AtomicBool::new(false);
 
 /// Looks for the hardware watchdog; returns whether it reset the machine last time. Call
 /// before the persistent log mounts, so that reset is recorded for the previous boot.
@@ -101,8 +103,18 @@ fn start_pit(hz: u64) {
     }
 }
 
+/// The longest timeout the active watchdog can count.
+pub fn max_timeout_s() -> u64 {
+    match HARDWARE.get() {
+        Some(_) => MAX_TIMEOUT_S.min(crate::drivers::i6300esb::MAX_TIMEOUT_MS / 1000),
+        None => MAX_TIMEOUT_S,
+    }
+}
+
+/// Arms the watchdog at `timeout_s`, clamped to what it can count; the marker and the log
+/// say the timeout actually set.
 pub fn arm(timeout_s: u64) {
-    let timeout_s = timeout_s.clamp(MIN_TIMEOUT_S, MAX_TIMEOUT_S);
+    let timeout_s = timeout_s.clamp(MIN_TIMEOUT_S, max_timeout_s());
     TIMEOUT_S.store(timeout_s, Ordering::Relaxed);
     LAST_PET_NS.store(time::now_ns(), Ordering::Relaxed);
     if let Some(device) = HARDWARE.get() {
@@ -155,10 +167,35 @@ fn overdue() -> bool {
             > TIMEOUT_S.load(Ordering::Relaxed) * 1_000_000_000
 }
 
+/// How long the fatal path may take (report, crash record, the pause before the restart)
+/// before the software watchdog restarts the machine itself: the path may be stuck on a lock
+/// the dead context held.
+const FATAL_PATH_LIMIT_NS: u64 = 60_000_000_000;
+
 /// The software watchdog's check, from the timer interrupt and from the NMI.
 pub fn check(frame: &InterruptFrame) {
-    if overdue() && !crate::fault::is_dying() && !FIRED.swap(true, Ordering::SeqCst) {
+    if let Some(dying_ns) = crate::fault::dying_for_ns() {
+        if dying_ns > FATAL_PATH_LIMIT_NS && !RESCUED.swap(true, Ordering::SeqCst) {
+            let mut out = crate::console::emergency_writer();
+            use core::fmt::Write as _;
+            let _ = writeln!(out, "\n*** WATCHDOG: the crash report did not finish; restarting now");
+            crate::drivers::acpi::reboot();
+        }
+        return;
+    }
+    if overdue() && !FIRED.swap(true, Ordering::SeqCst) {
         fire(frame);
+    }
+}
+
+/// On the fatal path, before the pause that keeps the report on screen: gives the hardware
+/// watchdog (if armed) time for the pause, so that it does not reset the machine during it
+/// and label the crash a hang. It still resets the machine if the restart itself hangs.
+pub fn hold_off_for_restart(pause_ms: u64) {
+    if ARMED.load(Ordering::Relaxed) {
+        if let Some(device) = HARDWARE.get() {
+            device.arm(pause_ms + 30_000);
+        }
     }
 }
 

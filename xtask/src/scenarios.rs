@@ -33,6 +33,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario { name: "fault-div", run: |ctx| fault(ctx, "div", "DIVIDE_ERROR", "debug::divide_error") },
         Scenario { name: "fault-ud", run: |ctx| fault(ctx, "ud", "INVALID_OPCODE", "debug::invalid_opcode") },
+        Scenario { name: "fault-stack-overflow", run: stack_overflow },
         Scenario { name: "panic-report", run: panic_report },
         Scenario { name: "loader-rejects-corrupt-kernel", run: loader_rejects_corrupt_kernel },
         Scenario { name: "loader-rejects-missing-kernel", run: loader_rejects_missing_kernel },
@@ -242,6 +243,23 @@ fn fault(ctx: &Ctx, kind: &str, marker_kind: &str, symbol: &str) -> Result<()> {
         ensure!(lines.iter().any(|l| l.text.contains("cr2 0x0000000000000010")), "page fault without CR2");
         ensure!(lines.iter().any(|l| l.text.contains("null pointer")), "page fault not explained");
     }
+    Ok(())
+}
+
+/// `debug fault stack`: a thread that runs into its guard page is named as a stack overflow.
+fn stack_overflow(ctx: &Ctx) -> Result<()> {
+    let mut m = ctx.boot(&ctx.config(""))?;
+    m.send(b"debug fault stack\r")?;
+    m.expect_text("*** KERNEL FAULT: double fault", COMMAND_TIMEOUT)?;
+    m.expect_text("this thread overflowed its stack", COMMAND_TIMEOUT)?;
+    let rip = m.expect_text("    rip 0x", COMMAND_TIMEOUT)?;
+    ensure!(
+        rip.text.contains("debug::stack_overflow"),
+        "rip line lacks the recursing function: {}",
+        rip.text
+    );
+    let panic = m.expect_marker(&markers::PANIC, COMMAND_TIMEOUT)?;
+    ensure!(panic.text.starts_with("RAYOS_PANIC:DOUBLE_FAULT:0x"), "{}", panic.text);
     Ok(())
 }
 
@@ -684,6 +702,14 @@ fn vm_hostile_guests(ctx: &Ctx) -> Result<()> {
             &m.run_ok("vm output hostile --tail 50", COMMAND_TIMEOUT)?,
             &[&format!("HOSTILE:{case}:")],
         )?;
+        if case == "ops" {
+            // #DB is intercepted (so that its delivery cannot loop in the CPU) and given back:
+            // the guest's own handler sees its data breakpoint.
+            expect_lines(
+                &m.run_ok("vm output hostile --tail 200", COMMAND_TIMEOUT)?,
+                &["HOSTILE:ops:data_breakpoint:#DB", "HOSTILE:ops:vmrun:#UD"],
+            )?;
+        }
     }
     let bad = m.run("vm start hostile nonsense", COMMAND_TIMEOUT)?;
     ensure!(bad.reason.as_deref() == Some("bad-args"), "{bad:?}");

@@ -181,10 +181,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "debug",
-        usage: "fault page|gp|div|ud | panic | hang irq-off|spin|deadlock | logflood N | logbench | fputest",
+        usage: "fault page|gp|div|ud|stack | panic | hang irq-off|spin|deadlock | logflood N | logbench | fputest",
         summary: "provoke failures on purpose, for tests",
         details: "debug fault page|gp|div|ud raises a page fault, a general-protection fault, a divide \
-                  error or an invalid-opcode exception in the kernel; debug panic panics. Both print the \
+                  error or an invalid-opcode exception in the kernel; debug fault stack overflows the \
+                  shell thread's stack into its guard page (a double fault); debug panic panics. Both print the \
                   fault report (registers, backtrace with symbols, RAYOS_PANIC marker), record a crash and \
                   restart after 10 seconds. debug hang hangs the kernel with interrupts off, with preemption \
                   off, or in a spin-lock deadlock, for the watchdog to catch. debug logflood N writes N log \

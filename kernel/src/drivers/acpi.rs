@@ -62,6 +62,9 @@ pub struct Platform {
     /// SLP_TYPa/SLP_TYPb for S5 (soft off), from the DSDT.
     pub s5_sleep_types: Option<(u8, u8)>,
     pub reset: Option<(Register, u8)>,
+    /// A memory reset register, mapped at boot: `reboot` runs on the fatal path, where mapping
+    /// (which takes the page-table and frame locks) could wait forever.
+    reset_mapping: Option<u64>,
     pub pci_segments: Vec<PciSegment>,
     pub century_register: Option<u8>,
     pub has_8042: bool,
@@ -81,14 +84,7 @@ impl acpi::Handler for KernelAcpiHandler {
         physical_address: usize,
         size: usize,
     ) -> PhysicalMapping<Self, T> {
-        let phys = physical_address as u64;
-        let virt = if mm::map::translate(mm::phys_to_virt(phys)).is_some()
-            && mm::map::translate(mm::phys_to_virt(phys + size as u64 - 1)).is_some()
-        {
-            mm::phys_to_virt(phys)
-        } else {
-            mm::map::map_mmio(phys, size as u64).expect("cannot map an ACPI table")
-        };
+        let virt = table_bytes(physical_address as u64, size as u64).expect("cannot map an ACPI table");
         PhysicalMapping {
             physical_start: physical_address,
             virtual_start: NonNull::new(virt as *mut T).expect("mapped address is not null"),
@@ -197,6 +193,23 @@ fn io_port_of(address: Option<GenericAddress>) -> Option<u16> {
     }
 }
 
+/// A kernel address for `len` bytes of firmware tables at `phys`: the direct map when every
+/// page of them is in it, a new mapping otherwise.
+fn table_bytes(phys: u64, len: u64) -> Option<u64> {
+    let first_page = phys & !0xFFF;
+    let end = phys.checked_add(len.max(1))?;
+    let direct =
+        (first_page..end).step_by(4096).all(|page| mm::map::translate(mm::phys_to_virt(page)).is_some());
+    if direct {
+        Some(mm::phys_to_virt(phys))
+    } else {
+        mm::map::map_mmio(phys, len).ok()
+    }
+}
+
+/// The largest DSDT RayOS reads (real ones are tens to hundreds of KiB).
+const MAX_DSDT_BYTES: usize = 4 << 20;
+
 /// Reads the ACPI tables at `rsdp_phys`.
 pub fn init(rsdp_phys: u64) -> Result<&'static Platform, String> {
     if rsdp_phys == 0 {
@@ -217,6 +230,7 @@ pub fn init(rsdp_phys: u64) -> Result<&'static Platform, String> {
         pm1b_control: None,
         s5_sleep_types: None,
         reset: None,
+        reset_mapping: None,
         pci_segments: Vec::new(),
         century_register: None,
         has_8042: true,
@@ -265,6 +279,9 @@ pub fn init(rsdp_phys: u64) -> Result<&'static Platform, String> {
         if flags.supports_system_reset_via_fadt() {
             if let Ok(reset) = fadt.reset_register() {
                 platform.reset = register_of(&reset).map(|r| (r, fadt.reset_value));
+                if let Some((Register::Memory(phys), _)) = platform.reset {
+                    platform.reset_mapping = mm::map::map_mmio(phys, 1).ok();
+                }
             }
         }
         let century = fadt.century;
@@ -276,10 +293,14 @@ pub fn init(rsdp_phys: u64) -> Result<&'static Platform, String> {
     if let Ok(dsdt) = tables.dsdt() {
         let aml_start = dsdt.phys_address as u64 + core::mem::size_of::<SdtHeader>() as u64;
         let aml_len = (dsdt.length as usize).saturating_sub(core::mem::size_of::<SdtHeader>());
-        // SAFETY: the DSDT lies in ACPI memory, mapped in the direct map; its length comes from
-        // its own header.
-        let aml = unsafe { core::slice::from_raw_parts(mm::phys_to_virt(aml_start) as *const u8, aml_len) };
-        platform.s5_sleep_types = rayos_hw::acpi_sleep::find_s5(aml);
+        if aml_len > MAX_DSDT_BYTES {
+            log::warn!(target: "acpi", "the DSDT claims {aml_len} bytes; not reading it (no S5 power-off)");
+        } else if let Some(virt) = table_bytes(aml_start, aml_len as u64) {
+            // SAFETY: `table_bytes` made all `aml_len` bytes readable; the firmware does not
+            // change its tables while RayOS runs.
+            let aml = unsafe { core::slice::from_raw_parts(virt as *const u8, aml_len) };
+            platform.s5_sleep_types = rayos_hw::acpi_sleep::find_s5(aml);
+        }
     }
 
     if let Some(mcfg) = tables.find_table::<Mcfg>() {
@@ -317,9 +338,9 @@ pub fn reboot() -> ! {
         match register {
             // SAFETY: the firmware's reset register; writing its value resets the machine.
             Register::Io(port) => unsafe { outb(port, value) },
-            Register::Memory(phys) => {
-                if let Ok(virt) = mm::map::map_mmio(phys, 1) {
-                    // SAFETY: as above, through an uncached mapping.
+            Register::Memory(_) => {
+                if let Some(virt) = platform().and_then(|p| p.reset_mapping) {
+                    // SAFETY: as above, through the uncached mapping made at boot.
                     unsafe { core::ptr::write_volatile(virt as *mut u8, value) };
                 }
             }
@@ -332,11 +353,21 @@ pub fn reboot() -> ! {
     crate::arch::triple_fault()
 }
 
+/// Whether the firmware told RayOS how to power off (S5 and the PM1a control register).
+pub fn can_power_off() -> Result<(), &'static str> {
+    power_off_registers().map(|_| ())
+}
+
+fn power_off_registers() -> Result<(&'static Platform, (u8, u8), u16), &'static str> {
+    let platform = platform().ok_or("no ACPI tables")?;
+    let s5 = platform.s5_sleep_types.ok_or("the firmware declares no S5 sleep state")?;
+    let pm1a = platform.pm1a_control.ok_or("the firmware declares no PM1a control register")?;
+    Ok((platform, s5, pm1a))
+}
+
 /// Enters S5 (soft off). Returns only if the machine is still running afterwards.
 pub fn power_off() -> Result<(), &'static str> {
-    let platform = platform().ok_or("no ACPI tables")?;
-    let (typ_a, typ_b) = platform.s5_sleep_types.ok_or("the firmware declares no S5 sleep state")?;
-    let pm1a = platform.pm1a_control.ok_or("the firmware declares no PM1a control register")?;
+    let (platform, (typ_a, typ_b), pm1a) = power_off_registers()?;
     const SLP_EN: u16 = 1 << 13;
     crate::arch::disable_interrupts();
     // SAFETY: the PM1 control registers named by the FADT; SLP_TYP|SLP_EN enters S5.

@@ -14,6 +14,8 @@ use rayos_bootinfo::{Framebuffer, PixelFormat};
 
 const FONT_WEIGHT: FontWeight = FontWeight::Regular;
 const FONT_HEIGHT: RasterHeight = RasterHeight::Size16;
+/// Room for one glyph's pixels (the 16-pixel font is 7 pixels wide).
+const MAX_GLYPH_PIXELS: usize = 16 * 16;
 const BACKGROUND: (u8, u8, u8) = (0x10, 0x14, 0x1C);
 const FOREGROUND: (u8, u8, u8) = (0xD8, 0xDC, 0xE0);
 const MARGIN_PIXELS: usize = 4;
@@ -71,6 +73,7 @@ impl FbConsole {
     pub unsafe fn new(fb: &Framebuffer, virt_base: u64) -> FbConsole {
         let glyph_width = get_raster_width(FONT_WEIGHT, FONT_HEIGHT);
         let glyph_height = FONT_HEIGHT.val();
+        assert!(glyph_width * glyph_height <= MAX_GLYPH_PIXELS, "the console font is larger than expected");
         let columns = (fb.width as usize - 2 * MARGIN_PIXELS) / glyph_width;
         let rows = (fb.height as usize - 2 * MARGIN_PIXELS) / glyph_height;
         let mut ascii_glyphs = vec![0u32; 95 * glyph_width * glyph_height];
@@ -269,15 +272,15 @@ impl FbConsole {
         let (w, h) = (self.glyph_width, self.glyph_height);
         let x0 = MARGIN_PIXELS + column * w;
         let y0 = MARGIN_PIXELS + row * h;
-        let rendered: Vec<u32>;
+        // Other characters are rasterized on the stack: this runs on the fatal path too, where
+        // allocating could wait forever on a heap lock the dead context held.
+        let mut rendered = [0u32; MAX_GLYPH_PIXELS];
         let glyph: &[u32] = if (' '..='~').contains(&c) {
             let i = c as usize - ' ' as usize;
             &self.ascii_glyphs[i * w * h..(i + 1) * w * h]
         } else {
-            let mut pixels = vec![0u32; w * h];
-            render_glyph(c, w, self.pixel_format, &mut pixels);
-            rendered = pixels;
-            &rendered
+            render_glyph(c, w, self.pixel_format, &mut rendered[..w * h]);
+            &rendered[..w * h]
         };
         let cursor_color = encode(self.pixel_format, FOREGROUND);
         for y in 0..h {

@@ -27,6 +27,8 @@ const CONFIG_VALUE: u16 = 0b11;
 /// One tick at the 1 kHz setting: 2^15 periods of the 33 MHz PCI clock, in microseconds.
 const TICK_US: u64 = 983;
 const MAX_PRELOAD: u32 = 0xF_FFFF;
+/// The longest timeout the two 20-bit stages can count (about 2061 s).
+pub const MAX_TIMEOUT_MS: u64 = 2 * MAX_PRELOAD as u64 * TICK_US / 1000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct I6300esb {
@@ -59,39 +61,47 @@ impl I6300esb {
         unsafe { core::ptr::read_volatile((self.registers as usize + offset) as *const u16) }
     }
 
-    fn unlock(&self) {
-        self.write16(RELOAD, UNLOCK_1);
-        self.write16(RELOAD, UNLOCK_2);
+    /// Unlocks the registers for one write and makes it. The two steps run with interrupts off:
+    /// a thread switch in between could let another unlock-then-write (the petting thread's)
+    /// consume the unlock, and this write would be silently ignored.
+    fn unlocked_write(&self, offset: usize, value: u32, width_bytes: u8) {
+        crate::arch::without_interrupts(|| {
+            self.write16(RELOAD, UNLOCK_1);
+            self.write16(RELOAD, UNLOCK_2);
+            match width_bytes {
+                2 => self.write16(offset, value as u16),
+                _ => self.write32(offset, value),
+            }
+        })
     }
 
     /// Whether the watchdog reset the machine last time; clears the flag.
     pub fn take_previous_reset(&self) -> bool {
         let fired = self.read16(RELOAD) & RELOAD_TIMEOUT_FLAG != 0;
         if fired {
-            self.unlock();
-            self.write16(RELOAD, RELOAD_TIMEOUT_FLAG);
+            self.unlocked_write(RELOAD, RELOAD_TIMEOUT_FLAG as u32, 2);
         }
         fired
     }
 
-    /// Starts counting: the machine resets `timeout_ms` after the last [`Self::pet`].
+    /// Starts counting: the machine resets `timeout_ms` (at most [`MAX_TIMEOUT_MS`]) after the
+    /// last [`Self::pet`].
     pub fn arm(&self, timeout_ms: u64) {
         let f = &self.function;
         let stage_ticks = ((timeout_ms * 1000 / 2) / TICK_US).clamp(1, MAX_PRELOAD as u64) as u32;
-        pci::write_config_u8(f.bus, f.device, f.function, LOCK, 0);
-        pci::write_config_u16(f.bus, f.device, f.function, CONFIG, CONFIG_VALUE);
-        self.unlock();
-        self.write32(PRELOAD_1, stage_ticks);
-        self.unlock();
-        self.write32(PRELOAD_2, stage_ticks);
-        pci::write_config_u8(f.bus, f.device, f.function, LOCK, LOCK_ENABLE);
-        self.pet();
+        crate::arch::without_interrupts(|| {
+            pci::write_config_u8(f.bus, f.device, f.function, LOCK, 0);
+            pci::write_config_u16(f.bus, f.device, f.function, CONFIG, CONFIG_VALUE);
+            self.unlocked_write(PRELOAD_1, stage_ticks, 4);
+            self.unlocked_write(PRELOAD_2, stage_ticks, 4);
+            pci::write_config_u8(f.bus, f.device, f.function, LOCK, LOCK_ENABLE);
+            self.pet();
+        })
     }
 
     /// Restarts the countdown.
     pub fn pet(&self) {
-        self.unlock();
-        self.write16(RELOAD, RELOAD_PING);
+        self.unlocked_write(RELOAD, RELOAD_PING as u32, 2);
     }
 
     pub fn disarm(&self) {

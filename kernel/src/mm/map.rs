@@ -165,10 +165,29 @@ pub fn allocate_stack(bytes: u64) -> Result<KernelStack, MapError> {
     let stack = KernelStack { slot, pages };
     for i in 0..pages {
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(stack.bottom() + i * PAGE));
-        let frame = Frames.allocate_frame().ok_or(MapError::OutOfMemory)?;
-        let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE;
-        // SAFETY: a stack slot is used by one stack at a time; its pages are fresh frames.
-        unsafe { space.mapper.map_to(page, frame, flags, &mut Frames) }.map_err(convert)?.flush();
+        let mapped = match Frames.allocate_frame() {
+            None => Err(MapError::OutOfMemory),
+            Some(frame) => {
+                let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE;
+                // SAFETY: a stack slot is used by one stack at a time; its pages are fresh frames.
+                match unsafe { space.mapper.map_to(page, frame, flags, &mut Frames) } {
+                    Ok(flush) => {
+                        flush.flush();
+                        Ok(())
+                    }
+                    Err(e) => {
+                        frames::free(frame.start_address().as_u64(), 1);
+                        Err(convert(e))
+                    }
+                }
+            }
+        };
+        if let Err(e) = mapped {
+            // Dropping the stack unmaps the pages mapped so far and takes the lock itself.
+            drop(space);
+            drop(stack);
+            return Err(e);
+        }
     }
     Ok(stack)
 }

@@ -261,15 +261,22 @@ fn reboot() {
 }
 
 fn shutdown() -> CommandResult {
+    let failed = |why| CommandError::new("power-off-failed", why);
+    crate::drivers::acpi::can_power_off().map_err(failed)?;
     crate::persist::end_boot(rayos_plog::EndReason::CleanShutdown);
     println!("powering off...");
     console::flush_screen();
-    crate::drivers::acpi::power_off().map_err(|why| CommandError::new("power-off-failed", why))
+    crate::drivers::acpi::power_off()
+        .inspect_err(|_| {
+            // Still running after all: the boot has not ended.
+            crate::persist::end_boot(rayos_plog::EndReason::Running);
+        })
+        .map_err(failed)
 }
 
 fn debug(args: &[&str]) -> CommandResult {
     match args {
-        ["fault", kind] if ["page", "gp", "div", "ud"].contains(kind) => {
+        ["fault", kind] if ["page", "gp", "div", "ud", "stack"].contains(kind) => {
             println!("provoking a {kind} fault on purpose; the kernel will stop");
             console::flush_screen();
             match *kind {
@@ -283,6 +290,9 @@ fn debug(args: &[&str]) -> CommandResult {
                     arch::debug::divide_error();
                 }
                 "ud" => arch::debug::invalid_opcode(),
+                "stack" => {
+                    arch::debug::stack_overflow(0);
+                }
                 _ => return Err(CommandError::usage("debug")),
             }
             Err(CommandError::new("no-fault", "the fault did not happen"))

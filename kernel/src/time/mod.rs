@@ -36,7 +36,7 @@ pub enum Reference {
 }
 
 impl Reference {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Reference::Hpet { .. } => "HPET",
             Reference::PmTimer { .. } => "ACPI PM timer",
@@ -90,8 +90,13 @@ pub fn hpet_reference(phys: u64) -> Option<Reference> {
     }
 }
 
-/// Measures the TSC and local APIC timer rates against `reference` over one window.
-pub fn calibrate(reference: Reference) -> (u64, u64) {
+/// TSC cycles after which a reference that has not covered the calibration window is taken
+/// for stuck (about 4 s at 4 GHz, 20 s at 800 MHz: far beyond the 10 ms window on any clock).
+const CALIBRATION_GIVE_UP_CYCLES: u64 = 1 << 34;
+
+/// Measures the TSC and local APIC timer rates against `reference` over one window; fails if
+/// the reference does not advance.
+pub fn calibrate(reference: Reference) -> Result<(u64, u64), &'static str> {
     apic::start_timer_for_calibration(u32::MAX);
     let apic_start = apic::timer_current_count();
     let start = reference.read();
@@ -103,6 +108,9 @@ pub fn calibrate(reference: Reference) -> (u64, u64) {
         if elapsed_ns >= CALIBRATION_NS {
             break;
         }
+        if arch::read_tsc().wrapping_sub(tsc_start) > CALIBRATION_GIVE_UP_CYCLES {
+            return Err("it does not advance");
+        }
         core::hint::spin_loop();
     }
     let tsc_end = arch::read_tsc();
@@ -113,7 +121,7 @@ pub fn calibrate(reference: Reference) -> (u64, u64) {
     NS_PER_TICK_FP32.store(((1_000_000_000u128 << 32) / tsc_hz.max(1) as u128) as u64, Ordering::Relaxed);
     APIC_TIMER_HZ.store(apic_hz.max(1), Ordering::Relaxed);
     log::info!(target: "time", "calibrated against the {}: TSC {} MHz, APIC timer {} kHz (/16)", reference.name(), tsc_hz / 1_000_000, apic_hz / 1000);
-    (tsc_hz, apic_hz)
+    Ok((tsc_hz, apic_hz))
 }
 
 /// Starts the periodic scheduler tick.

@@ -35,3 +35,13 @@ pub fn invalid_opcode() {
     // SAFETY: deliberately raises #UD; the fault handler stops the kernel.
     unsafe { core::arch::asm!("ud2") };
 }
+
+/// Recurses until the thread's stack runs into its guard page: the #PF cannot push its frame
+/// there, so it becomes a double fault on the fault stack.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+pub fn stack_overflow(depth: u64) -> u64 {
+    let mut frame = [0u8; 512];
+    core::hint::black_box(&mut frame);
+    stack_overflow(core::hint::black_box(depth + 1)).wrapping_add(frame[depth as usize % 512] as u64)
+}
