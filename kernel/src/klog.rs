@@ -26,10 +26,21 @@ pub struct LogRecord {
 
 impl core::fmt::Display for LogRecord {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let seconds = self.uptime_ns / 1_000_000_000;
-        let micros = self.uptime_ns % 1_000_000_000 / 1000;
-        write!(f, "[{seconds:5}.{micros:06}] {:<5} {}: {}", self.level, self.subsystem, self.message)
+        write_line(f, self.uptime_ns, self.level, &self.subsystem, &self.message)
     }
+}
+
+/// One log line as `dmesg` and `log show` print it: `[uptime] LEVEL subsystem: message`.
+pub fn write_line(
+    f: &mut dyn core::fmt::Write,
+    uptime_ns: u64,
+    level: Level,
+    subsystem: &str,
+    message: &str,
+) -> core::fmt::Result {
+    let seconds = uptime_ns / 1_000_000_000;
+    let micros = uptime_ns % 1_000_000_000 / 1000;
+    write!(f, "[{seconds:5}.{micros:06}] {:<5} {subsystem}: {message}", level.as_str())
 }
 
 static RING: IrqMutex<VecDeque<LogRecord>> = IrqMutex::new(VecDeque::new());
@@ -81,17 +92,19 @@ impl Log for KernelLog {
         }
         let (level, uptime_ns) = (entry.level, entry.uptime_ns);
         let (subsystem, message) = (entry.subsystem.clone(), entry.message.clone());
-        {
+        let attached = {
             let mut ring = RING.lock();
             if ring.len() == RING_RECORDS {
                 ring.pop_front();
                 DROPPED.fetch_add(1, Ordering::Relaxed);
             }
             ring.push_back(entry);
-        }
-        // The persistent log copies the ring when it attaches (with interrupts off): a record
-        // pushed before that is in the copy, and one pushed after sees it attached here.
-        if crate::persist::is_attached() {
+            // The persistent log copies the ring and attaches under this lock
+            // ([`copy_and_attach`]): a record pushed before that is in the copy, one pushed
+            // after sees it attached, and none is written twice.
+            crate::persist::is_attached()
+        };
+        if attached {
             crate::persist::record(level, uptime_ns, &subsystem, &message);
         }
     }
@@ -110,6 +123,13 @@ pub fn records(tail: Option<usize>) -> Vec<LogRecord> {
     let ring = RING.lock();
     let skip = tail.map_or(0, |n| ring.len().saturating_sub(n));
     ring.iter().skip(skip).cloned().collect()
+}
+
+/// Runs `attach` on every record so far under the ring's lock: a record logged concurrently
+/// is either passed to it or logged after it returns (see [`KernelLog::log`]).
+pub fn copy_and_attach(attach: impl FnOnce(&mut dyn Iterator<Item = &LogRecord>)) {
+    let ring = RING.lock();
+    attach(&mut ring.iter());
 }
 
 /// For the crash path (no allocation, no waiting on the lock): formats the newest records

@@ -58,13 +58,25 @@ static RAM_ONLY_REASON: Once<String> = Once::new();
 /// What the mount found, for `log stats`.
 static MOUNT: Once<MountReport> = Once::new();
 
-fn level_of(level: log::Level) -> Level {
+/// A kernel log level as the persistent log stores it.
+pub fn level_of(level: log::Level) -> Level {
     match level {
         log::Level::Error => Level::Error,
         log::Level::Warn => Level::Warn,
         log::Level::Info => Level::Info,
         log::Level::Debug => Level::Debug,
         log::Level::Trace => Level::Trace,
+    }
+}
+
+/// A stored level as the kernel log names it.
+pub fn kernel_level(level: Level) -> log::Level {
+    match level {
+        Level::Error => log::Level::Error,
+        Level::Warn => log::Level::Warn,
+        Level::Info => log::Level::Info,
+        Level::Debug => log::Level::Debug,
+        Level::Trace => log::Level::Trace,
     }
 }
 
@@ -127,7 +139,7 @@ fn write_pending(persist: &mut Persist) -> Result<(), PlogError> {
         if batch.is_empty() {
             return Ok(());
         }
-        for p in &batch {
+        for (i, p) in batch.iter().enumerate() {
             let entry = Entry {
                 level: p.level,
                 mono_ns: p.mono_ns,
@@ -135,8 +147,24 @@ fn write_pending(persist: &mut Persist) -> Result<(), PlogError> {
                 subsystem: &p.subsystem,
                 message: &p.message,
             };
-            persist.part.log().append(&entry)?;
+            if let Err(error) = persist.part.log().append(&entry) {
+                requeue(batch.into_iter().skip(i));
+                return Err(error);
+            }
         }
+    }
+}
+
+/// Puts records that could not be written back at the front of the queue, in order; what does
+/// not fit under the limit is counted as dropped.
+fn requeue(unwritten: impl DoubleEndedIterator<Item = Pending>) {
+    let mut pending = PENDING.lock();
+    for p in unwritten.rev() {
+        pending.push_front(p);
+    }
+    while pending.len() > PENDING_LIMIT {
+        pending.pop_back();
+        DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -181,12 +209,7 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
             Ok(gpt) => {
                 if let Some(data) = gpt.find_by_type(rayos_partition::RAYOS_DATA_TYPE) {
                     let on_boot_disk = gpt.partitions().iter().any(|p| p.unique_guid.to_bytes() == boot_guid);
-                    candidates.push((
-                        on_boot_disk,
-                        disk.clone(),
-                        data.first_lba,
-                        data.last_lba - data.first_lba + 1,
-                    ));
+                    candidates.push((on_boot_disk, disk.clone(), data.first_lba, data.sector_count()));
                 }
                 if let Some(problem) = &gpt.primary_problem {
                     log::warn!(target: "storage", "{}: primary GPT refused ({problem}); using the backup", disk.name);
@@ -235,23 +258,23 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
     MOUNT.call_once(|| report);
     crate::crash::set_target(&disk, first_lba, sectors, part.crash_writer(), start.boot);
 
-    // Everything logged so far belongs to this boot: queue it and attach in one step, with
-    // interrupts off, so no record falls between the copy and the attach.
+    // Everything logged so far belongs to this boot: queue it and attach in one step, under
+    // the kernel log's lock, so no record falls between the copy and the attach or is in both.
     *STATE.lock() = Some(Persist { part, disk_name: disk.name.clone(), boot: start.boot, errors: 0 });
-    {
+    crate::klog::copy_and_attach(|records| {
         let mut pending = PENDING.lock();
         let wall_at_boot = time::unix_now().saturating_sub(time::now_ns() / 1_000_000_000);
-        for r in crate::klog::records(None) {
+        for r in records {
             pending.push_back(Pending {
                 level: level_of(r.level),
                 mono_ns: r.uptime_ns,
                 wall_s: if wall_at_boot == 0 { 0 } else { wall_at_boot + r.uptime_ns / 1_000_000_000 },
-                subsystem: r.subsystem,
-                message: r.message,
+                subsystem: r.subsystem.clone(),
+                message: r.message.clone(),
             });
         }
         ATTACHED.store(true, Ordering::Release);
-    }
+    });
     log::info!(target: "log", "persistent log on {} (RAYOS-DATA), boot {}", disk.name, start.boot);
     if let Err(error) = flush() {
         log::error!(target: "log", "writing the log to {} failed: {error:?}", disk.name);

@@ -409,6 +409,60 @@ pub struct Query {
     pub order: Order,
 }
 
+impl Query {
+    /// The boot the selector names: `Some(None)` for any boot, `None` when it names a boot
+    /// before boot 0 (nothing matches).
+    fn resolve_boot(&self, current_boot: u32) -> Option<Option<u32>> {
+        match self.boot {
+            None => Some(None),
+            Some(BootSelector::Absolute(n)) => Some(Some(n)),
+            Some(BootSelector::Relative(k)) => current_boot.checked_add_signed(k).map(Some),
+        }
+    }
+
+    /// Whether one record passes the filters (`boot` resolved by [`Self::resolve_boot`]).
+    fn matches(&self, boot: Option<u32>, r: &RecordView<'_>) -> bool {
+        boot.is_none_or(|n| r.boot == n)
+            && self.min_level.is_none_or(|min| r.level.at_least(min))
+            && self.since_wall_s.is_none_or(|t| r.wall_s >= t)
+            && self.since_mono_ns.is_none_or(|t| r.mono_ns >= t)
+            && self.contains.as_deref().is_none_or(|needle| {
+                contains_ignore_ascii_case(r.message, needle)
+                    || contains_ignore_ascii_case(r.subsystem, needle)
+            })
+    }
+
+    /// Runs the query over records held elsewhere, oldest first (the kernel's records in RAM
+    /// when no partition is mounted), with the same filters, tail and order as a query of
+    /// the log on disk.
+    pub fn select(&self, current_boot: u32, records: impl IntoIterator<Item = LogRecord>) -> Vec<LogRecord> {
+        let Some(boot) = self.resolve_boot(current_boot) else { return Vec::new() };
+        let mut selected: Vec<LogRecord> = records
+            .into_iter()
+            .filter(|r| {
+                let view = RecordView {
+                    seq: r.seq,
+                    level: r.level,
+                    flags: 0,
+                    mono_ns: r.mono_ns,
+                    wall_s: r.wall_s,
+                    boot: r.boot,
+                    subsystem: &r.subsystem,
+                    message: &r.message,
+                };
+                self.matches(boot, &view)
+            })
+            .collect();
+        if let Some(tail) = self.tail {
+            selected.drain(..selected.len().saturating_sub(tail));
+        }
+        if self.order == Order::NewestFirst {
+            selected.reverse();
+        }
+        selected
+    }
+}
+
 /// Which boot a query means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BootSelector {
@@ -722,31 +776,17 @@ impl LogState {
         query: &Query,
         current_boot: u32,
     ) -> Result<QueryResult, PlogError> {
-        let boot = query.boot.map(|b| match b {
-            BootSelector::Absolute(n) => Some(n),
-            BootSelector::Relative(k) => current_boot.checked_add_signed(k),
-        });
         let mut result = QueryResult::default();
         // A relative boot before boot 0 matches nothing.
-        if boot == Some(None) {
+        let Some(boot) = query.resolve_boot(current_boot) else {
             return Ok(result);
-        }
-        let boot = boot.flatten();
+        };
         let keep_block = |b: &BlockInfo| {
             boot.is_none_or(|n| b.min_boot <= n && n <= b.max_boot)
                 && query.since_wall_s.is_none_or(|t| b.last_wall_s >= t)
                 && query.since_mono_ns.is_none_or(|t| b.max_mono_ns >= t)
         };
-        let matches = |r: &RecordView<'_>| {
-            boot.is_none_or(|n| r.boot == n)
-                && query.min_level.is_none_or(|min| r.level.at_least(min))
-                && query.since_wall_s.is_none_or(|t| r.wall_s >= t)
-                && query.since_mono_ns.is_none_or(|t| r.mono_ns >= t)
-                && query.contains.as_deref().is_none_or(|needle| {
-                    contains_ignore_ascii_case(r.message, needle)
-                        || contains_ignore_ascii_case(r.subsystem, needle)
-                })
-        };
+        let matches = |r: &RecordView<'_>| query.matches(boot, r);
         let walk_order = if query.tail.is_some() { Order::NewestFirst } else { query.order };
         let limit = query.tail.unwrap_or(usize::MAX);
         let mut records = Vec::new();
@@ -785,6 +825,40 @@ mod tests {
             first_seq: 100,
             durable_seq: 90,
         }
+    }
+
+    #[test]
+    fn select_filters_records_held_in_memory_like_the_disk_query() {
+        let record = |seq: u64, level: Level, boot: u32, subsystem: &str, message: &str| LogRecord {
+            seq,
+            level,
+            mono_ns: seq * 1000,
+            wall_s: 0,
+            boot,
+            subsystem: String::from(subsystem),
+            message: String::from(message),
+            truncated: false,
+        };
+        let records = vec![
+            record(1, Level::Info, 7, "storage", "disk found"),
+            record(2, Level::Warn, 7, "vm", "guest FAILED"),
+            record(3, Level::Error, 7, "storage", "write failed"),
+            record(4, Level::Debug, 7, "time", "tick"),
+        ];
+        let seqs = |q: &Query| q.select(7, records.clone()).iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&Query::default()), [1, 2, 3, 4]);
+        assert_eq!(seqs(&Query { min_level: Some(Level::Warn), ..Default::default() }), [2, 3]);
+        assert_eq!(seqs(&Query { contains: Some(String::from("failed")), ..Default::default() }), [2, 3]);
+        assert_eq!(seqs(&Query { contains: Some(String::from("STORAGE")), ..Default::default() }), [1, 3]);
+        assert_eq!(seqs(&Query { tail: Some(2), ..Default::default() }), [3, 4]);
+        assert_eq!(seqs(&Query { since_mono_ns: Some(2500), ..Default::default() }), [3, 4]);
+        assert_eq!(seqs(&Query { boot: Some(BootSelector::Relative(-1)), ..Default::default() }), []);
+        assert_eq!(
+            seqs(&Query { boot: Some(BootSelector::Relative(0)), ..Default::default() }),
+            [1, 2, 3, 4]
+        );
+        let newest_first = Query { order: Order::NewestFirst, tail: Some(3), ..Default::default() };
+        assert_eq!(seqs(&newest_first), [4, 3, 2]);
     }
 
     #[test]

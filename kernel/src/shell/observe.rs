@@ -68,7 +68,7 @@ pub fn disks() {
                     println!("  GPT with no partitions");
                 }
                 for p in gpt.partitions() {
-                    let sectors = p.last_lba - p.first_lba + 1;
+                    let sectors = p.sector_count();
                     println!(
                         "  {}{}  {:<20} {:<12} {:>10}  sectors {}-{}",
                         disk.name,
@@ -95,18 +95,21 @@ fn date_text(unix_s: u64) -> String {
     }
 }
 
-fn record_line(r: &LogRecord) -> String {
-    let seconds = r.mono_ns / 1_000_000_000;
-    let micros = r.mono_ns % 1_000_000_000 / 1000;
-    let level = match r.level {
-        Level::Error => "ERROR",
-        Level::Warn => "WARN",
-        Level::Info => "INFO",
-        Level::Debug => "DEBUG",
-        Level::Trace => "TRACE",
-    };
-    let cut = if r.truncated { " [cut]" } else { "" };
-    format!("boot {:<3} [{seconds:5}.{micros:06}] {:<5} {}: {}{cut}", r.boot, level, r.subsystem, r.message)
+/// A record as `log show` prints it; `show_boot` puts the boot number in front (records from
+/// RAYOS-DATA; the RAM log only has this boot's).
+fn record_line(r: &LogRecord, show_boot: bool) -> String {
+    let mut line = if show_boot { format!("boot {:<3} ", r.boot) } else { String::new() };
+    let _ = crate::klog::write_line(
+        &mut line,
+        r.mono_ns,
+        persist::kernel_level(r.level),
+        &r.subsystem,
+        &r.message,
+    );
+    if r.truncated {
+        line.push_str(" [cut]");
+    }
+    line
 }
 
 fn ram_only_note() {
@@ -149,7 +152,7 @@ fn log_show(args: &[&str]) -> CommandResult {
         } else {
             // Without a wall clock a window only makes sense in this boot.
             query.boot = Some(BootSelector::Relative(0));
-            query.since_mono_ns = Some(time::now_ns().saturating_sub(since * 1_000_000_000));
+            query.since_mono_ns = Some(time::now_ns().saturating_sub(since.saturating_mul(1_000_000_000)));
         }
     }
     let result = persist::with(|p| p.part.log().query(&query));
@@ -159,7 +162,7 @@ fn log_show(args: &[&str]) -> CommandResult {
                 println!("no records match");
             }
             for record in &result.records {
-                println!("{}", record_line(record));
+                println!("{}", record_line(record, true));
             }
             let skipped = result.skipped_corrupt_records + result.skipped_corrupt_blocks;
             if skipped > 0 {
@@ -186,26 +189,25 @@ fn log_show(args: &[&str]) -> CommandResult {
                     "earlier boots are only kept on RAYOS-DATA",
                 ));
             }
-            let level = query.min_level.map(|l| match l {
-                Level::Error => log::Level::Error,
-                Level::Warn => log::Level::Warn,
-                Level::Info => log::Level::Info,
-                _ => log::Level::Debug,
+            // The same query, over this boot's records in RAM.
+            let in_ram = crate::klog::records(None).into_iter().map(|r| LogRecord {
+                seq: 0,
+                level: persist::level_of(r.level),
+                mono_ns: r.uptime_ns,
+                wall_s: 0,
+                boot: 0,
+                subsystem: r.subsystem,
+                message: r.message,
+                truncated: false,
             });
-            let grep = query.contains.as_deref().map(str::to_ascii_lowercase);
-            let records: Vec<_> = crate::klog::records(None)
-                .into_iter()
-                .filter(|r| level.is_none_or(|l| r.level <= l))
-                .filter(|r| {
-                    grep.as_ref().is_none_or(|g| {
-                        format!("{} {}", r.subsystem, r.message).to_ascii_lowercase().contains(g)
-                    })
-                })
-                .filter(|r| query.since_mono_ns.is_none_or(|s| r.uptime_ns >= s))
-                .collect();
-            let skip = query.tail.map_or(0, |t| records.len().saturating_sub(t));
-            for record in &records[skip..] {
-                println!("{record}");
+            // RAM records carry no wall time: a window is measured on this boot's clock.
+            query.since_wall_s = None;
+            if let Some(since) = options.since_s {
+                query.since_mono_ns =
+                    Some(time::now_ns().saturating_sub(since.saturating_mul(1_000_000_000)));
+            }
+            for record in query.select(0, in_ram) {
+                println!("{}", record_line(&record, false));
             }
             Ok(())
         }
