@@ -160,13 +160,24 @@ pub fn push_input(bytes: &[u8]) {
 
 /// Blocks until input is available, then moves up to `buf.len()` bytes into `buf`.
 pub fn read_input(buf: &mut [u8]) -> usize {
-    crate::task::wait_until(&INPUT_WAITERS, || !INPUT.lock().is_empty());
+    read_input_unless(buf, || false)
+}
+
+/// Like [`read_input`], but returns 0 without input once `stop()` holds (whoever makes it
+/// true calls [`wake_readers`]).
+pub fn read_input_unless(buf: &mut [u8], mut stop: impl FnMut() -> bool) -> usize {
+    crate::task::wait_until(&INPUT_WAITERS, || !INPUT.lock().is_empty() || stop());
     let mut input = INPUT.lock();
     let n = buf.len().min(input.len());
     for (slot, b) in buf.iter_mut().zip(input.drain(..n)) {
         *slot = b;
     }
     n
+}
+
+/// Wakes threads blocked in [`read_input_unless`] so that they check their stop condition.
+pub fn wake_readers() {
+    INPUT_WAITERS.wake_all();
 }
 
 /// The serial receive interrupt: drains the UART's FIFO.

@@ -198,10 +198,104 @@ markers! {
         "a benchmark command measured one figure";
 }
 
+/// What is put before a line of guest (untrusted) output that starts like a marker, so that
+/// a guest cannot print lines that scripts and tests would take for RayOS's own markers.
+pub const UNTRUSTED_LINE_PREFIX: &str = "guest| ";
+
+/// The start every marker line has.
+const MARKER_START: &[u8] = b"RAYOS_";
+
+/// Whether a line of untrusted text would pass for a marker.
+pub fn looks_like_marker(line: &str) -> bool {
+    line.as_bytes().starts_with(MARKER_START)
+}
+
+fn is_line_break(b: u8) -> bool {
+    b == b'\n' || b == b'\r'
+}
+
+/// Defuses marker lines in a stream of untrusted bytes (a guest's console), chunk by chunk:
+/// a line that starts with `RAYOS_` gets [`UNTRUSTED_LINE_PREFIX`] in front; everything else
+/// passes unchanged. Bytes that may begin such a line are held until the next chunk decides.
+#[derive(Debug, Clone)]
+pub struct UntrustedLines {
+    /// How many bytes of [`MARKER_START`] the current line has matched and held back, or
+    /// `None` once the line can no longer be one.
+    matched: Option<usize>,
+}
+
+impl Default for UntrustedLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UntrustedLines {
+    pub const fn new() -> Self {
+        UntrustedLines { matched: Some(0) }
+    }
+
+    /// Passes `input` on to `out` (in one or more pieces).
+    pub fn filter(&mut self, input: &[u8], out: &mut impl FnMut(&[u8])) {
+        let mut start = 0;
+        for (i, &b) in input.iter().enumerate() {
+            match self.matched {
+                Some(n) if b == MARKER_START[n] => {
+                    out(&input[start..i]);
+                    start = i + 1;
+                    if n + 1 == MARKER_START.len() {
+                        out(UNTRUSTED_LINE_PREFIX.as_bytes());
+                        out(MARKER_START);
+                        self.matched = None;
+                    } else {
+                        self.matched = Some(n + 1);
+                    }
+                }
+                Some(n) => {
+                    // Not a marker after all: give back what was held, then carry on.
+                    out(&input[start..i]);
+                    out(&MARKER_START[..n]);
+                    start = i;
+                    self.matched = is_line_break(b).then_some(0);
+                }
+                None if is_line_break(b) => self.matched = Some(0),
+                None => {}
+            }
+        }
+        out(&input[start..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
+
+    fn filtered(chunks: &[&[u8]]) -> std::string::String {
+        let mut filter = UntrustedLines::new();
+        let mut out = std::vec::Vec::new();
+        for chunk in chunks {
+            filter.filter(chunk, &mut |piece: &[u8]| out.extend_from_slice(piece));
+        }
+        std::string::String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn untrusted_marker_lines_are_prefixed_even_across_chunks() {
+        assert_eq!(filtered(&[b"RAYOS_VM:STOPPED:linux\n"]), "guest| RAYOS_VM:STOPPED:linux\n");
+        assert_eq!(filtered(&[b"ok\r\nRAY", b"OS_SHELL:OK:x\n"]), "ok\r\nguest| RAYOS_SHELL:OK:x\n");
+        assert_eq!(filtered(&[b"R", b"A", b"YOS_"]), "guest| RAYOS_");
+    }
+
+    #[test]
+    fn other_text_passes_unchanged() {
+        for text in ["Reading\nRAYO\n", "RRAYOS_x\n", "say RAYOS_X\n", "RAYOSx", "", "\n\nR"] {
+            let all_but_held = filtered(&[text.as_bytes(), b"\n"]);
+            assert_eq!(all_but_held, std::format!("{text}\n"), "{text:?}");
+        }
+        // Bytes held at the end of a chunk come out with the next one.
+        assert_eq!(filtered(&[b"RA", b"M\n"]), "RAM\n");
+    }
     use std::string::ToString;
 
     #[test]

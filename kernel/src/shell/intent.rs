@@ -56,6 +56,8 @@ pub fn run_plain_language(line: &str) {
         return;
     }
     let confirmed = match reading.effect {
+        // The command asks itself; one question is enough.
+        _ if confirms_itself(&command) => true,
         Effect::Read => true,
         Effect::Change => confirm(name, &format!("Run '{command}'?"), Confirmation::YesNo),
         Effect::Destructive => {
@@ -68,6 +70,16 @@ pub fn run_plain_language(line: &str) {
         return;
     }
     super::execute_command(&command);
+}
+
+/// Commands that ask for their own confirmation (`observe.rs`), so the plain-language path
+/// does not ask a second time.
+fn confirms_itself(command: &str) -> bool {
+    let mut words = command.split_whitespace();
+    matches!(
+        (words.next(), words.next()),
+        (Some("crash"), Some("clear")) | (Some("watchdog"), Some("disarm"))
+    )
 }
 
 /// `intent <text>`: the reading, without running anything.

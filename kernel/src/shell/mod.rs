@@ -107,7 +107,8 @@ pub fn run() -> ! {
 
 /// Runs one line: a command, or (when its first word is none) a request for System 2.
 pub fn execute(line: &str) {
-    let first = line.split_whitespace().next().unwrap_or("");
+    // An empty line is no request: a new prompt, as in any shell.
+    let Some(first) = line.split_whitespace().next() else { return };
     let is_command = rayos_shell::commands::find(first).is_some();
     let looks_like_typo =
         !is_command && !line.trim().contains(' ') && rayos_shell::commands::suggest(first).is_some();

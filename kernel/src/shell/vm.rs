@@ -121,9 +121,12 @@ fn output(name: &str, tail: Option<usize>) -> CommandResult {
     let lines: alloc::vec::Vec<&str> = text.lines().collect();
     let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
     for line in &lines[skip..] {
-        // Guest output is untrusted: show only printable characters.
+        // Guest output is untrusted: show only printable characters, and no line that would
+        // pass for a RayOS marker.
         let clean: String = line.chars().map(|c| if c.is_control() && c != '\t' { '.' } else { c }).collect();
-        println!("{clean}");
+        let prefix =
+            if rayos_markers::looks_like_marker(&clean) { rayos_markers::UNTRUSTED_LINE_PREFIX } else { "" };
+        println!("{prefix}{clean}");
     }
     Ok(())
 }
@@ -135,11 +138,15 @@ fn console(name: &str) -> CommandResult {
         return Err(error(VmError::NotRunning));
     }
     println!("attached to {name}'s console; type Ctrl-] to detach");
-    v.shared.attached.store(true, Ordering::Relaxed);
+    v.shared.attach_console();
     let mut input = [0u8; 64];
     'attached: loop {
+        if v.shared.status().0 == State::Stopped {
+            break;
+        }
         console::flush_screen();
-        let n = console::read_input(&mut input);
+        // Returns early when the guest stops (the VM thread detaches the console).
+        let n = console::read_input_unless(&mut input, || !v.shared.attached.load(Ordering::Acquire));
         for (i, &b) in input[..n].iter().enumerate() {
             if b == 0x1D {
                 v.shared.type_input(&input[..i]);
@@ -147,9 +154,6 @@ fn console(name: &str) -> CommandResult {
             }
         }
         v.shared.type_input(&input[..n]);
-        if v.shared.status().0 == State::Stopped {
-            break;
-        }
     }
     v.shared.attached.store(false, Ordering::Relaxed);
     println!();

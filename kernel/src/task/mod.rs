@@ -272,6 +272,24 @@ pub fn sleep_ns(ns: u64) {
     yield_now();
 }
 
+/// Sleeps like [`sleep_ns`] unless `has_work()` holds. It is checked after the thread is
+/// marked sleeping, so a [`wake`] by whoever makes it true cannot fall in between and be lost.
+pub fn sleep_ns_unless(ns: u64, mut has_work: impl FnMut() -> bool) {
+    let until = time::now_ns().saturating_add(ns);
+    let sleeping = arch::without_interrupts(|| {
+        set_current_state(State::Sleeping(until));
+        if has_work() {
+            set_current_state(State::Running);
+            false
+        } else {
+            true
+        }
+    });
+    if sleeping {
+        yield_now();
+    }
+}
+
 fn set_current_state(state: State) {
     let mut guard = SCHEDULER.lock();
     if let Some(scheduler) = guard.as_mut() {

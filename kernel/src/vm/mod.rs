@@ -83,6 +83,8 @@ pub struct Shared {
     input: IrqMutex<VecDeque<u8>>,
     command: AtomicU8,
     pub attached: AtomicBool,
+    /// Defuses marker-like guest lines on the way to the console (used by the VM thread).
+    console_filter: crate::sync::Mutex<rayos_markers::UntrustedLines>,
     pub exits: [AtomicU64; backend::Exit::NAMES.len()],
     thread: AtomicU64,
     /// How far into READY_MARKER the output has matched.
@@ -103,6 +105,7 @@ impl Shared {
             input: IrqMutex::new(VecDeque::new()),
             command: AtomicU8::new(0),
             attached: AtomicBool::new(false),
+            console_filter: crate::sync::Mutex::new(rayos_markers::UntrustedLines::new()),
             exits: [const { AtomicU64::new(0) }; backend::Exit::NAMES.len()],
             thread: AtomicU64::new(0),
             ready_progress: AtomicU64::new(0),
@@ -117,10 +120,19 @@ impl Shared {
     fn set_running(&self) {
         {
             let mut s = self.status.lock();
-            s.state = State::Running;
+            // A `vm stop` during start-up has already made it Stopping: that stays.
+            if s.state == State::Starting {
+                s.state = State::Running;
+            }
             s.since_ns = time::now_ns();
         }
         println!("{}", rayos_markers::VM_RUNNING.with(&[&self.name]));
+    }
+
+    /// Shows the guest's console output on RayOS's console from now on.
+    pub fn attach_console(&self) {
+        *self.console_filter.lock() = rayos_markers::UntrustedLines::new();
+        self.attached.store(true, Ordering::Release);
     }
 
     fn take_command(&self) -> Command {
@@ -182,7 +194,8 @@ impl Shared {
             }
         }
         if self.attached.load(Ordering::Relaxed) {
-            crate::console::write_bytes(bytes);
+            // Guest text must not pass for RayOS's markers on the console.
+            self.console_filter.lock().filter(bytes, &mut |piece: &[u8]| crate::console::write_bytes(piece));
         }
         let mut progress = self.ready_progress.load(Ordering::Relaxed) as usize;
         for &b in bytes {
@@ -361,7 +374,9 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
             s.guest_ready = false;
             s.last_stop = Some(stop.describe());
         }
-        shared.attached.store(false, Ordering::Relaxed);
+        // A shell attached to the console returns to its prompt.
+        shared.attached.store(false, Ordering::Release);
+        crate::console::wake_readers();
         shared.thread.store(0, Ordering::Release);
         if stop.is_fault() {
             log::warn!(target: "vm", "{}: {}", config.name, stop.describe());
