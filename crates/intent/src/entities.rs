@@ -526,8 +526,9 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
                 return Some(n.min(i64::MAX as u64) as i64);
             }
         }
-        // "2 boots ago", "two boots back"
-        if let Some((n, used)) = number_at(words, i) {
+        // "2 boots ago", "two boots back"; dictated, "to boots ago" is "two boots ago".
+        let spoken_two = matches!(w, "to" | "too").then_some((2, 1));
+        if let Some((n, used)) = number_at(words, i).or(spoken_two) {
             if words.get(i + used).is_some_and(|b| matches!(*b, "boot" | "boots" | "reboots"))
                 && words.get(i + used + 1).is_some_and(|a| matches!(*a, "ago" | "back" | "before"))
             {
@@ -537,8 +538,12 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
         if w == "penultimate" && words.get(i + 1).is_some_and(|b| is_boot_word(b)) {
             return Some(-2);
         }
-        // "the boot before last", "second to last boot"
-        if is_boot_word(w) && words.get(i + 1) == Some(&"before") && words.get(i + 2) == Some(&"last") {
+        // "the boot before last", "the boot before the last one", "second to last boot"
+        if is_boot_word(w)
+            && words.get(i + 1) == Some(&"before")
+            && (words.get(i + 2) == Some(&"last")
+                || (words.get(i + 2) == Some(&"the") && words.get(i + 3) == Some(&"last")))
+        {
             return Some(-2);
         }
         if w == "second" && words.get(i + 1) == Some(&"to") && words.get(i + 2) == Some(&"last") {
@@ -556,13 +561,39 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             }
         }
     }
-    // "why did it fail to boot last time", "the boot before": read as the previous boot.
-    if words.iter().any(|w| matches!(*w, "boot" | "booting" | "boot-up"))
-        && words.windows(2).any(|p| p == ["last", "time"])
+    // "why did it fail to boot last time", "it did not start the last time": the previous
+    // boot.
+    if words.iter().any(|w| {
+        matches!(*w, "boot" | "booting" | "boot-up" | "booted" | "start" | "started" | "starting" | "startup")
+    }) && words.windows(2).any(|p| p == ["last", "time"])
     {
         return Some(-1);
     }
     None
+}
+
+/// A boot given as a command-line flag, as in `journalctl -b -1` or `log show --boot 3`:
+/// `-b`/`--boot` followed by a number (negative: relative, 0: the running boot), or a bare
+/// `-b`/`--boot` (the running boot, when known). Read from the normalised text, since the
+/// words have lost the signs.
+pub fn find_boot_flag(normalized: &str, world: &dyn World) -> Option<i64> {
+    let tokens: Vec<&str> = normalized.split_whitespace().collect();
+    let at = tokens.iter().position(|t| matches!(*t, "-b" | "--boot" | "--boot=" | "-b="))?;
+    let current = || world.current_boot().map(|b| b.min(i64::MAX as u64) as i64);
+    let Some(next) = tokens.get(at + 1) else { return current() };
+    let (negative, magnitude) = match next.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, *next),
+    };
+    match digits(magnitude) {
+        Some(0) => current(),
+        Some(n) => {
+            let n = n.min(1 << 40) as i64;
+            Some(if negative { -n } else { n })
+        }
+        None if next.starts_with('-') => current(),
+        None => None,
+    }
 }
 
 /// The log level the request names (see the module's conventions: "fail" names none).
@@ -587,7 +618,20 @@ fn looks_like_device(word: &str) -> bool {
 fn is_disk_word(word: &str) -> bool {
     matches!(
         word,
-        "disk" | "disks" | "drive" | "drives" | "disc" | "dsk" | "diks" | "volume" | "device" | "ssd" | "hdd"
+        "disk"
+            | "disks"
+            | "drive"
+            | "drives"
+            | "disc"
+            | "discs"
+            | "dsk"
+            | "diks"
+            | "volume"
+            | "device"
+            | "ssd"
+            | "hdd"
+            | "harddisk"
+            | "harddrive"
     )
 }
 
@@ -641,9 +685,11 @@ pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
                 }
             }
         }
-        // "the second disk", "the 2nd virtual drive"
+        // "the second disk", "the 2nd virtual drive", "install on the second one"
         if let Some(n) = ordinal_at(words, i) {
-            if words[i + 1..words.len().min(i + 4)].iter().any(|w| is_disk_word(w)) {
+            if words[i + 1..words.len().min(i + 4)].iter().any(|w| is_disk_word(w))
+                || words.get(i + 1) == Some(&"one")
+            {
                 if let Some(name) = by_index(n) {
                     return Some(name);
                 }
@@ -664,17 +710,25 @@ pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
             }
         }
     }
-    if !disks.is_empty() && words.iter().any(|w| is_disk_word(w)) {
-        let pick = |largest: bool| {
-            let iter = disks.iter();
-            if largest { iter.max_by_key(|d| d.size_bytes) } else { iter.min_by_key(|d| d.size_bytes) }
-                .map(|d| d.name.clone())
+    // "the bigger disk", "the big one", "the smallest drive": by size among the disks.
+    let pick = |largest: bool| {
+        let iter = disks.iter();
+        if largest { iter.max_by_key(|d| d.size_bytes) } else { iter.min_by_key(|d| d.size_bytes) }
+            .map(|d| d.name.clone())
+    };
+    for (i, w) in words.iter().enumerate() {
+        let (largest, graded) = match *w {
+            "biggest" | "largest" | "bigger" | "larger" => (true, true),
+            "smallest" | "smaller" => (false, true),
+            "big" | "large" | "huge" => (true, false),
+            "small" | "little" | "tiny" => (false, false),
+            _ => continue,
         };
-        if words.iter().any(|w| matches!(*w, "biggest" | "largest" | "bigger" | "larger")) {
-            return pick(true);
-        }
-        if words.iter().any(|w| matches!(*w, "smallest" | "smaller")) {
-            return pick(false);
+        // The adjective right before the disk ("the big one", "the small drive"); a graded
+        // one anywhere in a request that names disks ("install on whichever disk is larger").
+        let names_disk = words[i + 1..words.len().min(i + 3)].iter().any(|n| is_disk_word(n) || *n == "one");
+        if names_disk || (graded && words.iter().any(|w| is_disk_word(w))) {
+            return pick(largest);
         }
     }
     None
@@ -793,6 +847,47 @@ fn is_vm_name_stopword(word: &str) -> bool {
             | "here"
             | "there"
             | "instead"
+    )
+}
+
+/// Parts and properties of a VM: after "the vm" they describe it ("the vm manager").
+fn is_vm_part_word(word: &str) -> bool {
+    matches!(
+        word,
+        "manager"
+            | "settings"
+            | "setting"
+            | "config"
+            | "configuration"
+            | "network"
+            | "networking"
+            | "image"
+            | "images"
+            | "disk"
+            | "disks"
+            | "memory"
+            | "ram"
+            | "cpu"
+            | "name"
+            | "names"
+            | "session"
+            | "output"
+            | "view"
+            | "logs"
+            | "log"
+            | "files"
+            | "file"
+            | "storage"
+            | "snapshot"
+            | "snapshots"
+            | "host"
+            | "software"
+            | "system"
+            | "feature"
+            | "features"
+            | "support"
+            | "thing"
+            | "stuff"
     )
 }
 
@@ -923,21 +1018,27 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
         if i > 0 && plausible_vm_name(&tokens[i - 1]) {
             return Some(String::from(tokens[i - 1].text));
         }
-        // "kill vm arch", "vm start sandbox"; but after a determiner ("the vm window") the
-        // next word describes the VM rather than naming it.
+        // "kill vm arch", "vm start sandbox", "the vm builder should start"; but after a
+        // determiner a word for a part of a VM describes it ("the vm manager") rather than
+        // naming it.
         let determiner =
             |w: &str| matches!(w, "the" | "a" | "an" | "this" | "that" | "my" | "your" | "our" | "its");
-        if !marker(tokens[i].text) || (i > 0 && determiner(tokens[i - 1].text)) {
+        if !marker(tokens[i].text) {
             continue;
         }
+        let after_determiner = i > 0 && determiner(tokens[i - 1].text);
         let mut j = i + 1;
-        if is(j, &|n| {
-            matches!(n, "start" | "stop" | "restart" | "show" | "hide" | "reboot" | "named" | "called")
-        }) {
+        if !after_determiner
+            && is(j, &|n| {
+                matches!(n, "start" | "stop" | "restart" | "show" | "hide" | "reboot" | "named" | "called")
+            })
+        {
             j += 1;
         }
         if let Some(t) = tokens.get(j).filter(|t| plausible_vm_name(t)) {
-            return Some(String::from(t.text));
+            if !after_determiner || !is_vm_part_word(t.text) {
+                return Some(String::from(t.text));
+            }
         }
     }
     None
@@ -1082,9 +1183,20 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
 pub fn find_entry(words: &[&str], raw: &str, world: &dyn World) -> Option<String> {
     let entries = world.boot_entries();
     let normalized_raw = crate::text::normalize(raw);
+    // Numbers as digits, so that "rayos two" names the entry `rayos-2`.
+    let spoken: Vec<String> = words
+        .iter()
+        .map(|w| match unit_word(w).or_else(|| tens_word(w)) {
+            Some(n) => n.to_string(),
+            None => String::from(*w),
+        })
+        .collect();
+    let (text, spoken) = (words.join(" "), spoken.join(" "));
     for entry in &entries {
         let entry_words = crate::text::words(&crate::text::normalize(entry)).join(" ");
-        if !entry_words.is_empty() && contains_words(&words.join(" "), &entry_words) {
+        if !entry_words.is_empty()
+            && (contains_words(&text, &entry_words) || contains_words(&spoken, &entry_words))
+        {
             return Some(entry.clone());
         }
     }
@@ -1181,7 +1293,10 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
                 k -= 1;
             }
             let before = if k > 0 { words[k - 1] } else { "" };
-            if matches!(before, "last" | "latest" | "recent" | "tail" | "newest" | "top" | "first")
+            // "journalctl -n 50": `-n` counts lines there too.
+            let journal_lines = before == "journalctl" && k < i;
+            if (journal_lines
+                || matches!(before, "last" | "latest" | "recent" | "tail" | "newest" | "top" | "first"))
                 && time_unit_seconds(next).is_none()
                 && !matches!(next, "boots" | "boot" | "crashes")
             {
@@ -1201,7 +1316,7 @@ pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
     Entities {
         vm: find_vm(words, &tokens, world),
         disk: find_disk(words, world),
-        boot: find_boot(words, world),
+        boot: find_boot_flag(&normalized, world).or_else(|| find_boot(words, world)),
         level: find_level(words),
         // Units as typed first: "mins" is a unit even where the lexicon would correct it.
         seconds: find_seconds(&typed).or_else(|| find_seconds(words)),

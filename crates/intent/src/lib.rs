@@ -237,6 +237,7 @@ impl Engine {
             &self.embeddings,
             &self.lexicon,
             &self.known,
+            &self.known,
             text,
             self.model.bucket_count,
             self.model.pooling,
@@ -276,7 +277,7 @@ impl Engine {
     pub fn read(&self, text: &str, world: &dyn World) -> Reading {
         let raw = text::truncate(text, text::MAX_INPUT_BYTES);
         let normalized = text::normalize(raw);
-        let words = analyze(&normalized, &self.lexicon, &self.embeddings);
+        let words = analyze_joined(&normalized, &self.lexicon, &self.embeddings, &self.known);
         let mut features = Features::default();
         let mut scratch = Vec::new();
         features::featurize(
@@ -375,11 +376,108 @@ pub fn analyze<'a>(normalized: &'a str, lexicon: &'a Lexicon, embeddings: &Embed
         .collect()
 }
 
-/// Features of a raw request (truncated, normalised, split and corrected as
-/// [`Engine::read`] does).
+/// [`analyze`], then split words joined again (see [`join_split_words`]): what
+/// [`Engine::read`] classifies and extracts entities from.
+pub fn analyze_joined<'a>(
+    normalized: &'a str,
+    lexicon: &'a Lexicon,
+    embeddings: &Embeddings,
+    known: &KnownWords,
+) -> Vec<&'a str> {
+    let mut words = analyze(normalized, lexicon, embeddings);
+    join_split_words(&mut words, lexicon, known);
+    words
+}
+
+/// Two-letter words of English: a part of this kind is a word of its own, not a piece of a
+/// split one ("set up" is not "setup" misheard).
+fn is_two_letter_word(word: &str) -> bool {
+    matches!(
+        word,
+        "a" | "i"
+            | "am"
+            | "an"
+            | "as"
+            | "at"
+            | "be"
+            | "by"
+            | "do"
+            | "go"
+            | "he"
+            | "hi"
+            | "if"
+            | "in"
+            | "is"
+            | "it"
+            | "me"
+            | "my"
+            | "no"
+            | "of"
+            | "oh"
+            | "ok"
+            | "on"
+            | "or"
+            | "so"
+            | "to"
+            | "up"
+            | "us"
+            | "we"
+    )
+}
+
+/// Joins two neighbouring words into one when speech-to-text or a hurried typist split an
+/// in-scope word ("re boot", "watch dog", "v m", "net work"): the joined word must be a
+/// corpus word that in-scope requests use, and the parts must look like pieces of it rather
+/// than words of their own: a part is a fragment of one or two letters that is not an
+/// English word, or a word in-scope requests never use, or the joined word is more frequent
+/// in the corpus than either part. So "shut down" and "start up" stay apart ("shut" and
+/// "start" are more frequent than "shutdown" and "startup"), and numbers are never joined
+/// ("30 s" stays a duration).
+pub fn join_split_words<'a>(words: &mut Vec<&'a str>, lexicon: &'a Lexicon, known: &KnownWords) {
+    if known.is_empty() || words.len() < 2 {
+        return;
+    }
+    let fragment = |w: &str| w.chars().count() <= 2 && !is_two_letter_word(w);
+    let rank = |w: &str| lexicon.rank(w).unwrap_or(u32::MAX);
+    let mut joined = String::new();
+    let mut out: Vec<&'a str> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        if let Some(&next) = words.get(i + 1) {
+            let word = words[i];
+            if !word.bytes().chain(next.bytes()).any(|b| b.is_ascii_digit()) && word.len() + next.len() <= 24
+            {
+                joined.clear();
+                joined.push_str(word);
+                joined.push_str(next);
+                if let Some(whole) = lexicon.word(&joined).filter(|w| known.is_familiar(w)) {
+                    let whole_rank = rank(whole);
+                    if fragment(word)
+                        || fragment(next)
+                        || !known.is_familiar(word)
+                        || !known.is_familiar(next)
+                        || (whole_rank < rank(word) && whole_rank < rank(next))
+                    {
+                        out.push(whole);
+                        i += 2;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(words[i]);
+        i += 1;
+    }
+    *words = out;
+}
+
+/// Features of a raw request (truncated, normalised, split, corrected and joined as
+/// [`Engine::read`] does). `known` joins split words; `familiar` decides which words count as
+/// unfamiliar (the engine passes `known` for both; training passes a per-example view).
 pub fn features_of(
     embeddings: &Embeddings,
     lexicon: &Lexicon,
+    known: &KnownWords,
     familiar: &dyn Familiarity,
     raw: &str,
     bucket_count: u32,
@@ -387,7 +485,7 @@ pub fn features_of(
 ) -> Features {
     let raw = text::truncate(raw, text::MAX_INPUT_BYTES);
     let normalized = text::normalize(raw);
-    let words = analyze(&normalized, lexicon, embeddings);
+    let words = analyze_joined(&normalized, lexicon, embeddings, known);
     let mut features = Features::default();
     let mut scratch = Vec::new();
     features::featurize(embeddings, &words, bucket_count, pooling, familiar, &mut scratch, &mut features);

@@ -13,6 +13,8 @@
 //! deletions and binary-searches a table precomputed at training time: no work linear in
 //! the lexicon. Two words that share a single-deletion variant are at most two edits apart,
 //! which finds the common two-edit slips ("proccesor") without a second deletion level.
+//! Words too short to be corrections are indexed by their own hash only, so that
+//! [`Lexicon::word`] finds every lexicon word (the engine joins split words with it).
 //!
 //! Section `LEXI`: `u32 count`, `count` x (`u16 len`, bytes) words, most frequent first;
 //! `u32 entries`, `entries` x (`u64 hash`, `u32 word`) sorted by hash then word.
@@ -65,6 +67,9 @@ impl Lexicon {
         for (id, w) in words.iter().enumerate() {
             if w.chars().count() + 1 >= MIN_CORRECTED_CHARS {
                 deletions(w, |h| index.push((h, id as u32)));
+            } else {
+                // Too short to be a correction, but still found by `word` and `contains`.
+                index.push((fnv1a64(w.as_bytes()), id as u32));
             }
         }
         index.sort_unstable();
@@ -141,6 +146,18 @@ impl Lexicon {
     pub fn contains(&self, word: &str) -> bool {
         let h = fnv1a64(word.as_bytes());
         self.candidates(h).any(|id| self.words[id as usize] == word)
+    }
+
+    /// The lexicon's copy of `word`, if it has one.
+    pub fn word(&self, word: &str) -> Option<&str> {
+        self.rank(word).map(|id| self.words[id as usize].as_str())
+    }
+
+    /// The frequency rank of `word` in the corpus (0: the most frequent), if it is a lexicon
+    /// word.
+    pub fn rank(&self, word: &str) -> Option<u32> {
+        let h = fnv1a64(word.as_bytes());
+        self.candidates(h).find(|&id| self.words[id as usize] == word)
     }
 
     fn candidates(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {

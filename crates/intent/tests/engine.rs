@@ -115,6 +115,48 @@ fn real_words_are_not_taken_for_typos() {
 }
 
 #[test]
+fn split_words_are_joined_only_into_in_scope_words() {
+    let e = engine();
+    let joined = |text: &str| -> Vec<String> {
+        let normalized = normalize(text);
+        rayos_intent::analyze_joined(&normalized, e.lexicon(), e.embeddings(), e.known_words())
+            .into_iter()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(joined("re boot now"), ["reboot", "now"], "a fragment joins its neighbour");
+    assert_eq!(
+        joined("watch dog status"),
+        ["watchdog", "status"],
+        "the whole is more frequent than its parts"
+    );
+    assert_eq!(joined("net work status"), ["network", "status"]);
+    assert_eq!(joined("v m list"), ["vm", "list"]);
+    assert_eq!(
+        joined("shut down the box"),
+        ["shut", "down", "the", "box"],
+        "parts more frequent than the whole"
+    );
+    assert_eq!(joined("start up linux"), ["start", "up", "linux"]);
+    assert_eq!(joined("arm wd 30 s"), ["arm", "wd", "30", "s"], "numbers are never joined");
+    assert_eq!(joined("watch the movie"), ["watch", "the", "movie"], "no in-scope word to join into");
+    // The same request, split or not, reads the same.
+    for (split, whole) in [("re boot the computer", "reboot the computer"), ("watch dog off", "watchdog off")]
+    {
+        assert_eq!(e.read(split, &FakeWorld).label, e.read(whole, &FakeWorld).label, "{split}");
+    }
+}
+
+#[test]
+fn the_lexicon_finds_short_words_but_never_corrects_them() {
+    let lexicon = engine().lexicon();
+    assert_eq!(lexicon.word("vm"), Some("vm"));
+    assert!(lexicon.contains("vm"));
+    assert_eq!(lexicon.word("qqzz"), None);
+    assert_eq!(lexicon.correct("vn"), None);
+}
+
+#[test]
 fn typos_punctuation_extra_words_and_order_keep_the_intent() {
     let e = engine();
     for (text, label) in [
@@ -189,6 +231,18 @@ fn boots_absolute_and_relative() {
     }
     assert_eq!(extract("show the log").boot, None);
     assert_eq!(extract("crash 5 times").boot, None);
+    // Dictated "two" and the phrasings of beginners.
+    assert_eq!(extract("errors from to boots ago").boot, Some(-2));
+    assert_eq!(extract("the log of the boot before the last one").boot, Some(-2));
+    assert_eq!(extract("why did it not start the last time").boot, Some(-1));
+    assert_eq!(extract("i go to the shop").boot, None);
+    // Flags of journalctl and of `log show`.
+    assert_eq!(extract("journalctl -b -1 -p err").boot, Some(-1));
+    assert_eq!(extract("log show --boot 3").boot, Some(3));
+    assert_eq!(extract("journalctl -b").boot, Some(42), "a bare -b is the running boot");
+    assert_eq!(extract("journalctl -b 0").boot, Some(42));
+    assert_eq!(extract("journalctl -n 50").count, Some(50));
+    assert_eq!(extract("journalctl 50").count, None, "only after -n");
 }
 
 #[test]
@@ -208,6 +262,45 @@ fn disks_by_name_index_ordinal_and_size() {
     }
     assert_eq!(extract("disk 9").disk, None, "no disk 9 in the world");
     assert_eq!(extract("the 500 GB disk").disk, None);
+    for (text, disk) in [
+        ("install on the big disk", "vdc"),
+        ("install on the small one", "vda"),
+        ("the bigger one", "vdc"),
+        ("install on the larger of the disks", "vdc"),
+        ("install to the second one", "vdb"),
+        ("list the discs", "none"),
+        ("put it on the third disc", "vdc"),
+    ] {
+        assert_eq!(extract(text).disk.as_deref().unwrap_or("none"), disk, "{text}");
+    }
+    assert_eq!(extract("a big thank you").disk, None, "a size word alone names no disk");
+}
+
+#[test]
+fn entries_named_with_number_words() {
+    struct Entries;
+    impl World for Entries {
+        fn vm_names(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn disks(&self) -> Vec<DiskInfo> {
+            Vec::new()
+        }
+        fn boot_entries(&self) -> Vec<String> {
+            vec!["recovery".into(), "rayos-1".into(), "rayos-2".into()]
+        }
+        fn current_boot(&self) -> Option<u64> {
+            None
+        }
+    }
+    let entry = |text: &str| {
+        let normalized = normalize(text);
+        entities::extract(&words(&normalized), text, &Entries).entry
+    };
+    assert_eq!(entry("make rayos two the default").as_deref(), Some("rayos-2"));
+    assert_eq!(entry("default rayos 1").as_deref(), Some("rayos-1"));
+    assert_eq!(entry("boot into recovery by default").as_deref(), Some("recovery"));
+    assert_eq!(entry("make rayos nine the default"), None);
 }
 
 #[test]
@@ -245,9 +338,13 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     ] {
         assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
     }
-    for text in ["hide the vm window", "launch a vm right now", "start the vm", "list the vms"] {
+    for text in
+        ["hide the vm window", "launch a vm right now", "start the vm", "list the vms", "open the vm manager"]
+    {
         assert_eq!(extract(text).vm, None, "{text}");
     }
+    assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
+    assert_eq!(extract("start up the vm builder please").vm.as_deref(), Some("builder"));
 }
 
 #[test]

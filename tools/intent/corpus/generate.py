@@ -40,9 +40,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from negatives import compositional  # noqa: E402
 
 SEED = 20240611
-PER_INTENT = 420
+PER_INTENT = 560
 OOS_VARIANTS = 2  # decorated copies of each out-of-scope line, besides the line itself
 COMPOSITIONAL_OOS = 1600  # lines from negatives.py (one decorated copy each)
+DICTATED = 0.1  # share of decorated copies written as dictated speech (see `dictate`)
 
 VM_REGISTERED = [("linux", "linux"), ("windows", "windows"), ("hostile", "hostile"), ("Linux", "linux"),
                  ("Windows", "windows"), ("linux", "linux"), ("windows", "windows"), ("hostile", "hostile")]
@@ -95,6 +96,25 @@ DUR_N = [10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600]
 WORD = ["timeout", "virtio", "panic", "page fault", "out of memory", "net0", "nvme", "pci", "apic", "ext4",
         "checksum", "blk", "oom", "gpt", "svm", "denied", "reset", "usb", "firmware", "acpi", "disk full",
         "link down", "watchdog", "segfault", "gpu", "interrupt", "dhcp", "tcp"]
+# Search terms people look for, drawn with WORD at the same rate in total but each rarely, as
+# a person's own terms would be: the classifier must not take an unusual term for a sign that
+# the request is out of scope.
+WORD_TAIL = ["ahci", "xhci", "e1000", "iommu", "tsc", "hpet", "smp", "numa", "mmio", "dma", "irq", "msi",
+             "ioapic", "lapic", "nvme driver", "kernel bug", "null pointer", "stack overflow",
+             "double fault", "general protection", "assertion failed", "mount", "fsck", "superblock", "sector",
+             "bad block", "io error", "eth0", "link up", "carrier lost", "arp", "dns", "ntp", "clock skew", "rtc",
+             "thermal", "throttling", "fan", "power button", "acpi error", "microcode", "bios", "uefi",
+             "secure boot", "initrd", "module", "driver", "probe failed", "retry", "queue full", "descriptor",
+             "ring buffer", "allocation failed", "heap", "leak", "slab", "page table", "tlb", "vmexit", "npt",
+             "triple fault", "nmi", "soft lockup", "hung task", "deadlock", "mutex", "spinlock", "scheduler",
+             "latency", "frame drop", "compositor", "framebuffer", "serial", "uart", "keyboard", "mouse",
+             "partition", "gpt header", "crc", "mismatch", "corrupt", "refused", "unreachable", "overflow",
+             "underrun", "stall", "hang", "freeze", "abort", "killed", "restarted", "shutdown", "login",
+             "sshd", "vcpu", "guest", "hypervisor", "virtqueue", "msr", "cpuid", "ept", "vmcb", "nested paging",
+             "boot loader", "kernel", "init", "alloc", "free list", "frame allocator", "paging", "tss", "gdt",
+             "idt", "syscall", "exception", "breakpoint", "invalid opcode", "alignment", "bus error",
+             "pcie", "bar", "config space", "vendor id", "smbios", "rsdp", "madt", "dsdt", "aml", "efi", "gop",
+             "resolution", "display", "vga", "console", "shell", "prompt", "command", "policy", "denied access"]
 COUNT = [("the last 20 lines", 20), ("50 lines", 50), ("the last 100 entries", 100), ("ten lines", 10),
          ("the last 5 messages", 5), ("200 lines", 200), ("the latest 30 entries", 30), ("the last fifty lines", 50),
          ("25 lines", 25), ("the last 15 messages", 15)]
@@ -368,10 +388,16 @@ PREFIX_IMP = ["", "", "", "", "", "please ", "can you ", "could you ", "could yo
               "rayos, ", "ok ", "i want to ", "i'd like to ", "i need to ", "i wanna ", "go ahead and ",
               "kindly ", "pls ", "would you ", "now ", "quickly ", "just ", "sorry, can you ", "hi, please ",
               "ok so ", "right, ", "alright, ", "i'm new here, can you ", "im debugging, ", "quick one: ",
-              "would you mind if you ", "is it possible to "]
+              "would you mind if you ", "is it possible to ", "would you mind to ", "i would like you to ",
+              "please can you ", "you can ", "i want that you ", "be so kind and ", "may i ask you to ",
+              "is there a way to ", "help me to ", "i'd appreciate it if you could ", "if possible ",
+              "could you kindly ", "would you be so kind as to ", "can you please ", "please, ",
+              "do me a favour and ", "i would like to ", "i need you to "]
 PREFIX_Q = ["", "", "", "", "", "hey ", "hey rayos, ", "rayos ", "quick question: ", "um ", "so ", "ok so ",
             "tell me, ", "i wonder ", "sorry, ", "hi, ", "im new, ", "just curious, ", "one question: ",
-            "i was wondering, "]
+            "i was wondering, ", "can you tell me ", "could you tell me ", "do you know ",
+            "i would like to know ", "i want to know ", "please tell me ", "may i know ", "can i ask ",
+            "i need to know ", "tell me please ", "i'd like to know ", "let me know "]
 PREFIX_FRAG = ["", "", "", "", "", "", "", "rayos ", "hey ", "uh ", "ok ", "so, ", "hmm, "]
 SUFFIX = ["", "", "", "", "", "", "", "", " please", " now", " for me", " thanks", " right now", "?", ".", "!",
           " pls", " thx", " thank you", " asap", " if you can", " real quick", " again", "??", "...", " plz",
@@ -388,6 +414,10 @@ CHATTER_BEFORE = [
     "i'm on call tonight and ", "i'm setting up this box, ", "i'm trying something, ", "as a newbie, ",
     "ugh, ", "hmm ok, ", "right then, ", "well, ", "quick favour: ", "dear rayos, ", "yo ", "hey buddy, ",
     "i'm confused, ", "i'm a bit lost here, ", "not a tech person, ", "i'm a developer, ",
+    "hello, i am a student and ", "sorry for my english, ", "i am not a native speaker, ",
+    "my teacher said to ask you: ", "i have a small problem, ", "good afternoon, ", "dear system, ",
+    "hello computer, ", "um so ", "uh ", "okay so basically ", "i don't know much about computers but ",
+    "i hope this is the right way to ask: ", "forgive me if this is obvious, ",
 ]
 CHATTER_AFTER = [
     ", i'm new here", ", sorry", ", thanks a lot", ", cheers", ", if that's possible", ", i think",
@@ -395,7 +425,49 @@ CHATTER_AFTER = [
     ", thank you so much", " please, i'm in a hurry", ", i'm curious", " when you get a chance", ", cheers mate",
     " if you don't mind", ", appreciate it", ", ty", ", much appreciated", " (just checking)", ", haha",
     " lol", " btw", ", i guess", " - thanks!", ", that's all", ", nothing else",
+    ", thank you in advance", ", if it is not a problem", ", i would appreciate it", " please and thanks",
+    ", sorry for my bad english", ", many thanks", ", best regards", " (i am new)", ", is it possible?",
 ]
+# How speech-to-text and people typing as they speak write some words: split compounds,
+# spelled-out letters and homophones. Applied word by word to in-scope and out-of-scope lines
+# alike (see `dictate`), never to names, numbers or devices, so the annotations stay true.
+SPOKEN = {
+    "reboot": ["re boot", "re-boot"], "rebooting": ["re booting"], "restart": ["re start", "re-start"],
+    "watchdog": ["watch dog", "watch-dog"], "uptime": ["up time"], "shutdown": ["shut down"],
+    "poweroff": ["power off"], "vm": ["v m", "vee em"], "vms": ["v ms", "v m s"], "rayos": ["ray os", "ray o s"],
+    "bootmgr": ["boot manager"], "disk": ["disc"], "disks": ["discs"], "network": ["net work"],
+    "online": ["on line"], "offline": ["off line"], "rollback": ["roll back"], "setup": ["set up"],
+    "ip": ["i p"], "wifi": ["wi fi"], "their": ["there"], "there": ["their"],
+    "what's": ["what is", "whats"], "it's": ["it is", "its"], "i'm": ["i am", "im"], "don't": ["do not", "dont"],
+    "you're": ["your"], "know": ["no"], "right": ["write"],
+}
+FILLERS = ["um", "uh", "so", "like", "okay so", "er", "hmm", "ok um"]
+
+
+def dictate(text, rng, entities):
+    """The line as dictated: lower case, no punctuation, some words split or misheard, now
+    and then a filler word. The words of annotated values stay as written, and so does "vm"
+    next to a VM name no World registers (it is what marks the name)."""
+    protected = set()
+    for value in entities.values():
+        if isinstance(value, str):
+            protected.update(value.lower().split())
+    if entities.get("vm") not in (None, "linux", "windows", "hostile"):
+        protected.update(("vm", "vms", "guest"))
+    words = re.sub(r"[?!.,;:()\"]", " ", text.lower()).split()
+    if "boot" in entities and rng.random() < 0.5:
+        words = " ".join(words).replace("two boots", "to boots").split()
+    out = []
+    for w in words:
+        variants = None if w in protected else SPOKEN.get(w)
+        out.append(rng.choice(variants) if variants and rng.random() < 0.6 else w)
+    if rng.random() < 0.3:
+        out.insert(0, rng.choice(FILLERS))
+    if len(out) > 3 and rng.random() < 0.15:
+        out.insert(rng.randrange(1, len(out)), rng.choice(["um", "uh", "like"]))
+    return " ".join(out)
+
+
 KEYBOARD_ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
 
 
@@ -465,7 +537,7 @@ def fill(template, rng):
         text = text.replace("{dur_n}", str(n))
         entities["seconds"] = n
     if "{word}" in text:
-        word = rng.choice(WORD)
+        word = rng.choice(WORD) if rng.random() < 0.5 else rng.choice(WORD_TAIL)
         text = text.replace("{word}", word)
         entities["text"] = word
     if "{count}" in text:
@@ -505,7 +577,7 @@ def implied(intent, text, entities):
     return entities
 
 
-def decorate(text, kind, rng):
+def decorate(text, kind, rng, entities=None):
     prefix = rng.choice({"imp": PREFIX_IMP, "q": PREFIX_Q, "frag": PREFIX_FRAG}[kind])
     suffix = rng.choice(SUFFIX)
     if kind == "q" and rng.random() < 0.4:
@@ -515,6 +587,8 @@ def decorate(text, kind, rng):
         out = rng.choice(CHATTER_BEFORE) + out
     if rng.random() < 0.08:
         out = out.rstrip("?.!") + rng.choice(CHATTER_AFTER)
+    if rng.random() < DICTATED:
+        return dictate(out, rng, entities or {})
     r = rng.random()
     if r < 0.30:
         words = out.split(" ")
@@ -610,7 +684,7 @@ def main():
             text, kind, annotations, source = rng.choice(sources)
             filled, entities = fill(text, rng)
             entities.update(annotations)
-            decorated = decorate(filled, kind, rng)
+            decorated = decorate(filled, kind, rng, entities)
             emit(seen, intent, decorated, implied(intent, decorated, entities), source)
 
     oos = [t.strip() for t in OOS.replace("\n", "").split(";") if t.strip()]

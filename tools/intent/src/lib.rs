@@ -431,8 +431,8 @@ pub struct TrainOutput {
     pub train_examples: usize,
     /// Tuning examples used.
     pub tuning_examples: usize,
-    /// The calibrated thresholds (confidence, margin).
-    pub thresholds: (f32, f32),
+    /// The calibrated out-of-scope decision and its rates on the calibration data.
+    pub calibration: train::Calibration,
 }
 
 /// The fixed inputs of training: embeddings, intent table, corpus and tuning examples.
@@ -481,54 +481,123 @@ impl TrainingInputs {
         })
     }
 
-    /// Trains on `train_examples` (a subset of, or all of, the corpus), calibrates on the
-    /// tuning examples and assembles the blob. Deterministic.
-    pub fn build(&self, train_examples: &[Example], config: &TrainConfig) -> Result<TrainOutput, ToolError> {
+    /// Trains on `train_examples` (a subset of, or all of, the corpus) and assembles an
+    /// engine blob whose out-of-scope decision is not calibrated yet (offset and thresholds
+    /// zero). Returns the blob's parts for [`TrainingInputs::assemble`].
+    fn fit(&self, train_examples: &[Example], config: &TrainConfig) -> Result<Fitted, ToolError> {
         let embeddings = &self.embeddings;
-        let labels = &self.labels;
         let lexicon = train::build_lexicon(train_examples, embeddings);
         let in_scope = train::InScopeWords::count(embeddings, &lexicon, train_examples);
         let known = in_scope.known_words();
-        let prepared =
-            train::prepare(embeddings, &lexicon, &in_scope, labels, train_examples, false, config)?;
-        let tuning =
-            train::prepare(embeddings, &lexicon, &in_scope, labels, &self.tuning_examples, true, config)?;
-        let mut model = train::fit(embeddings, labels, &prepared, config)?;
-        let oos = labels.iter().position(|l| l == rayos_intent::OOS_LABEL).unwrap_or(0);
-        // Calibrate the model exactly as the engine will load it (sparse rows stored as int8).
-        let stored = rayos_intent::Classifier::from_section(&model.encode())
-            .map_err(|e| ToolError::Load(PathBuf::from("<trained model>"), e))?;
-        let (confidence, margin) = train::calibrate(&stored, &tuning, oos, config.max_false_reject_rate);
-        model.confidence_threshold = confidence;
-        model.margin_threshold = margin;
-        let meta = format!(
-            "RayOS intent weights. Embeddings: {}. Corpus: {} training examples (train.jsonl sha256 {}), \
-             {} tuning examples, lexicon of {} words, {} familiar in-scope words. Config: {config:?}. \
-             Thresholds: confidence {confidence}, margin {margin}.",
-            self.embedding_meta,
-            train_examples.len(),
-            self.corpus_sha256,
-            self.tuning_examples.len(),
-            lexicon.len(),
-            known.len(),
-        );
+        let prepared = train::prepare(
+            embeddings,
+            &lexicon,
+            &known,
+            &in_scope,
+            &self.labels,
+            train_examples,
+            false,
+            config,
+        )?;
+        let model = train::fit(embeddings, &self.labels, &prepared, config)?;
+        Ok(Fitted { lexicon, known, model })
+    }
+
+    fn assemble(&self, fitted: &Fitted, meta: &str) -> Result<(Vec<u8>, Engine), ToolError> {
         let blob = Engine::encode(
             &self.vocab_section,
             &self.vectors_section,
             &self.table_text,
-            &lexicon,
-            &known,
-            &model,
-            &meta,
+            &fitted.lexicon,
+            &fitted.known,
+            &fitted.model,
+            meta,
         );
-        Engine::from_bytes(&blob).map_err(|e| ToolError::Load(PathBuf::from("<trained model>"), e))?;
+        let engine =
+            Engine::from_bytes(&blob).map_err(|e| ToolError::Load(PathBuf::from("<trained model>"), e))?;
+        Ok((blob, engine))
+    }
+
+    fn scored(&self, engine: &Engine, examples: &[Example]) -> Vec<train::Scored> {
+        examples
+            .iter()
+            .filter_map(|e| {
+                let label = self.labels.iter().position(|l| *l == e.intent)?;
+                Some((engine.scores(&e.text).probabilities, label))
+            })
+            .collect()
+    }
+
+    /// Trains on `train_examples` (a subset of, or all of, the corpus), calibrates the
+    /// out-of-scope decision and assembles the blob. Deterministic.
+    ///
+    /// Calibration data: every corpus request of `train_examples`, each scored by one of
+    /// `config.calibration_folds` models trained without its corpus line (grouped as in
+    /// [`calibration_split`]), and the tuning examples scored by the final model. Scores come
+    /// from [`Engine::scores`], the integer path [`Engine::read`] uses.
+    pub fn build(&self, train_examples: &[Example], config: &TrainConfig) -> Result<TrainOutput, ToolError> {
+        let oos = self.labels.iter().position(|l| l == rayos_intent::OOS_LABEL).unwrap_or(0);
+        let mut held_apart = Vec::new();
+        let folds = config.calibration_folds;
+        if folds >= 2 {
+            for k in 0..folds {
+                let (test, train) = calibration_split(train_examples, folds, k);
+                if test.is_empty() || train.is_empty() {
+                    continue;
+                }
+                let (_, engine) = self.assemble(&self.fit(&train, config)?, "")?;
+                held_apart.extend(self.scored(&engine, &test));
+            }
+        }
+        let mut fitted = self.fit(train_examples, config)?;
+        let (_, engine) = self.assemble(&fitted, "")?;
+        let tuning = self.scored(&engine, &self.tuning_examples);
+        let calibration = train::calibrate(&held_apart, &tuning, oos, config.min_oos_recall);
+        fitted.model.bias[oos] -= calibration.oos_offset;
+        fitted.model.confidence_threshold = calibration.confidence;
+        fitted.model.margin_threshold = calibration.margin;
+        let meta = format!(
+            "RayOS intent weights. Embeddings: {}. Corpus: {} training examples (train.jsonl sha256 {}), \
+             {} tuning examples, lexicon of {} words, {} familiar in-scope words. Config: {config:?}. \
+             Calibration: {calibration:?}.",
+            self.embedding_meta,
+            train_examples.len(),
+            self.corpus_sha256,
+            self.tuning_examples.len(),
+            fitted.lexicon.len(),
+            fitted.known.len(),
+        );
+        let (blob, _) = self.assemble(&fitted, &meta)?;
         Ok(TrainOutput {
             blob,
             train_examples: train_examples.len(),
             tuning_examples: self.tuning_examples.len(),
-            thresholds: (confidence, margin),
+            calibration,
         })
     }
+}
+
+/// A trained model with the lexicon and in-scope vocabulary it was trained with.
+struct Fitted {
+    lexicon: rayos_intent::Lexicon,
+    known: rayos_intent::KnownWords,
+    model: rayos_intent::Classifier,
+}
+
+/// Calibration fold `k` of `folds`: `(held apart, train)`. Corpus lines are spread over the
+/// folds by a hash of their source number (not by its remainder, so that the split also
+/// works inside a cross-validation fold, which holds one remainder only); decorated copies
+/// of a line share its number and fall together; examples without a line number (CLINC)
+/// always train.
+pub fn calibration_split(examples: &[Example], folds: u32, k: u32) -> (Vec<Example>, Vec<Example>) {
+    let fold_of = |source: u32| {
+        // SplitMix64's finaliser: consecutive line numbers land in unrelated folds.
+        let mut z = u64::from(source).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % u64::from(folds.max(1))) as u32
+    };
+    examples.iter().cloned().partition(|e| e.source.is_some_and(|s| fold_of(s) == k))
 }
 
 /// Rebuilds the weights blob from the committed embedding blob, intent table and corpus.
@@ -546,18 +615,31 @@ pub fn fold_split(examples: &[Example], folds: u32, k: u32) -> (Vec<Example>, Ve
 }
 
 /// What [`cross_validate`] found: one report per fold, the pooled report, every reading.
-pub type CrossValidation = (Vec<EvalReport>, EvalReport, Vec<(Example, rayos_intent::Reading)>);
+pub type CrossValidation = (Vec<EvalReport>, EvalReport, Vec<CrossValidated>);
+
+/// One held-out corpus request of a cross-validation: the example, the fold model's reading
+/// and its probabilities before the out-of-scope decision ([`Engine::scores`]).
+#[derive(Debug, Clone)]
+pub struct CrossValidated {
+    /// The corpus example.
+    pub example: Example,
+    /// What the fold's engine read.
+    pub reading: rayos_intent::Reading,
+    /// The fold's probabilities, one per intent in table order.
+    pub probabilities: Vec<f32>,
+}
 
 /// Grouped k-fold cross-validation over the project corpus, for choosing between model and
 /// corpus variants: fold `k` holds out every corpus line whose source number is `k` modulo
 /// `folds` (with all its decorated copies, so a test line is never a copy of a training
-/// line), trains on the rest (CLINC included) and scores the held-out lines. Returns one
-/// report per fold, their pooled report and every reading. Touches no held-out file.
+/// line), trains on the rest (CLINC included; calibration as in [`TrainingInputs::build`],
+/// on the training part only) and scores the held-out lines. Returns one report per fold,
+/// their pooled report and every reading. Touches no held-out file.
 pub fn cross_validate(paths: &Paths, config: &TrainConfig, folds: u32) -> Result<CrossValidation, ToolError> {
     let inputs = TrainingInputs::load(paths)?;
     let folds = folds.max(2);
     let mut reports = Vec::new();
-    let mut pooled: Vec<(Example, rayos_intent::Reading)> = Vec::new();
+    let mut pooled: Vec<CrossValidated> = Vec::new();
     for k in 0..folds {
         let (test, train) = fold_split(&inputs.train_examples, folds, k);
         let out = inputs.build(&train, config)?;
@@ -571,8 +653,13 @@ pub fn cross_validate(paths: &Paths, config: &TrainConfig, folds: u32) -> Result
             })
             .collect();
         reports.push(evaluate_readings(&readings));
-        pooled.extend(readings);
+        pooled.extend(readings.into_iter().map(|(example, reading)| {
+            let probabilities = engine.scores(&example.text).probabilities;
+            CrossValidated { example, reading, probabilities }
+        }));
     }
-    let report = evaluate_readings(&pooled);
+    let readings: Vec<(Example, rayos_intent::Reading)> =
+        pooled.iter().map(|c| (c.example.clone(), c.reading.clone())).collect();
+    let report = evaluate_readings(&readings);
     Ok((reports, report, pooled))
 }

@@ -42,8 +42,13 @@ pub struct TrainConfig {
     /// Probability of dropping each word when an example is seen with word dropout (half of
     /// the time); 0 disables it.
     pub word_dropout: f32,
-    /// Largest false-reject rate the threshold search accepts on the tuning set.
-    pub max_false_reject_rate: f32,
+    /// Calibration folds: the out-of-scope decision is calibrated on requests each scored by
+    /// a model trained without their corpus line (see [`calibrate`]); below 2, on the tuning
+    /// set alone.
+    pub calibration_folds: u32,
+    /// Smallest out-of-scope recall the calibration accepts, on the held-apart corpus lines
+    /// and on the tuning set each.
+    pub min_oos_recall: f32,
 }
 
 impl Default for TrainConfig {
@@ -62,7 +67,8 @@ impl Default for TrainConfig {
             seed: 0x5241_594f_5332,
             oos_weight: 2.0,
             word_dropout: 0.25,
-            max_false_reject_rate: 0.02,
+            calibration_folds: 4,
+            min_oos_recall: 0.95,
         }
     }
 }
@@ -152,6 +158,15 @@ fn analysed_words(embeddings: &Embeddings, lexicon: &Lexicon, raw: &str) -> Vec<
     rayos_intent::analyze(&normalized, lexicon, embeddings).into_iter().map(String::from).collect()
 }
 
+/// The words of a request as the engine classifies them: analysed, then split words joined.
+fn joined_words(embeddings: &Embeddings, lexicon: &Lexicon, known: &KnownWords, raw: &str) -> Vec<String> {
+    let normalized = text::normalize(text::truncate(raw, text::MAX_INPUT_BYTES));
+    rayos_intent::analyze_joined(&normalized, lexicon, embeddings, known)
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
 impl InScopeWords {
     /// Counts the words of the in-scope examples of `examples`.
     pub fn count(embeddings: &Embeddings, lexicon: &Lexicon, examples: &[Example]) -> InScopeWords {
@@ -201,9 +216,12 @@ impl Familiarity for LeaveSourceOut<'_> {
 
 /// Featurises examples against the table's labels. Training examples (`held_apart` false)
 /// see familiarity without their own source line; tuning examples see it as the engine will.
+/// Split words are joined with `known`, the in-scope vocabulary the engine will store.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     embeddings: &Embeddings,
     lexicon: &Lexicon,
+    known: &KnownWords,
     in_scope: &InScopeWords,
     labels: &[String],
     examples: &[Example],
@@ -220,9 +238,16 @@ pub fn prepare(
                 .ok_or_else(|| TrainError::UnknownLabel { label: e.intent.clone(), text: e.text.clone() })?;
             let source = (!held_apart && e.intent != rayos_intent::OOS_LABEL).then(|| source_of(e, index));
             let familiar = LeaveSourceOut { words: in_scope, source };
-            let features =
-                features_of(embeddings, lexicon, &familiar, &e.text, config.bucket_count, config.pooling);
-            let words = analysed_words(embeddings, lexicon, &e.text);
+            let features = features_of(
+                embeddings,
+                lexicon,
+                known,
+                &familiar,
+                &e.text,
+                config.bucket_count,
+                config.pooling,
+            );
+            let words = joined_words(embeddings, lexicon, known, &e.text);
             let unfamiliar = words.iter().filter(|w| !familiar.is_familiar(w)).cloned().collect();
             Ok(Prepared { features, label, words, unfamiliar })
         })
@@ -406,26 +431,56 @@ pub struct Rates {
     pub false_reject_rate: f32,
 }
 
-/// Applies thresholds to precomputed probabilities.
-pub fn rates(probabilities: &[(Vec<f32>, usize)], oos: usize, confidence: f32, margin: f32) -> Rates {
-    let (mut in_total, mut in_right, mut in_rejected, mut oos_total, mut oos_right) = (0, 0, 0, 0, 0);
-    for (p, label) in probabilities {
-        let mut best = 0;
-        for (i, &v) in p.iter().enumerate() {
-            if v > p[best] {
-                best = i;
-            }
+/// One scored request for calibration: the engine's probabilities (before thresholds) and
+/// the request's class.
+pub type Scored = (Vec<f32>, usize);
+
+/// The top class, its probability and the runner-up's, after the out-of-scope logit is
+/// lowered by `oos_offset` (the softmax of the shifted log-probabilities).
+fn shifted_top(probabilities: &[f32], oos: usize, oos_offset: f32) -> (usize, f32, f32) {
+    let scale = libm::expf(-oos_offset);
+    let mut sum = 0.0f32;
+    let (mut best, mut first, mut second) = (0usize, f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for (i, &p) in probabilities.iter().enumerate() {
+        let v = if i == oos { p * scale } else { p };
+        sum += v;
+        if v > first {
+            second = first;
+            first = v;
+            best = i;
+        } else if v > second {
+            second = v;
         }
-        let runner_up =
-            p.iter().enumerate().filter(|&(i, _)| i != best).map(|(_, &v)| v).fold(0.0f32, f32::max);
-        let predicted =
-            if best != oos && (p[best] < confidence || p[best] - runner_up < margin) { oos } else { best };
-        if *label == oos {
+    }
+    if sum <= 0.0 || !sum.is_finite() {
+        return (oos, 1.0, 0.0);
+    }
+    (best, first / sum, second.max(0.0) / sum)
+}
+
+/// Applies an out-of-scope offset and thresholds (the engine's decision rule, see
+/// `rayos_intent::Engine::decide`) to scored requests.
+pub fn rates(scored: &[Scored], oos: usize, oos_offset: f32, confidence: f32, margin: f32) -> Rates {
+    let tops: Vec<(usize, f32, f32, usize)> = scored
+        .iter()
+        .map(|(p, label)| {
+            let (best, p1, p2) = shifted_top(p, oos, oos_offset);
+            (best, p1, p2, *label)
+        })
+        .collect();
+    rates_of_tops(&tops, oos, confidence, margin)
+}
+
+fn rates_of_tops(tops: &[(usize, f32, f32, usize)], oos: usize, confidence: f32, margin: f32) -> Rates {
+    let (mut in_total, mut in_right, mut in_rejected, mut oos_total, mut oos_right) = (0, 0, 0, 0, 0);
+    for &(best, p1, p2, label) in tops {
+        let predicted = if best != oos && (p1 < confidence || p1 - p2 < margin) { oos } else { best };
+        if label == oos {
             oos_total += 1;
             oos_right += usize::from(predicted == oos);
         } else {
             in_total += 1;
-            in_right += usize::from(predicted == *label);
+            in_right += usize::from(predicted == label);
             in_rejected += usize::from(predicted == oos);
         }
     }
@@ -437,40 +492,72 @@ pub fn rates(probabilities: &[(Vec<f32>, usize)], oos: usize, confidence: f32, m
     }
 }
 
-/// Picks the thresholds that maximise in-scope accuracy plus out-of-scope recall on the tuning
-/// set, among those whose false-reject rate stays within the limit.
-pub fn calibrate(
-    model: &Classifier,
-    tuning: &[Prepared],
-    oos: usize,
-    max_false_reject_rate: f32,
-) -> (f32, f32) {
-    let probabilities: Vec<(Vec<f32>, usize)> = tuning
-        .iter()
-        .map(|p| {
-            let mut v = vec![0.0; model.classes];
-            model.logits(&p.features, &mut v);
-            softmax(&mut v);
-            (v, p.label)
-        })
-        .collect();
-    let mut best = (0.0f32, 0.0f32);
-    let mut best_score = f32::NEG_INFINITY;
-    for c in 0..=95 {
-        for m in 0..=50 {
-            let (confidence, margin) = (c as f32 / 100.0, m as f32 / 100.0);
-            let r = rates(&probabilities, oos, confidence, margin);
-            if r.false_reject_rate > max_false_reject_rate {
-                continue;
-            }
-            let score = r.in_scope_accuracy + r.oos_recall;
-            if score > best_score {
-                best_score = score;
-                best = (confidence, margin);
+/// The calibrated out-of-scope decision and what it gives on the calibration data.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Calibration {
+    /// Subtracted from the out-of-scope logit (stored in the model's bias).
+    pub oos_offset: f32,
+    /// An in-scope winner below this probability is rejected.
+    pub confidence: f32,
+    /// An in-scope winner less than this far ahead of the runner-up is rejected.
+    pub margin: f32,
+    /// Rates on the held-apart corpus requests (each scored by a model that never saw its line).
+    pub held_apart: Rates,
+    /// Rates on the tuning set.
+    pub tuning: Rates,
+}
+
+/// Chooses the out-of-scope offset and thresholds on a fixed grid: among the points where
+/// both `held_apart` and `tuning` reject at least `min_oos_recall` of their out-of-scope
+/// requests, the one with the best in-scope accuracy over both sets together (ties: the
+/// first in grid order). When no point qualifies, the one with the best worse-of-the-two
+/// out-of-scope recall.
+///
+/// `held_apart` are corpus requests scored by models trained without their corpus line: they
+/// look to the model as a new person's phrasing does, which the training requests
+/// themselves never can. The tuning set keeps the decision honest on hand-written requests
+/// and on CLINC's general questions.
+pub fn calibrate(held_apart: &[Scored], tuning: &[Scored], oos: usize, min_oos_recall: f32) -> Calibration {
+    let in_scope = |set: &[Scored]| set.iter().filter(|(_, l)| *l != oos).count() as f32;
+    let (in_held, in_tuning) = (in_scope(held_apart), in_scope(tuning));
+    let mut best: Option<(bool, f32, Calibration)> = None;
+    for step in -8..=16 {
+        let oos_offset = step as f32 * 0.25;
+        let tops = |set: &[Scored]| -> Vec<(usize, f32, f32, usize)> {
+            set.iter()
+                .map(|(p, label)| {
+                    let (b, p1, p2) = shifted_top(p, oos, oos_offset);
+                    (b, p1, p2, *label)
+                })
+                .collect()
+        };
+        let (held_tops, tuning_tops) = (tops(held_apart), tops(tuning));
+        for c in 0..=19 {
+            for m in 0..=10 {
+                let (confidence, margin) = (c as f32 * 0.05, m as f32 * 0.05);
+                let h = rates_of_tops(&held_tops, oos, confidence, margin);
+                let t = rates_of_tops(&tuning_tops, oos, confidence, margin);
+                let feasible = h.oos_recall >= min_oos_recall && t.oos_recall >= min_oos_recall;
+                let score = if feasible {
+                    (h.in_scope_accuracy * in_held + t.in_scope_accuracy * in_tuning)
+                        / (in_held + in_tuning).max(1.0)
+                } else {
+                    h.oos_recall.min(t.oos_recall)
+                };
+                let better = match &best {
+                    None => true,
+                    Some((was_feasible, was_score, _)) => {
+                        (feasible && !was_feasible) || (feasible == *was_feasible && score > *was_score)
+                    }
+                };
+                if better {
+                    let point = Calibration { oos_offset, confidence, margin, held_apart: h, tuning: t };
+                    best = Some((feasible, score, point));
+                }
             }
         }
     }
-    best
+    best.map(|(_, _, point)| point).unwrap_or_default()
 }
 
 /// The labels of the intent table, in order.

@@ -73,7 +73,12 @@ fn corpus_annotations_agree_with_the_extraction_rules() {
     for e in corpus.iter().step_by(8).filter(|e| !e.entities.is_empty()) {
         let Some(id) = engine.intent_id(&e.intent) else { continue };
         let normalized = rayos_intent::text::normalize(&e.text);
-        let words = rayos_intent::analyze(&normalized, engine.lexicon(), engine.embeddings());
+        let words = rayos_intent::analyze_joined(
+            &normalized,
+            engine.lexicon(),
+            engine.embeddings(),
+            engine.known_words(),
+        );
         let mut found = rayos_intent::entities::extract(&words, &e.text, &HostWorld);
         found.retain(&engine.intents()[id.0 as usize].slots);
         let found: serde_json::Map<String, serde_json::Value> =

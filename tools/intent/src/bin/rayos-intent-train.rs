@@ -8,17 +8,40 @@
 //! rayos-intent-train query               # stdin -> JSON readings
 //! rayos-intent-train eval FILE           # scores a labelled JSONL file
 //! rayos-intent-train bench               # host figures
-//! rayos-intent-train cv [FOLDS] [--misreads]  # grouped cross-validation over the corpus lines
+//! rayos-intent-train cv [FOLDS] [--misreads] [--scores FILE]  # grouped cross-validation over the corpus lines
 //! rayos-intent-train latency FILE         # host latency of reads over a file's requests
 //! ```
 
 use std::process::ExitCode;
 
+use rayos_intent::entities::json_string;
 use rayos_intent_tools::derive::sha256_hex;
 use rayos_intent_tools::train::TrainConfig;
 use rayos_intent_tools::{
-    cross_validate, data, derive, run_bench_host, run_eval, run_query, train, Paths, ToolError,
+    cross_validate, data, derive, run_bench_host, run_eval, run_query, train, CrossValidated, Paths,
+    ToolError,
 };
+
+/// Writes one JSON line per cross-validated request: label, corpus line, text and the fold
+/// model's probabilities (table order), for studying the out-of-scope decision offline.
+fn write_scores(path: &std::path::Path, readings: &[CrossValidated]) -> Result<(), ToolError> {
+    use std::io::Write as _;
+    let io_error = |e| ToolError::Io(path.to_path_buf(), e);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io_error)?);
+    for c in readings {
+        let probabilities: Vec<String> = c.probabilities.iter().map(|p| format!("{p:.6}")).collect();
+        writeln!(
+            out,
+            "{{\"l\":{},\"s\":{},\"t\":{},\"p\":[{}]}}",
+            json_string(&c.example.intent),
+            c.example.source.unwrap_or(0),
+            json_string(&c.example.text),
+            probabilities.join(",")
+        )
+        .map_err(io_error)?;
+    }
+    out.flush().map_err(io_error)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,16 +55,27 @@ fn main() -> ExitCode {
             .map_err(ToolError::from),
         Some("train") => train(&paths, &TrainConfig::default()).and_then(|out| {
             std::fs::write(paths.weights(), &out.blob).map_err(|e| ToolError::Io(paths.weights(), e))?;
+            let c = out.calibration;
             println!(
-                "wrote {} ({} bytes, sha256 {}) from {} training and {} tuning examples; thresholds confidence {} margin {}",
+                "wrote {} ({} bytes, sha256 {}) from {} training and {} tuning examples; out-of-scope offset {}, \
+                 confidence {}, margin {}",
                 paths.weights().display(),
                 out.blob.len(),
                 sha256_hex(&out.blob),
                 out.train_examples,
                 out.tuning_examples,
-                out.thresholds.0,
-                out.thresholds.1
+                c.oos_offset,
+                c.confidence,
+                c.margin
             );
+            for (name, r) in [("held-apart corpus lines", c.held_apart), ("tuning set", c.tuning)] {
+                println!(
+                    "calibration on {name}: accuracy {:.2} % | oos recall {:.2} % | false rejects {:.2} %",
+                    100.0 * r.in_scope_accuracy,
+                    100.0 * r.oos_recall,
+                    100.0 * r.false_reject_rate
+                );
+            }
             Ok(())
         }),
         Some("check") => train(&paths, &TrainConfig::default()).and_then(|out| {
@@ -86,11 +120,18 @@ fn main() -> ExitCode {
         Some("cv") => {
             let folds = args.get(1).and_then(|f| f.parse().ok()).unwrap_or(5);
             let misreads = args.iter().any(|a| a == "--misreads");
-            cross_validate(&paths, &TrainConfig::default(), folds).map(|(reports, pooled, readings)| {
+            let scores_file = args.iter().position(|a| a == "--scores").and_then(|i| args.get(i + 1));
+            cross_validate(&paths, &TrainConfig::default(), folds).and_then(|(reports, pooled, readings)| {
                 if misreads {
-                    for (e, r) in readings.iter().filter(|(e, r)| e.intent != r.label) {
-                        println!("misread: {} -> {} ({:.2}): {}", e.intent, r.label, r.confidence, e.text);
+                    for c in readings.iter().filter(|c| c.example.intent != c.reading.label) {
+                        println!(
+                            "misread: {} -> {} ({:.2}): {}",
+                            c.example.intent, c.reading.label, c.reading.confidence, c.example.text
+                        );
                     }
+                }
+                if let Some(file) = scores_file {
+                    write_scores(std::path::Path::new(file), &readings)?;
                 }
                 for (k, r) in reports.iter().enumerate() {
                     println!(
@@ -101,12 +142,25 @@ fn main() -> ExitCode {
                         100.0 * r.false_reject_rate
                     );
                 }
+                let rejected: Vec<&rayos_intent::Reading> = readings
+                    .iter()
+                    .filter(|c| c.example.intent != rayos_intent::OOS_LABEL && c.reading.is_oos())
+                    .map(|c| &c.reading)
+                    .collect();
+                let by_class = rejected.iter().filter(|r| r.alternatives[0].0 == r.intent).count();
+                println!(
+                    "false rejects: {} by the out-of-scope class, {} by the thresholds",
+                    by_class,
+                    rejected.len() - by_class
+                );
                 print!("pooled over {folds} folds: {pooled}");
+                Ok(())
             })
         }
         _ => {
             eprintln!(
-                "usage: rayos-intent-train derive-embeddings | import-clinc | train | check | query | eval FILE | bench | cv [FOLDS] | latency FILE"
+                "usage: rayos-intent-train derive-embeddings | import-clinc | train | check | query | eval FILE | bench | \
+                 cv [FOLDS] [--misreads] [--scores FILE] | latency FILE"
             );
             return ExitCode::from(2);
         }
