@@ -35,13 +35,17 @@ pub fn init(platform: Option<&Platform>) {
     IO_APICS.call_once(|| io_apics);
 }
 
+/// The IOAPIC serving global system interrupt `gsi`.
+fn io_apic_for(gsi: u32) -> Option<&'static IoApic> {
+    IO_APICS.get()?.iter().find(|io| io.handles(gsi))
+}
+
 /// Routes ISA IRQ `irq` (with the firmware's overrides) to `vector` on this CPU.
 pub fn route_isa_irq(irq: u8, vector: u8) -> bool {
     let route = acpi::isa_irq_route(irq);
-    let destination = apic::id();
-    match IO_APICS.get().and_then(|list| list.iter().find(|io| io.handles(route.gsi))) {
+    match io_apic_for(route.gsi) {
         Some(io) => {
-            io.route(route.gsi, vector, destination, route.level_triggered, route.active_low);
+            io.route(route.gsi, vector, apic::id(), route.level_triggered, route.active_low);
             true
         }
         None => {
@@ -55,14 +59,7 @@ pub fn route_isa_irq(irq: u8, vector: u8) -> bool {
 /// heartbeat, which must arrive even when interrupts are off).
 pub fn route_isa_irq_as_nmi(irq: u8) -> bool {
     let route = acpi::isa_irq_route(irq);
-    let destination = apic::id();
-    match IO_APICS.get().and_then(|list| list.iter().find(|io| io.handles(route.gsi))) {
-        Some(io) => {
-            io.route_nmi(route.gsi, destination);
-            true
-        }
-        None => false,
-    }
+    io_apic_for(route.gsi).map(|io| io.route_nmi(route.gsi, apic::id())).is_some()
 }
 
 /// (IOAPIC count, total pins) for `devices`.

@@ -5,75 +5,55 @@
 //! - [`Mutex`]: for data only threads touch; yields the CPU on contention.
 
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, Ordering};
 
-pub struct IrqMutex<T> {
-    inner: spin::Mutex<T>,
+/// A spin lock that keeps interrupts off while held and restores them after: the kernel heap
+/// and every [`IrqMutex`] use it.
+pub struct IrqSpinLock {
+    locked: AtomicBool,
+    interrupts_were_enabled: AtomicBool,
 }
 
-pub struct IrqMutexGuard<'a, T> {
-    guard: core::mem::ManuallyDrop<spin::MutexGuard<'a, T>>,
-    interrupts_were_enabled: bool,
-}
+// SAFETY: mutual exclusion by the `locked` flag (acquire/release ordering); interrupts are
+// disabled before the flag is taken, so the holder cannot be preempted on this CPU.
+unsafe impl lock_api::RawMutex for IrqSpinLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self =
+        IrqSpinLock { locked: AtomicBool::new(false), interrupts_were_enabled: AtomicBool::new(false) };
+    type GuardMarker = lock_api::GuardNoSend;
 
-impl<T> IrqMutex<T> {
-    pub const fn new(value: T) -> Self {
-        IrqMutex { inner: spin::Mutex::new(value) }
-    }
-
-    pub fn lock(&self) -> IrqMutexGuard<'_, T> {
-        let interrupts_were_enabled = crate::arch::interrupts_enabled();
-        crate::arch::disable_interrupts();
-        IrqMutexGuard { guard: core::mem::ManuallyDrop::new(self.inner.lock()), interrupts_were_enabled }
-    }
-
-    pub fn try_lock(&self) -> Option<IrqMutexGuard<'_, T>> {
-        let interrupts_were_enabled = crate::arch::interrupts_enabled();
-        crate::arch::disable_interrupts();
-        match self.inner.try_lock() {
-            Some(guard) => {
-                Some(IrqMutexGuard { guard: core::mem::ManuallyDrop::new(guard), interrupts_were_enabled })
-            }
-            None => {
-                if interrupts_were_enabled {
-                    crate::arch::enable_interrupts();
-                }
-                None
-            }
+    fn lock(&self) {
+        while !self.try_lock() {
+            core::hint::spin_loop();
         }
     }
 
-    /// Releases the lock without a guard.
-    ///
-    /// # Safety
-    /// Only for the fatal-error path, where the holder will never run again.
-    pub unsafe fn force_unlock(&self) {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.inner.force_unlock() }
+    fn try_lock(&self) -> bool {
+        let enabled = crate::arch::interrupts_enabled();
+        crate::arch::disable_interrupts();
+        if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            self.interrupts_were_enabled.store(enabled, Ordering::Relaxed);
+            true
+        } else {
+            if enabled {
+                crate::arch::enable_interrupts();
+            }
+            false
+        }
     }
-}
 
-impl<T> Drop for IrqMutexGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: dropped exactly once, here; the lock is released before interrupts return.
-        unsafe { core::mem::ManuallyDrop::drop(&mut self.guard) };
-        if self.interrupts_were_enabled {
+    unsafe fn unlock(&self) {
+        let enabled = self.interrupts_were_enabled.load(Ordering::Relaxed);
+        self.locked.store(false, Ordering::Release);
+        if enabled {
             crate::arch::enable_interrupts();
         }
     }
 }
 
-impl<T> Deref for IrqMutexGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.guard
-    }
-}
-
-impl<T> DerefMut for IrqMutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.guard
-    }
-}
+/// Data behind an [`IrqSpinLock`]. `force_unlock` (unsafe) is only for the fatal-error path,
+/// where the holder will never run again.
+pub type IrqMutex<T> = lock_api::Mutex<IrqSpinLock, T>;
 
 /// A lock for data only threads touch (disks, the persistent log). On contention it yields
 /// the CPU instead of spinning, so a preempted holder gets to run and release it. It records

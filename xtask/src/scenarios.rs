@@ -491,7 +491,7 @@ fn watchdog_software(ctx: &Ctx) -> Result<()> {
         &["armed     yes", "sw (timer interrupt and NMI)"],
     )?;
     for (boot, (mode, stuck_in)) in
-        [("irq-off", "watchdog::hang"), ("spin", "watchdog::hang"), ("deadlock", "IrqMutex")]
+        [("irq-off", "watchdog::hang"), ("spin", "watchdog::hang"), ("deadlock", "IrqSpinLock")]
             .into_iter()
             .enumerate()
     {

@@ -32,28 +32,22 @@ pub struct DmaMemory {
     phys: u64,
     virt: u64,
     len: usize,
-    /// Frames taken by [`DmaMemory::allocate`], given back on drop (not memory wrapped by
-    /// [`DmaMemory::from_raw`]).
-    owned: bool,
-}
-
-impl Drop for DmaMemory {
-    fn drop(&mut self) {
-        if self.owned {
-            mm::frames::free(self.phys, (self.len / 4096) as u64);
-        }
-    }
+    /// The frames, when [`DmaMemory::allocate`] took them (freed on drop); `None` for memory
+    /// wrapped by [`DmaMemory::from_raw`].
+    _frames: Option<mm::PhysicalRun>,
 }
 
 impl DmaMemory {
-    /// Takes `len` bytes of contiguous frames.
+    /// Takes `len` bytes of zeroed contiguous frames.
     pub fn allocate(len: usize) -> Option<DmaMemory> {
-        let pages = len.div_ceil(4096) as u64;
-        let phys = mm::frames::allocate_contiguous(pages, 4096)?;
-        let virt = mm::phys_to_virt(phys);
-        // SAFETY: fresh frames, ours alone, mapped in the direct map.
-        unsafe { core::ptr::write_bytes(virt as *mut u8, 0, pages as usize * 4096) };
-        Some(DmaMemory { phys, virt, len: pages as usize * 4096, owned: true })
+        let bytes = len.div_ceil(4096) as u64 * 4096;
+        let frames = mm::PhysicalRun::allocate_zeroed(bytes, 4096)?;
+        Some(DmaMemory {
+            phys: frames.phys(),
+            virt: frames.virt(),
+            len: bytes as usize,
+            _frames: Some(frames),
+        })
     }
 
     /// Wraps memory reserved elsewhere (the crash path's static buffers).
@@ -62,7 +56,7 @@ impl DmaMemory {
     /// `[virt, virt+len)` must be mapped, physically contiguous at `phys`, and used by nobody
     /// else while this value lives.
     pub unsafe fn from_raw(phys: u64, virt: u64, len: usize) -> DmaMemory {
-        DmaMemory { phys, virt, len, owned: false }
+        DmaMemory { phys, virt, len, _frames: None }
     }
 
     /// Keeps the memory reserved for good (for the crash path, which wraps it again with
@@ -103,17 +97,17 @@ impl DmaRegion for DmaMemory {
         }
     }
     fn write_u16(&mut self, offset: usize, value: u16) {
-        assert!(offset % 2 == 0 && offset + 2 <= self.len);
+        assert!(offset.is_multiple_of(2) && offset + 2 <= self.len);
         // SAFETY: aligned and inside the region (checked above): one store the device sees whole.
         unsafe { core::ptr::write_volatile((self.virt as usize + offset) as *mut u16, value.to_le()) };
     }
     fn read_u16(&self, offset: usize) -> u16 {
-        assert!(offset % 2 == 0 && offset + 2 <= self.len);
+        assert!(offset.is_multiple_of(2) && offset + 2 <= self.len);
         // SAFETY: as in write_u16: one load.
         u16::from_le(unsafe { core::ptr::read_volatile((self.virt as usize + offset) as *const u16) })
     }
     fn read_u32(&self, offset: usize) -> u32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len);
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len);
         // SAFETY: as in write_u16: one load.
         u32::from_le(unsafe { core::ptr::read_volatile((self.virt as usize + offset) as *const u32) })
     }

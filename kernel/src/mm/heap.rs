@@ -2,61 +2,15 @@
 //! the direct map. Its lock keeps interrupts off while held, so a thread preempted in the
 //! allocator can never leave another thread (or an interrupt handler) spinning on it.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use talc::source::Manual;
 use talc::TalcLock;
 
 use super::{frames, phys_to_virt};
 
-/// A spin lock for `lock_api` that disables interrupts while held and restores them after.
-pub struct IrqSpinLock {
-    locked: AtomicBool,
-    interrupts_were_enabled: AtomicBool,
-}
-
-// SAFETY: mutual exclusion by the `locked` flag (acquire/release ordering); interrupts are
-// disabled before the flag is taken, so the holder cannot be preempted on this CPU.
-unsafe impl lock_api::RawMutex for IrqSpinLock {
-    #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Self =
-        IrqSpinLock { locked: AtomicBool::new(false), interrupts_were_enabled: AtomicBool::new(false) };
-    type GuardMarker = lock_api::GuardNoSend;
-
-    fn lock(&self) {
-        loop {
-            if self.try_lock() {
-                return;
-            }
-            core::hint::spin_loop();
-        }
-    }
-
-    fn try_lock(&self) -> bool {
-        let enabled = crate::arch::interrupts_enabled();
-        crate::arch::disable_interrupts();
-        if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            self.interrupts_were_enabled.store(enabled, Ordering::Relaxed);
-            true
-        } else {
-            if enabled {
-                crate::arch::enable_interrupts();
-            }
-            false
-        }
-    }
-
-    unsafe fn unlock(&self) {
-        let enabled = self.interrupts_were_enabled.load(Ordering::Relaxed);
-        self.locked.store(false, Ordering::Release);
-        if enabled {
-            crate::arch::enable_interrupts();
-        }
-    }
-}
-
 #[global_allocator]
-static HEAP: TalcLock<IrqSpinLock, Manual> = TalcLock::new(Manual);
+static HEAP: TalcLock<crate::sync::IrqSpinLock, Manual> = TalcLock::new(Manual);
 
 static HEAP_BYTES: AtomicU64 = AtomicU64::new(0);
 

@@ -40,7 +40,8 @@ pub fn init(boot_info: &BootInfo) {
     map::init();
 }
 
-/// A run of contiguous physical frames owned by one user (guest RAM), freed when dropped.
+/// A run of contiguous physical frames owned by one user (guest RAM, VMCBs, DMA buffers),
+/// freed when dropped.
 pub struct PhysicalRun {
     phys: u64,
     bytes: u64,
@@ -61,6 +62,11 @@ impl PhysicalRun {
 
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Its address in the direct map.
+    pub fn virt(&self) -> u64 {
+        phys_to_virt(self.phys)
     }
 
     /// The memory as bytes. A guest may be writing it concurrently only while it runs, and

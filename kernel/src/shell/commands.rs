@@ -113,7 +113,8 @@ fn mem() {
     );
 }
 
-fn format_duration(ns: u64) -> String {
+/// A duration as `HH:MM:SS.mmm`, or `Nd HH:MM:SS` from a day on.
+pub(super) fn format_duration(ns: u64) -> String {
     let total = ns / 1_000_000_000;
     let (days, hours, minutes, seconds) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
     let millis = ns / 1_000_000 % 1000;

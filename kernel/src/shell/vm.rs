@@ -12,27 +12,22 @@ fn error(e: VmError) -> CommandError {
     CommandError::new(e.code(), e.message())
 }
 
-fn duration(ns: u64) -> String {
-    let s = ns / 1_000_000_000;
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
 pub fn vm(args: &[&str]) -> CommandResult {
     match args {
         ["list"] => {
             if let Err(why) = vm::support() {
                 println!("note: {}", why.message());
             }
-            println!("{:<10} {:<9} {:>8} {:>10}  ready", "name", "state", "memory", "uptime");
+            println!("{:<10} {:<9} {:>8} {:>12}  ready", "name", "state", "memory", "uptime");
             for v in vm::vms() {
                 let (state, since, _, ready) = v.shared.status();
                 let uptime = if state == State::Stopped {
                     String::from("-")
                 } else {
-                    duration(time::now_ns() - since)
+                    super::commands::format_duration(time::now_ns() - since)
                 };
                 println!(
-                    "{:<10} {:<9} {:>5} MiB {:>10}  {}",
+                    "{:<10} {:<9} {:>5} MiB {:>12}  {}",
                     v.config.name,
                     state.name(),
                     v.config.memory_bytes >> 20,
@@ -65,7 +60,7 @@ pub fn vm(args: &[&str]) -> CommandResult {
             println!("name       {}", v.config.name);
             println!("state      {}", state.name());
             if state != State::Stopped {
-                println!("uptime     {}", duration(time::now_ns() - since));
+                println!("uptime     {}", super::commands::format_duration(time::now_ns() - since));
             }
             println!(
                 "memory     {} MiB, {} vCPU, network: {}",

@@ -165,15 +165,12 @@ impl IoApic {
 
     /// Delivers `gsi` to `destination` as an NMI (edge-triggered, active high).
     pub fn route_nmi(&self, gsi: u32, destination: u32) {
-        let pin = gsi - self.gsi_base;
         const DELIVERY_NMI: u32 = 0b100 << 8;
-        self.write(0x11 + 2 * pin, destination << 24);
-        self.write(0x10 + 2 * pin, DELIVERY_NMI);
+        self.set_entry(gsi, DELIVERY_NMI, destination);
     }
 
     /// Routes `gsi` to `vector` on the local APIC `destination` (fixed delivery, physical mode).
     pub fn route(&self, gsi: u32, vector: u8, destination: u32, level_triggered: bool, active_low: bool) {
-        let pin = gsi - self.gsi_base;
         let mut low = vector as u32;
         if active_low {
             low |= 1 << 13;
@@ -181,6 +178,13 @@ impl IoApic {
         if level_triggered {
             low |= 1 << 15;
         }
+        self.set_entry(gsi, low, destination);
+    }
+
+    /// Writes the redirection entry of `gsi`: the destination first, then the low half (which
+    /// unmasks it), so the pin never fires towards a stale destination.
+    fn set_entry(&self, gsi: u32, low: u32, destination: u32) {
+        let pin = gsi - self.gsi_base;
         self.write(0x11 + 2 * pin, destination << 24);
         self.write(0x10 + 2 * pin, low);
     }

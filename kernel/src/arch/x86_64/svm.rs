@@ -11,6 +11,9 @@
 
 use crate::mm;
 
+/// Zeroed physical pages the CPU uses (VMCB, host save area, permission maps).
+type Page = mm::PhysicalRun;
+
 const EFER: u32 = 0xC000_0080;
 const EFER_SVME: u64 = 1 << 12;
 const VM_CR: u32 = 0xC001_0114;
@@ -204,31 +207,6 @@ pub mod exit {
     pub const INVALID: u64 = u64::MAX;
 }
 
-/// A page of physical memory the CPU uses (VMCB, save areas, permission maps).
-struct Page {
-    phys: u64,
-    pages: u64,
-}
-
-impl Page {
-    fn allocate(pages: u64) -> Option<Page> {
-        let phys = mm::frames::allocate_contiguous(pages, 4096)?;
-        // SAFETY: fresh frames, ours alone, mapped in the direct map.
-        unsafe { core::ptr::write_bytes(mm::phys_to_virt(phys) as *mut u8, 0, pages as usize * 4096) };
-        Some(Page { phys, pages })
-    }
-
-    fn virt(&self) -> u64 {
-        mm::phys_to_virt(self.phys)
-    }
-}
-
-impl Drop for Page {
-    fn drop(&mut self) {
-        mm::frames::free(self.phys, self.pages);
-    }
-}
-
 /// The guest's general-purpose registers that the VMCB does not hold (RAX, RSP, RIP and
 /// RFLAGS live in the VMCB save area). Field order is used by the assembly below.
 #[repr(C)]
@@ -288,10 +266,10 @@ impl Vcpu {
     /// A vCPU whose guest-physical memory is translated by the nested page tables at
     /// `nested_cr3`. Every I/O port and MSR access exits, except the MSRs VMLOAD switches.
     pub fn new(nested_cr3: u64) -> Option<Vcpu> {
-        let vmcb = Page::allocate(1)?;
-        let host_state = Page::allocate(1)?;
-        let io = Page::allocate(3)?;
-        let msr = Page::allocate(2)?;
+        let vmcb = Page::allocate_zeroed(4096, 4096)?;
+        let host_state = Page::allocate_zeroed(4096, 4096)?;
+        let io = Page::allocate_zeroed(3 * 4096, 4096)?;
+        let msr = Page::allocate_zeroed(2 * 4096, 4096)?;
         // SAFETY: both maps are fresh pages of our own.
         unsafe {
             core::ptr::write_bytes(io.virt() as *mut u8, 0xFF, 3 * 4096);
@@ -361,8 +339,8 @@ impl Vcpu {
             INTERCEPT_EXCEPTIONS,
             1 << exception::DEBUG | 1 << exception::ALIGNMENT_CHECK | 1 << exception::MACHINE_CHECK,
         );
-        let io_phys = vcpu._io_permissions.phys;
-        let msr_phys = vcpu._msr_permissions.phys;
+        let io_phys = vcpu._io_permissions.phys();
+        let msr_phys = vcpu._msr_permissions.phys();
         vcpu.write64(IOPM_BASE, io_phys);
         vcpu.write64(MSRPM_BASE, msr_phys);
         vcpu.write32(GUEST_ASID, 1);
@@ -423,8 +401,8 @@ impl Vcpu {
 
     /// Runs the guest until the next #VMEXIT; returns the exit code.
     pub fn run(&mut self) -> u64 {
-        let vmcb = self.vmcb.phys;
-        let host = self.host_state.phys;
+        let vmcb = self.vmcb.phys();
+        let host = self.host_state.phys();
         // SAFETY: the VMCB and host-state pages are ours and set up by `new`; SVM was enabled
         // by `enable`. CLGI keeps every interrupt pending until STGI; the FPU state is swapped
         // inside that window so the host's interrupt handlers never see the guest's. It is one
