@@ -675,6 +675,18 @@ fn vm_linux_lifecycle(ctx: &Ctx) -> Result<()> {
     let kill = m.run_ok("vm kill linux", COMMAND_TIMEOUT)?;
     ensure!(kill.contains("RAYOS_VM:STOPPED:linux:killed"), "vm kill:\n{}", kill.text());
     expect_lines(&m.run_ok("vm list", COMMAND_TIMEOUT)?, &["linux      stopped"])?;
+    // vm stop on a guest that ignores the power button stops it by force after 30 s.
+    m.run_ok("vm start linux", COMMAND_TIMEOUT)?;
+    m.expect_marker(&markers::VM_GUEST_READY, GUEST_BOOT_TIMEOUT)?;
+    m.run_ok("vm send linux killall acpid", COMMAND_TIMEOUT)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let forced = m.run_ok("vm stop linux", Duration::from_secs(90))?;
+    ensure!(
+        forced.contains("RAYOS_VM:STOPPED:linux:killed")
+            && forced.contains("stopped by RayOS: the guest ignored the power button"),
+        "vm stop of a guest ignoring the power button:\n{}",
+        forced.text()
+    );
     Ok(())
 }
 
