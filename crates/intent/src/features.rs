@@ -1,11 +1,12 @@
-//! Features of a request: pooled word-piece vectors (dense) and hashed word, word-bigram and
-//! character-trigram indicators (sparse).
+//! Features of a request: pooled word-piece vectors (dense) and hashed word, word-bigram,
+//! first-word, last-word and character-trigram indicators (sparse).
 //!
 //! Training (the host tool) and inference (the engine) both call [`featurize`], so the two
 //! cannot drift apart. The dense part carries meaning across synonyms and paraphrases the
 //! corpus never showed; the character trigrams carry robustness to typos; words and bigrams
-//! carry the exact phrasings; the unfamiliar-word block and counts (see [`crate::known`])
-//! carry what a request talks about that RayOS's requests never do.
+//! carry the exact phrasings, the first and last word how a question differs from a command
+//! ("is the network on" against "network on"); the unfamiliar-word block and counts (see
+//! [`crate::known`]) carry what a request talks about that RayOS's requests never do.
 
 use alloc::vec::Vec;
 
@@ -62,6 +63,7 @@ const KIND_BIGRAM: u8 = 2;
 const KIND_TRIGRAM: u8 = 3;
 const KIND_UNFAMILIAR_COUNT: u8 = 4;
 const KIND_UNFAMILIAR_SHARE: u8 = 5;
+const KIND_EDGE: u8 = 6;
 
 struct Fnv(u64);
 
@@ -188,6 +190,18 @@ pub fn featurize(
     feature_words(request_words, &mut words);
     scratch.clear();
     let mut chars: Vec<char> = Vec::with_capacity(32);
+    // How the request starts and ends ("is ...", "... on"): questions and commands differ
+    // there more than anywhere.
+    if let (Some(first), Some(last)) = (words.first(), words.last()) {
+        let mut h = Fnv::new(KIND_EDGE);
+        h.byte(b'^');
+        h.bytes(first.as_bytes());
+        scratch.push(h.bucket(mask));
+        let mut h = Fnv::new(KIND_EDGE);
+        h.bytes(last.as_bytes());
+        h.byte(b'$');
+        scratch.push(h.bucket(mask));
+    }
     for (i, w) in words.iter().enumerate() {
         let mut h = Fnv::new(KIND_WORD);
         h.bytes(w.as_bytes());

@@ -21,6 +21,12 @@ use crate::format::{fnv1a64, LoadError, Reader, Writer};
 
 const KNOW: [u8; 4] = *b"KNOW";
 
+/// Where a hash starts probing: FNV's high bits folded into the low ones, which alone mix
+/// poorly for short keys.
+fn slot_of(hash: u64) -> usize {
+    (hash ^ (hash >> 29) ^ (hash >> 47)) as usize
+}
+
 /// Tells whether a word is familiar (part of in-scope requests).
 pub trait Familiarity {
     /// True when `word` (normalised, typo-corrected) is familiar.
@@ -33,10 +39,15 @@ pub fn is_neutral(word: &str) -> bool {
     word.chars().count() < 2 || word.chars().all(|c| c.is_ascii_digit())
 }
 
-/// The familiar words, as sorted hashes.
+/// The familiar words, as sorted hashes, and the same hashes in an open-addressing table:
+/// the engine asks about every word and every pair of neighbouring words of a request, and a
+/// probe of the table costs a fraction of a binary search's cache misses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KnownWords {
     hashes: Vec<u64>,
+    /// Power-of-two length, at most half full; 0 marks an empty slot (a word whose hash is
+    /// 0 is found by binary search instead).
+    slots: Vec<u64>,
 }
 
 impl KnownWords {
@@ -48,7 +59,36 @@ impl KnownWords {
         let mut hashes: Vec<u64> = words.into_iter().map(|w| fnv1a64(w.as_bytes())).collect();
         hashes.sort_unstable();
         hashes.dedup();
-        KnownWords { hashes }
+        KnownWords::from_sorted(hashes)
+    }
+
+    fn from_sorted(hashes: Vec<u64>) -> KnownWords {
+        let mut slots =
+            alloc::vec![0u64; if hashes.is_empty() { 0 } else { (hashes.len() * 2).next_power_of_two() }];
+        let mask = slots.len().wrapping_sub(1);
+        for &h in hashes.iter().filter(|&&h| h != 0) {
+            let mut i = slot_of(h) & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = h;
+        }
+        KnownWords { hashes, slots }
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        if hash == 0 || self.slots.is_empty() {
+            return self.hashes.binary_search(&hash).is_ok();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = slot_of(hash) & mask;
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                h if h == hash => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
     }
 
     /// Parses the section body.
@@ -68,7 +108,7 @@ impl KnownWords {
         if hashes.windows(2).any(|p| p[0] >= p[1]) {
             return Err(LoadError::Malformed { tag: KNOW, what: "hashes are not sorted and distinct" });
         }
-        Ok(KnownWords { hashes })
+        Ok(KnownWords::from_sorted(hashes))
     }
 
     /// Encodes the section body.
@@ -80,6 +120,18 @@ impl KnownWords {
             w.u32((h >> 32) as u32);
         }
         w.bytes
+    }
+
+    /// True when the word made of `first` then `second` is familiar, without building it
+    /// (the engine asks this of every pair of neighbouring words; see
+    /// [`crate::join_split_words`]).
+    pub fn is_familiar_pair(&self, first: &str, second: &str) -> bool {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for &b in first.as_bytes().iter().chain(second.as_bytes()) {
+            hash ^= b as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.contains(hash)
     }
 
     /// Number of words.
@@ -95,6 +147,6 @@ impl KnownWords {
 
 impl Familiarity for KnownWords {
     fn is_familiar(&self, word: &str) -> bool {
-        is_neutral(word) || self.hashes.binary_search(&fnv1a64(word.as_bytes())).is_ok()
+        is_neutral(word) || self.contains(fnv1a64(word.as_bytes()))
     }
 }

@@ -8,13 +8,16 @@
 //! [`DocsIndex`] answers questions from the manual.
 //!
 //! The pipeline: [`text`] normalises and splits the request; [`spell`] replaces typos of
-//! corpus words (never real words) by the closest corpus word; [`embeddings`] maps word
-//! pieces to pretrained vectors; [`features`] pools them (mean, element-wise max, and the
-//! mean of the words [`known`] does not count as in-scope vocabulary) and adds hashed word,
-//! bigram, character-trigram and unfamiliar-word-count indicators; [`model`] scores the
-//! intents (a linear layer plus one hidden layer over the pooled vectors, softmax; out of
-//! scope is a class of its own, trained on many negatives) and applies the calibrated
-//! out-of-scope thresholds; [`entities`] fills the slots; [`table`] renders the command.
+//! corpus words (never real words) by the closest corpus word; [`join_split_words`] joins
+//! words that dictation or haste split ("re boot", "watch dog", "v m"); [`embeddings`] maps
+//! word pieces to pretrained vectors; [`features`] pools them (mean, element-wise max, and
+//! the mean of the words [`known`] does not count as in-scope vocabulary) and adds hashed
+//! word, bigram, first/last-word, character-trigram and unfamiliar-word-count indicators;
+//! [`model`] scores the intents (a linear layer plus one hidden layer over the pooled
+//! vectors, softmax; out of scope is a class of its own, trained on many negatives, its bias
+//! and the two thresholds calibrated on corpus lines each scored by a model that never saw
+//! them) and applies the out-of-scope thresholds; [`entities`] fills the slots; [`table`]
+//! renders the command.
 //! Everything the engine knows comes from one weights blob (see [`format`]) that the host
 //! tool `rayos-intent-train` builds deterministically from the project's corpus.
 //!
@@ -445,12 +448,16 @@ pub fn join_split_words<'a>(words: &mut Vec<&'a str>, lexicon: &'a Lexicon, know
     while i < words.len() {
         if let Some(&next) = words.get(i + 1) {
             let word = words[i];
-            if !word.bytes().chain(next.bytes()).any(|b| b.is_ascii_digit()) && word.len() + next.len() <= 24
+            // The familiarity test hashes the pair in place: most pairs fail it, and then
+            // nothing is built or looked up.
+            if !word.bytes().chain(next.bytes()).any(|b| b.is_ascii_digit())
+                && word.len() + next.len() <= 24
+                && known.is_familiar_pair(word, next)
             {
                 joined.clear();
                 joined.push_str(word);
                 joined.push_str(next);
-                if let Some(whole) = lexicon.word(&joined).filter(|w| known.is_familiar(w)) {
+                if let Some(whole) = lexicon.word(&joined) {
                     let whole_rank = rank(whole);
                     if fragment(word)
                         || fragment(next)

@@ -1,6 +1,8 @@
 //! The classifier: a linear layer over [`Features`] plus a small hidden layer over the dense
 //! part, followed by a softmax, and the two out-of-scope thresholds calibrated by the
-//! training tool.
+//! training tool. The training tool also calibrates how readily the out-of-scope class wins,
+//! by an offset it folds into that class's bias before storing: the engine needs no extra
+//! step for it, and the float and integer paths see the same bias.
 //!
 //! `logits = bias + dense_weights · x + output · relu(hidden · x + hidden_bias) + sparse rows`,
 //! where `x` is the dense feature vector (pooled embeddings) and every sparse feature adds

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rayos_intent::entities::{self, DiskInfo};
 use rayos_intent::format::{self, LoadError};
 use rayos_intent::text::{edit_distance_capped, normalize, split, words, TokenKind};
-use rayos_intent::{split_markdown, table, DocsIndex, Effect, Engine, Level, World};
+use rayos_intent::{split_markdown, table, DocsIndex, Effect, Engine, Familiarity, Level, World};
 
 const WEIGHTS: &[u8] = include_bytes!("../weights/intent.bin");
 
@@ -653,7 +653,6 @@ fn classifier_section_round_trips_with_int8_sparse_rows() {
 #[test]
 fn known_words_round_trip_and_refuse_unsorted_tables() {
     use rayos_intent::known::{is_neutral, KnownWords};
-    use rayos_intent::Familiarity;
     let known = KnownWords::build(["watchdog", "disk", "watchdog"]);
     assert_eq!(known.len(), 2);
     let parsed = KnownWords::from_section(&known.encode()).expect("round trip");
@@ -704,6 +703,32 @@ proptest! {
         let _ = rayos_intent::Classifier::from_section(&bytes);
         let _ = rayos_intent::KnownWords::from_section(&bytes);
         let _ = rayos_intent::Lexicon::from_section(&bytes);
+    }
+
+    #[test]
+    fn known_words_find_exactly_their_members(
+        members in proptest::collection::vec("[a-z]{2,9}", 0..60),
+        others in proptest::collection::vec("[a-z]{2,9}", 0..60),
+    ) {
+        let known = rayos_intent::KnownWords::build(members.iter().map(String::as_str));
+        let parsed = rayos_intent::KnownWords::from_section(&known.encode()).expect("round trip");
+        for w in &members {
+            prop_assert!(known.is_familiar(w) && parsed.is_familiar(w));
+        }
+        for w in others.iter().filter(|w| !members.contains(w)) {
+            prop_assert!(!known.is_familiar(w) && !parsed.is_familiar(w), "{}", w);
+        }
+    }
+
+    #[test]
+    fn a_pair_is_familiar_exactly_when_the_joined_word_is(a in "[a-z]{1,8}", b in "[a-z]{1,8}") {
+        let known = engine().known_words();
+        let joined = format!("{a}{b}");
+        prop_assert_eq!(known.is_familiar_pair(&a, &b), known.is_familiar(&joined));
+        let parts = ["watch", "dog", "re", "boot", "net", "work"];
+        for pair in parts.chunks(2) {
+            prop_assert_eq!(known.is_familiar_pair(pair[0], pair[1]), known.is_familiar(&pair.concat()));
+        }
     }
 
     #[test]

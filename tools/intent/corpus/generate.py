@@ -18,7 +18,10 @@ Two sources, both in this directory:
 
 Every source line appears once as written (placeholders filled), then decorated copies are
 drawn until each intent has PER_INTENT examples: register prefixes and suffixes, keyboard
-typos (swaps, drops, doubles, neighbour keys, dropped apostrophes), case and punctuation.
+typos (swaps, drops, doubles, neighbour keys, dropped apostrophes), case and punctuation, and
+dictated speech (no punctuation, split and misheard words, filler words; see `dictate`).
+Each row's `source` is a hash of its line, so adding a line leaves the others' numbers (and
+cross-validation folds) as they were.
 Out-of-scope lines get the same decorations at the same rates, so that politeness, typos or
 terseness never signal "in scope" by themselves.
 
@@ -35,6 +38,7 @@ import os
 import random
 import re
 import sys
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from negatives import compositional  # noqa: E402
@@ -650,12 +654,17 @@ def main():
     rows = []
 
     # Every row names its source line (template, hand-written line or negative) so that the
-    # trainer can tell a new phrasing from a decorated copy of a seen one.
-    next_source = [0]
+    # trainer can tell a new phrasing from a decorated copy of a seen one. The number is a
+    # hash of the line, so that adding or moving lines leaves every other line's number, and
+    # its cross-validation fold, as it was.
+    used_sources = set()
 
-    def new_source():
-        next_source[0] += 1
-        return next_source[0]
+    def new_source(intent, line):
+        source = zlib.crc32(f"{intent}\t{line}".encode()) & 0x7FFFFFFF
+        while source in used_sources or source == 0:
+            source = (source + 1) & 0x7FFFFFFF
+        used_sources.add(source)
+        return source
 
     def emit(seen, intent, text, entities, source):
         if text in seen:
@@ -670,9 +679,9 @@ def main():
         for item in T.get(intent, "").replace("\n", "").split(";"):
             if item.strip():
                 text, kind = item.rsplit("|", 1)
-                sources.append((text.strip(), kind.strip(), {}, new_source()))
+                sources.append((text.strip(), kind.strip(), {}, new_source(intent, text.strip())))
         for text, annotations in hand.get(intent, []):
-            sources.append((text, kind_of(text), annotations, new_source()))
+            sources.append((text, kind_of(text), annotations, new_source(intent, text)))
         seen = set()
         for text, kind, annotations, source in sources:
             filled, entities = fill(text, rng)
@@ -691,13 +700,13 @@ def main():
     oos += [text for text, _ in hand.get("oos", [])]
     seen = set()
     for text in oos:
-        source = new_source()
+        source = new_source("oos", text)
         emit(seen, "oos", text, {}, source)
         for _ in range(OOS_VARIANTS):
             emit(seen, "oos", decorate(text, kind_of(text), rng), {}, source)
 
     for text in compositional(rng, COMPOSITIONAL_OOS):
-        source = new_source()
+        source = new_source("oos", text)
         emit(seen, "oos", text, {}, source)
         emit(seen, "oos", decorate(text, kind_of(text), rng), {}, source)
 

@@ -6,10 +6,12 @@
 //! - [`run_bench_host`]: accuracy, out-of-scope recall, false rejects, entity F1, weights size
 //!   and host latency (`cargo xtask bench intent`).
 //! - [`train`]: rebuilds the weights blob from the corpus, byte for byte
-//!   (`cargo run -p rayos-intent-tools --release --bin rayos-intent-train -- train`).
+//!   (`cargo run -p rayos-intent-tools --release --bin rayos-intent-train -- train`); the
+//!   out-of-scope decision is calibrated on the corpus lines themselves, each scored by a
+//!   model trained without it (see [`TrainingInputs::build`]).
 //! - [`cross_validate`]: grouped k-fold cross-validation over the corpus lines, the tool for
 //!   choosing between model and corpus variants without touching any evaluation set
-//!   (`... rayos-intent-train -- cv 5 [--misreads]`).
+//!   (`... rayos-intent-train -- cv 5 [--misreads] [--scores FILE]`).
 //! - [`derive::derive`]: rebuilds the embedding blob from its verified source
 //!   (`... rayos-intent-train -- derive-embeddings`).
 //!
@@ -20,8 +22,9 @@
 //! # Invariants
 //! - [`train`] is deterministic: same corpus, same embeddings, same configuration, same bytes
 //!   (checked across debug and release builds).
-//! - Evaluation data (`data/probe.jsonl`, `data/clinc/heldout.jsonl`, `data/heldout*.jsonl`)
-//!   is read only by measurement functions, never by [`train`] or [`cross_validate`].
+//! - Evaluation data (`data/probe.jsonl`, `data/probe-b.jsonl`, `data/clinc/heldout.jsonl`,
+//!   `data/heldout*.jsonl`) is read only by measurement functions, never by [`train`] or
+//!   [`cross_validate`].
 
 pub mod data;
 pub mod derive;
@@ -383,6 +386,7 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
     for (name, file) in [
         ("dev (tuning set)", paths.data("dev.jsonl")),
         ("probe (project-written, never tuned on)", paths.data("probe.jsonl")),
+        ("probe-b (project-written in round 3's registers, never tuned on)", paths.data("probe-b.jsonl")),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),

@@ -138,3 +138,69 @@ fn committed_weights_reproduce() {
     let committed = std::fs::read(paths.weights()).expect("committed weights");
     assert!(out.blob == committed, "retrained weights differ: run `rayos-intent-train train`");
 }
+
+#[test]
+fn calibration_folds_keep_lines_together_and_spread_a_cross_validation_fold() {
+    let example = |source: Option<u32>| Example {
+        text: format!("line {source:?}"),
+        intent: "oos".into(),
+        entities: Default::default(),
+        source,
+    };
+    // The lines one cross-validation fold trains on: every source that is not 0 modulo 5.
+    let examples: Vec<Example> =
+        (1..2000u32).filter(|s| s % 5 != 0).flat_map(|s| [example(Some(s)), example(Some(s))]).collect();
+    let mut sizes = Vec::new();
+    for k in 0..4 {
+        let (held, train) = rayos_intent_tools::calibration_split(&examples, 4, k);
+        assert_eq!(held.len() + train.len(), examples.len());
+        for h in &held {
+            assert!(train.iter().all(|t| t.source != h.source), "fold {k} splits source {:?}", h.source);
+        }
+        sizes.push(held.len());
+    }
+    // Unlike `fold_split`, no calibration fold is empty inside a cross-validation fold.
+    assert!(sizes.iter().all(|&n| n > examples.len() / 6), "{sizes:?}");
+    let (held, _) = rayos_intent_tools::calibration_split(&[example(None)], 4, 0);
+    assert!(held.is_empty(), "examples without a source always train");
+}
+
+#[test]
+fn calibration_meets_the_recall_floor_with_the_fewest_rejections() {
+    use rayos_intent_tools::train::{calibrate, rates};
+    // Three classes, oos = 2. In-scope requests are sure of their class; out-of-scope ones
+    // lean to class 0 by varying amounts, so only a lower oos offset rejects them all.
+    let oos = 2;
+    let mut scored: Vec<(Vec<f32>, usize)> = Vec::new();
+    for i in 0..50 {
+        scored.push((vec![0.9, 0.05, 0.05], 0));
+        scored.push((vec![0.05, 0.9, 0.05], 1));
+        let lean = 0.3 + 0.01 * i as f32;
+        scored.push((vec![lean, 0.0, 1.0 - lean], oos));
+    }
+    let tuning = scored.clone();
+    let c = calibrate(&scored, &tuning, oos, 0.9);
+    assert!(c.held_apart.oos_recall >= 0.9 && c.tuning.oos_recall >= 0.9, "{c:?}");
+    assert_eq!(c.held_apart.false_reject_rate, 0.0, "the floor is met without rejecting in-scope requests");
+    assert_eq!(rates(&scored, oos, c.oos_offset, c.confidence, c.margin), c.held_apart);
+    // An unreachable floor still gives the point with the best recall.
+    let strict = calibrate(&scored, &tuning, oos, 1.01);
+    assert!(strict.held_apart.oos_recall >= c.held_apart.oos_recall);
+}
+
+#[test]
+fn calibration_rates_follow_the_engines_decision_rule() {
+    use rayos_intent_tools::train::rates;
+    let (engine, _) = load_engine(&Paths::workspace()).expect("weights load");
+    let oos = engine.oos().0 as usize;
+    let requests = ["stop the linux vm", "what's the weather in paris", "network?", "re boot", "hmm"];
+    let scored: Vec<(Vec<f32>, usize)> =
+        requests.iter().map(|t| (engine.scores(t).probabilities, 0)).collect();
+    for (confidence, margin) in [(0.0, 0.0), (0.5, 0.1), (0.9, 0.3)] {
+        let rejected =
+            scored.iter().filter(|(p, _)| engine.decide(p, confidence, margin).0 == engine.oos()).count();
+        let r = rates(&scored, oos, 0.0, confidence, margin);
+        let by_rates = (r.false_reject_rate * scored.len() as f32).round() as usize;
+        assert_eq!(by_rates, rejected, "thresholds {confidence} {margin}");
+    }
+}
