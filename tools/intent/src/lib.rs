@@ -390,6 +390,7 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),
+        ("third independent held-out", paths.data("heldout-c.jsonl")),
     ] {
         if !file.is_file() {
             writeln!(out, "{name}: {} absent, skipped", file.display()).map_err(io_error)?;
