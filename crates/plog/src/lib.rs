@@ -60,6 +60,10 @@
 //! bound above), a hole means a half-evicted block: everything older than the last such
 //! hole is dropped, so the log stays one window. The new session continues after the last
 //! record kept, in a fresh block; the blocks it overwrites are exactly those leftovers.
+//! Before it returns, mount clears what it discarded (the header sector of each dropped
+//! block, and a torn record after the last valid one in a kept block, rewriting that sector
+//! with the same valid bytes), so the next mount does not find and count it again: after a
+//! clean shutdown the next mount discards nothing.
 //!
 //! # Durability and the loss window
 //!
@@ -215,8 +219,8 @@ pub fn format_image(partition_bytes: u64, params: &FormatParams) -> Result<Vec<u
 pub struct MountReport {
     /// Log records that verified and were kept.
     pub valid_records: u64,
-    /// Records dropped: leftovers of cut writes, records after a torn or damaged one, and
-    /// records of blocks that fell out of the chain.
+    /// Records dropped by this mount: leftovers of cut writes, torn records, and records of
+    /// blocks that fell out of the chain (each counted once: mount clears what it drops).
     pub discarded_records: u64,
     /// Blocks whose header was damaged or held no valid record.
     pub discarded_blocks: u64,

@@ -165,6 +165,8 @@ pub(crate) struct BlockInfo {
     pub first_wall_s: u64,
     pub last_wall_s: u64,
     pub max_mono_ns: u64,
+    /// The mount scan found a torn record after the valid ones.
+    pub damaged_tail: bool,
 }
 
 impl BlockInfo {
@@ -180,6 +182,7 @@ impl BlockInfo {
             first_wall_s: 0,
             last_wall_s: 0,
             max_mono_ns: 0,
+            damaged_tail: false,
         }
     }
 
@@ -266,6 +269,39 @@ pub struct LogCounters {
     pub device_flushes: u64,
 }
 
+/// Clears what this scan discarded, so that the next mount does not find (and count) it
+/// again: the header sector of every block that is not part of the log, and the torn record
+/// after the last valid one in an accepted block (the writer never appends to a block it did
+/// not start, so that tail would otherwise stay). Safe at any power cut: a cleared header
+/// only makes a discarded block unreadable, and a rewritten tail sector carries the same bytes
+/// for the valid records, so whichever mix of old and new bytes a cut leaves, they read alike.
+fn clear_leftovers<D: BlockDevice + ?Sized>(
+    dev: &mut D,
+    geo: RingGeometry,
+    leftovers: &[u64],
+    accepted: &VecDeque<BlockInfo>,
+) -> Result<(), PlogError> {
+    let zero_sector = [0u8; SECTOR_BYTES];
+    for &position in leftovers {
+        dev.write_sectors(geo.lba + position * LOG_BLOCK_SECTORS, &zero_sector)?;
+    }
+    let mut block = vec![0u8; LOG_BLOCK_BYTES];
+    let mut torn = 0;
+    for info in accepted.iter().filter(|b| b.damaged_tail) {
+        let lba = geo.block_lba(info.bsn);
+        dev.read_sectors(lba, &mut block)?;
+        let end = info.used_bytes as usize;
+        block[end..].fill(0);
+        let first_sector = end / SECTOR_BYTES;
+        dev.write_sectors(lba + first_sector as u64, &block[first_sector * SECTOR_BYTES..])?;
+        torn += 1;
+    }
+    if !leftovers.is_empty() || torn > 0 {
+        dev.flush()?;
+    }
+    Ok(())
+}
+
 /// Scans the whole ring and rebuilds the log state; see the crate documentation for the
 /// acceptance rules. `session` must exceed every session on disk; the scan reports the
 /// largest it saw so that the caller can pick it, and `adopt_session` sets it.
@@ -275,6 +311,8 @@ pub(crate) fn scan<D: BlockDevice + ?Sized>(
 ) -> Result<(LogState, ScanReport), PlogError> {
     let mut report = ScanReport::default();
     let mut found: Vec<BlockInfo> = Vec::new();
+    // Ring positions of blocks that hold nothing readable: cleared at the end (`clear_leftovers`).
+    let mut leftovers: Vec<u64> = Vec::new();
     let mut max_durable = 0u64;
     let chunk_blocks = SCAN_CHUNK_BLOCKS.min(geo.blocks as usize);
     let mut chunk = vec![0u8; chunk_blocks * LOG_BLOCK_BYTES];
@@ -293,14 +331,19 @@ pub(crate) fn scan<D: BlockDevice + ?Sized>(
                     let (_, _, end) = walk_records(block, &header, |view, at, len| info.add(&view, at + len));
                     if end == WalkEnd::Damaged {
                         report.discarded_records += 1;
+                        info.damaged_tail = true;
                     }
                     if info.records == 0 {
                         report.discarded_blocks += 1;
+                        leftovers.push(position + i as u64);
                     } else {
                         found.push(info);
                     }
                 }
-                HeaderRead::Damaged => report.discarded_blocks += 1,
+                HeaderRead::Damaged => {
+                    report.discarded_blocks += 1;
+                    leftovers.push(position + i as u64);
+                }
                 HeaderRead::Empty | HeaderRead::OtherVolume => {}
             }
         }
@@ -319,6 +362,7 @@ pub(crate) fn scan<D: BlockDevice + ?Sized>(
     for info in found {
         if stopped {
             report.discarded_records += u64::from(info.records);
+            leftovers.push(info.bsn % geo.blocks);
             continue;
         }
         let (ordered, contiguous) = match accepted.back() {
@@ -330,17 +374,17 @@ pub(crate) fn scan<D: BlockDevice + ?Sized>(
         };
         if ordered && (contiguous || info.first_seq <= max_durable.saturating_add(1)) {
             accepted.push_back(info);
-        } else if info.first_seq > max_durable.saturating_add(1) {
-            stopped = true;
-            report.discarded_records += u64::from(info.records);
         } else {
+            stopped = info.first_seq > max_durable.saturating_add(1);
             report.discarded_records += u64::from(info.records);
+            leftovers.push(info.bsn % geo.blocks);
         }
     }
     if let Some(head) = accepted.back().map(|b| b.bsn) {
         while accepted.front().is_some_and(|b| b.bsn + geo.blocks <= head) {
             if let Some(dropped) = accepted.pop_front() {
                 report.discarded_records += u64::from(dropped.records);
+                leftovers.push(dropped.bsn % geo.blocks);
             }
         }
     }
@@ -360,10 +404,12 @@ pub(crate) fn scan<D: BlockDevice + ?Sized>(
         if let Some(i) = last_hole {
             for dropped in accepted.drain(..=i) {
                 report.discarded_records += u64::from(dropped.records);
+                leftovers.push(dropped.bsn % geo.blocks);
             }
         }
     }
     report.valid_records = accepted.iter().map(|b| u64::from(b.records)).sum();
+    clear_leftovers(dev, geo, &leftovers, &accepted)?;
     let last_seq = accepted.back().map_or(0, BlockInfo::last_seq);
     let next_seq = last_seq.max(max_durable) + 1;
     let next_bsn = accepted.back().map_or(0, |b| b.bsn + 1);
