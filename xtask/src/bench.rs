@@ -203,6 +203,7 @@ fn vm() -> Result<()> {
     m.expect_marker(&rayos_markers::SHELL_READY, TIMEOUT)?;
     let mut guest = Vec::new();
     let mut exits = String::new();
+    let mut devices = String::new();
     for i in 0..RUNS {
         eprintln!("guest boot {}/{RUNS} under RayOS", i + 1);
         m.send(b"vm start linux\r")?;
@@ -212,6 +213,9 @@ fn vm() -> Result<()> {
         let status = m.run_ok("vm status linux", Duration::from_secs(30))?;
         if let Some(line) = status.lines.iter().find(|l| l.starts_with("exits")) {
             exits = line.clone();
+        }
+        if let Some(line) = status.lines.iter().find(|l| l.starts_with("devices")) {
+            devices = line.clone();
         }
         m.run_ok("vm kill linux", Duration::from_secs(30))?;
     }
@@ -234,6 +238,7 @@ fn vm() -> Result<()> {
     println!("{:<52} {gmin:>8.2} {gmed:>8.2}", "RayOS: from `vm start linux` to GUEST_READY");
     println!("{:<52} {:>8.2}", "ratio of medians (goal <= 1.5)", gmed / dmed);
     println!("exits during one guest boot (from `vm status`): {}", exits.trim_start_matches("exits").trim());
+    println!("device accesses behind them: {}", devices.trim_start_matches("devices").trim());
     println!("RayOS shell round trip while the guest boots: min {lmin:.0} ms, median {lmed:.0} ms, max {lmax:.0} ms (20 `echo`)");
     Ok(())
 }

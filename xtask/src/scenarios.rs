@@ -660,7 +660,7 @@ fn vm_linux_lifecycle(ctx: &Ctx) -> Result<()> {
     wait_for_guest_output(&mut m, "linux", "6.1.0", Duration::from_secs(60))?;
     expect_lines(
         &m.run_ok("vm status linux", COMMAND_TIMEOUT)?,
-        &["state      running", "ready      yes", "io=", "network: off"],
+        &["state      running", "ready      yes", "io=", "network: off", "devices    uart="],
     )?;
 
     // A polite stop: the guest sees the ACPI power button and powers off.

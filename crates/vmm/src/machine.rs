@@ -229,6 +229,30 @@ pub struct AccessCounters {
     pub cpuid: u64,
 }
 
+impl AccessCounters {
+    /// Every counter with its name, in declaration order (for `vm status`).
+    pub fn named(&self) -> [(&'static str, u64); 16] {
+        [
+            ("uart", self.uart),
+            ("pic", self.pic),
+            ("pit", self.pit),
+            ("port61", self.port61),
+            ("rtc", self.rtc),
+            ("i8042", self.i8042),
+            ("pci", self.pci),
+            ("pm", self.pm),
+            ("post", self.post),
+            ("delay-port", self.delay_port),
+            ("unknown-port", self.unknown_port),
+            ("ioapic", self.ioapic),
+            ("lapic-msr", self.lapic_msr),
+            ("other-msr", self.other_msr),
+            ("refused-msr", self.refused_msr),
+            ("cpuid", self.cpuid),
+        ]
+    }
+}
+
 /// One guest's platform.
 #[derive(Debug)]
 pub struct Machine {

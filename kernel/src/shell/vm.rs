@@ -82,6 +82,12 @@ pub fn vm(args: &[&str]) -> CommandResult {
                 }
             }
             println!("exits      {total}:{line}");
+            let accesses = *v.shared.device_accesses.lock();
+            let mut line = String::new();
+            for (name, n) in accesses.named().iter().filter(|(_, n)| *n > 0) {
+                line.push_str(&format!(" {name}={n}"));
+            }
+            println!("devices   {line}");
             Ok(())
         }
         ["send", name, words @ ..] if !words.is_empty() => {

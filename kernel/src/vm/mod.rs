@@ -86,6 +86,9 @@ pub struct Shared {
     /// Defuses marker-like guest lines on the way to the console (used by the VM thread).
     console_filter: crate::sync::Mutex<rayos_markers::UntrustedLines>,
     pub exits: [AtomicU64; backend::Exit::NAMES.len()],
+    /// The guest's device accesses by device, as of its last exit (which devices cause the
+    /// I/O and MSR exits).
+    pub device_accesses: IrqMutex<rayos_vmm::machine::AccessCounters>,
     thread: AtomicU64,
     /// How far into READY_MARKER the output has matched.
     ready_progress: AtomicU64,
@@ -107,6 +110,7 @@ impl Shared {
             attached: AtomicBool::new(false),
             console_filter: crate::sync::Mutex::new(rayos_markers::UntrustedLines::new()),
             exits: [const { AtomicU64::new(0) }; backend::Exit::NAMES.len()],
+            device_accesses: IrqMutex::new(rayos_vmm::machine::AccessCounters::default()),
             thread: AtomicU64::new(0),
             ready_progress: AtomicU64::new(0),
         }
@@ -361,6 +365,7 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
     for counter in &vm.shared.exits {
         counter.store(0, Ordering::Relaxed);
     }
+    *vm.shared.device_accesses.lock() = Default::default();
     println!("{}", rayos_markers::VM_STARTING.with(&[&name]));
     log::info!(target: "vm", "starting {name} ({} MiB)", vm.config.memory_bytes >> 20);
     let shared = Arc::clone(&vm.shared);

@@ -168,7 +168,8 @@ pub fn run(shared: &Arc<Shared>, config: &VmConfig, argument: u64) -> Stop {
             drain_output(&mut machine, shared);
             return stop;
         }
-        let counters = machine.counters();
+        let counters = *machine.counters();
+        *shared.device_accesses.lock() = counters;
         if counters.unknown_port > UNKNOWN_PORT_LIMIT {
             drain_output(&mut machine, shared);
             return fault(
