@@ -9,30 +9,23 @@ use xxhash_rust::xxh64::{xxh64, Xxh64};
 /// The checksum of every on-disk structure: XXH64 (seed 0) over the concatenation of
 /// `parts`, folded to 32 bits (high half XOR low half).
 ///
-/// Why not checksum (XXH64 folded to 32 bits): the kernel computes it in software (the CPU may lack SSE4.2), and under
+/// Why XXH64 and not CRC-32: the kernel computes it in software (the CPU may lack SSE4.2), and under
 /// emulation a table-driven CRC costs about as much as everything else an append does, which
 /// kept the log at a quarter of the disk's bandwidth. XXH64 reads 8 bytes per step with a few
 /// multiplies and detects random corruption and torn writes as well as a 32-bit CRC does
 /// (any change passes with probability about 2^-32); Btrfs offers it for the same reason.
 pub(crate) fn checksum32(parts: &[&[u8]]) -> u32 {
-    // Small inputs (log records) are hashed in one pass from a stack copy: the streaming
-    // hasher's buffering costs more than the copy.
-    const ONE_PASS_BYTES: usize = 1024;
-    let total: usize = parts.iter().map(|p| p.len()).sum();
-    let digest = if total <= ONE_PASS_BYTES {
-        let mut joined = [0u8; ONE_PASS_BYTES];
-        let mut at = 0;
-        for part in parts {
-            joined[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
+    // Streamed, not joined into a stack buffer first: under emulation, zeroing and filling
+    // such a buffer cost more than the hash itself (a third of an append, sampled).
+    let digest = match parts {
+        [one] => xxh64(one, 0),
+        _ => {
+            let mut hasher = Xxh64::new(0);
+            for part in parts {
+                hasher.update(part);
+            }
+            hasher.digest()
         }
-        xxh64(&joined[..total], 0)
-    } else {
-        let mut hasher = Xxh64::new(0);
-        for part in parts {
-            hasher.update(part);
-        }
-        hasher.digest()
     };
     (digest >> 32) as u32 ^ digest as u32
 }
