@@ -88,17 +88,7 @@ fn boot() -> Result<()> {
 
 fn log() -> Result<()> {
     toolchain::ensure_qemu()?;
-    crate::build_image()?;
-    let loader = std::fs::read(crate::artifacts::build_uefi("rayos-loader")?)?;
-    let kernel = std::fs::read(project_root().join("target/x86_64-rayos/release/rayos-kernel"))?;
-    let digest = crate::image::digest_text(&kernel);
-    let data = crate::image::data_partition_image(&kernel)?;
-    let image = project_root().join("target/rayos/bench-log.img");
-    crate::image::write_image_with_free_space(
-        &image,
-        &crate::image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data, &[]),
-        64 << 20,
-    )?;
+    let image = crate::build_image_with_free_space("bench-log.img", 64 << 20)?;
     let mut config = MachineConfig::new("bench-log", &image);
     config.snapshot = false;
     config.memory_mib = 1024;

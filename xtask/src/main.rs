@@ -5,6 +5,7 @@ mod artifacts;
 mod bench;
 mod guest;
 mod image;
+mod profile;
 mod qemu;
 mod scenarios;
 mod test;
@@ -33,6 +34,9 @@ cargo xtask <command>
                  print one JSON object per line; --eval scores a labelled JSONL file
   bench boot|log|vm|intent
                  figures beside a reference measured in the same run
+  profile [--memory MIB] [--top N] <command line>
+                 boot RayOS, type the command at its shell and sample where the kernel
+                 spends its time until the command ends (self time by function, callers)
   lint           rustfmt check and clippy on every crate, kernel and loader included
 ";
 
@@ -60,6 +64,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("test") => test::run(rest),
         Some("bench") => bench::run(rest),
         Some("lint") => lint(),
+        Some("profile") => profile::run(rest),
         Some("intent") => intent(rest),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
@@ -76,22 +81,35 @@ pub fn image_path() -> PathBuf {
 
 /// Builds everything and writes the bootable image.
 pub fn build_image() -> Result<PathBuf> {
+    let path = image_path();
+    write_built_image(&path, 0)?;
+    Ok(path)
+}
+
+/// Builds everything and writes an image like the bootable one, named `name` beside it, with
+/// `free_bytes` of the disk left to no partition (for benchmarks that write raw sectors).
+pub fn build_image_with_free_space(name: &str, free_bytes: u64) -> Result<PathBuf> {
+    let path = image_path().with_file_name(name);
+    write_built_image(&path, free_bytes)?;
+    Ok(path)
+}
+
+fn write_built_image(path: &std::path::Path, free_bytes: u64) -> Result<()> {
     let built = artifacts::build_all()?;
     let loader =
         std::fs::read(&built.loader).with_context(|| format!("reading {}", built.loader.display()))?;
     let kernel =
         std::fs::read(&built.kernel).with_context(|| format!("reading {}", built.kernel.display()))?;
     let digest = image::digest_text(&kernel);
-    let path = image_path();
     std::fs::create_dir_all(path.parent().expect("image path has a parent"))?;
     let data = image::data_partition_image(&kernel)?;
     let modules = guest_modules()?;
     let module_refs: Vec<(String, &[u8])> = modules.iter().map(|(n, b)| (n.clone(), b.as_slice())).collect();
-    image::write_image(
-        &path,
+    image::write_image_with_free_space(
+        path,
         &image::standard_partitions(&loader, &kernel, digest.as_bytes(), &data, &module_refs),
-    )?;
-    Ok(path)
+        free_bytes,
+    )
 }
 
 /// The guests the image carries, as (module name, contents): the Linux guest (Debian's kernel

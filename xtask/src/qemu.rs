@@ -179,6 +179,26 @@ impl CommandOutput {
     }
 }
 
+/// The first line from `cursor` on for which `matches` holds (the cursor moves past it); an
+/// error once the console has closed without one.
+fn next_match(
+    log: &SerialLog,
+    cursor: &mut usize,
+    matches: &mut impl FnMut(&str) -> bool,
+) -> Result<Option<Line>> {
+    while *cursor < log.lines.len() {
+        let line = &log.lines[*cursor];
+        *cursor += 1;
+        if matches(&line.text) {
+            return Ok(Some(line.clone()));
+        }
+    }
+    if log.closed {
+        bail!("the serial console closed (QEMU exited)");
+    }
+    Ok(None)
+}
+
 /// A running QEMU with RayOS.
 pub struct Machine {
     pub name: String,
@@ -230,15 +250,8 @@ impl Machine {
         let (lock, condvar) = &*self.log;
         let mut log = lock.lock().map_err(|_| anyhow!("serial log poisoned"))?;
         loop {
-            while self.cursor < log.lines.len() {
-                let line = &log.lines[self.cursor];
-                self.cursor += 1;
-                if matches(&line.text) {
-                    return Ok(line.clone());
-                }
-            }
-            if log.closed {
-                bail!("the serial console closed (QEMU exited)");
+            if let Some(line) = next_match(&log, &mut self.cursor, &mut matches)? {
+                return Ok(line);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -246,6 +259,14 @@ impl Machine {
             }
             log = condvar.wait_timeout(log, deadline - now).map_err(|_| anyhow!("serial log poisoned"))?.0;
         }
+    }
+
+    /// The next line (after the last one matched) for which `matches` holds, if the
+    /// console has printed it already; does not wait.
+    pub fn take_line(&mut self, mut matches: impl FnMut(&str) -> bool) -> Result<Option<Line>> {
+        let (lock, _) = &*self.log;
+        let log = lock.lock().map_err(|_| anyhow!("serial log poisoned"))?;
+        next_match(&log, &mut self.cursor, &mut matches)
     }
 
     /// Waits for an instance of `marker`; returns the whole line.
