@@ -22,9 +22,9 @@
 //! # Invariants
 //! - [`train`] is deterministic: same corpus, same embeddings, same configuration, same bytes
 //!   (checked across debug and release builds).
-//! - Evaluation data (`data/probe.jsonl`, `data/probe-b.jsonl`, `data/clinc/heldout.jsonl`,
-//!   `data/heldout*.jsonl`) is read only by measurement functions, never by [`train`] or
-//!   [`cross_validate`].
+//! - Evaluation data (`data/probe.jsonl`, `data/probe-b.jsonl`, `data/probe-c.jsonl`,
+//!   `data/clinc/heldout.jsonl`, `data/heldout*.jsonl`) is read only by measurement functions,
+//!   never by [`train`] or [`cross_validate`].
 
 pub mod data;
 pub mod derive;
@@ -387,10 +387,12 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         ("dev (tuning set)", paths.data("dev.jsonl")),
         ("probe (project-written, never tuned on)", paths.data("probe.jsonl")),
         ("probe-b (project-written in round 3's registers, never tuned on)", paths.data("probe-b.jsonl")),
+        ("probe-c (project-written in round 4's registers, never tuned on)", paths.data("probe-c.jsonl")),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),
         ("third independent held-out", paths.data("heldout-c.jsonl")),
+        ("fourth independent held-out", paths.data("heldout-d.jsonl")),
     ] {
         if !file.is_file() {
             writeln!(out, "{name}: {} absent, skipped", file.display()).map_err(io_error)?;

@@ -22,8 +22,9 @@ use rayos_intent_tools::{
     ToolError,
 };
 
-/// Writes one JSON line per cross-validated request: label, corpus line, text and the fold
-/// model's probabilities (table order), for studying the out-of-scope decision offline.
+/// Writes one JSON line per cross-validated request: label, the fold model's reading, corpus
+/// line, text, the entities read and annotated, and the fold model's probabilities (table
+/// order), for studying the out-of-scope decision offline.
 fn write_scores(path: &std::path::Path, readings: &[CrossValidated]) -> Result<(), ToolError> {
     use std::io::Write as _;
     let io_error = |e| ToolError::Io(path.to_path_buf(), e);
@@ -32,10 +33,13 @@ fn write_scores(path: &std::path::Path, readings: &[CrossValidated]) -> Result<(
         let probabilities: Vec<String> = c.probabilities.iter().map(|p| format!("{p:.6}")).collect();
         writeln!(
             out,
-            "{{\"l\":{},\"s\":{},\"t\":{},\"p\":[{}]}}",
+            "{{\"l\":{},\"r\":{},\"s\":{},\"t\":{},\"e\":{},\"g\":{},\"p\":[{}]}}",
             json_string(&c.example.intent),
+            json_string(&c.reading.label),
             c.example.source.unwrap_or(0),
             json_string(&c.example.text),
+            c.reading.entities.to_json(),
+            serde_json::to_string(&c.example.entities).unwrap_or_else(|_| "{}".into()),
             probabilities.join(",")
         )
         .map_err(io_error)?;
