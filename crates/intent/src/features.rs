@@ -26,20 +26,36 @@ pub struct Pooling {
     /// when every word is familiar), plus sparse indicators of how many words are
     /// unfamiliar: what the request talks about that in-scope requests never do.
     pub unfamiliar: bool,
+    /// Not a pooling: the scale of the sparse indicators. Each of the `n` indicators of a
+    /// request weighs `1 / n^(1/4)` when set, `1 / sqrt(n)` (unit length) when not. With
+    /// unit length, a long request (a story around the few words that say what it wants, and
+    /// five character trigrams per word) weighs each of its words far less than a terse one,
+    /// and the pooled vectors, whose scale does not depend on length, decide alone: that
+    /// rejected long in-scope requests (cross-validation, round 4).
+    pub fourth_root_sparse: bool,
 }
 
 impl Pooling {
-    /// The flags as stored in the weights: bit 0 mean, bit 1 max, bit 2 unfamiliar.
+    /// The flags as stored in the weights: bit 0 mean, bit 1 max, bit 2 unfamiliar, bit 3
+    /// the fourth-root scale of the sparse indicators.
     pub fn bits(self) -> u32 {
-        u32::from(self.mean) | u32::from(self.max) << 1 | u32::from(self.unfamiliar) << 2
+        u32::from(self.mean)
+            | u32::from(self.max) << 1
+            | u32::from(self.unfamiliar) << 2
+            | u32::from(self.fourth_root_sparse) << 3
     }
 
     /// Parses stored flags; `None` for unknown bits or no pooling at all.
     pub fn from_bits(bits: u32) -> Option<Pooling> {
-        if bits & !7 != 0 || bits == 0 {
+        if bits & !15 != 0 || bits & 7 == 0 {
             return None;
         }
-        Some(Pooling { mean: bits & 1 != 0, max: bits & 2 != 0, unfamiliar: bits & 4 != 0 })
+        Some(Pooling {
+            mean: bits & 1 != 0,
+            max: bits & 2 != 0,
+            unfamiliar: bits & 4 != 0,
+            fourth_root_sparse: bits & 8 != 0,
+        })
     }
 
     /// Number of pooled blocks (the dense dimension is this times the embedding dimension).
@@ -232,7 +248,11 @@ pub fn featurize(
     }
     scratch.sort_unstable();
     out.sparse.clear();
-    let value = if scratch.is_empty() { 0.0 } else { 1.0 / libm::sqrtf(scratch.len() as f32) };
+    let value = match scratch.len() {
+        0 => 0.0,
+        n if pooling.fourth_root_sparse => 1.0 / libm::sqrtf(libm::sqrtf(n as f32)),
+        n => 1.0 / libm::sqrtf(n as f32),
+    };
     for &bucket in scratch.iter() {
         match out.sparse.last_mut() {
             Some((b, v)) if *b == bucket => *v += value,
