@@ -366,6 +366,11 @@ fn log_survives_reboot(ctx: &Ctx) -> Result<()> {
         "first boot: {}",
         mounted.text
     );
+    // The first boot has no previous one, and says so.
+    expect_lines(
+        &m.run_ok("log show --boot -1", COMMAND_TIMEOUT)?,
+        &["there is no earlier boot: this is boot 1"],
+    )?;
     let flood = m.run_ok("debug logflood 50", COMMAND_TIMEOUT)?;
     let (tag, durable) =
         durable_progress(flood.lines.iter().map(String::as_str)).context("no DURABLE marker")?;

@@ -128,6 +128,24 @@ pub fn log(args: &[&str]) -> CommandResult {
     }
 }
 
+/// What to say when a query finds nothing: which boot was asked for, when one was, and
+/// whether there is such a boot at all.
+fn no_match_note(selector: Option<BootSelector>, current_boot: u32) -> String {
+    let asked = match selector {
+        None => return String::from("no records match"),
+        Some(BootSelector::Absolute(n)) => i64::from(n),
+        Some(BootSelector::Relative(r)) => i64::from(current_boot) + i64::from(r),
+    };
+    let first = if current_boot == 1 { ", the first on this data partition" } else { "" };
+    if asked < 1 {
+        format!("there is no earlier boot: this is boot {current_boot}{first}")
+    } else if asked > i64::from(current_boot) {
+        format!("there is no boot {asked} yet: this is boot {current_boot}")
+    } else {
+        format!("no records of boot {asked} match")
+    }
+}
+
 fn log_show(args: &[&str]) -> CommandResult {
     let options = LogShowOptions::parse(args).map_err(|e| CommandError::new("bad-args", format!("{e}")))?;
     let now_s = time::unix_now();
@@ -155,11 +173,11 @@ fn log_show(args: &[&str]) -> CommandResult {
             query.since_mono_ns = Some(time::now_ns().saturating_sub(since.saturating_mul(1_000_000_000)));
         }
     }
-    let result = persist::with(|p| p.part.log().query(&query));
+    let result = persist::with(|p| (p.boot, p.part.log().query(&query)));
     match result {
-        Some(Ok(result)) => {
+        Some((current_boot, Ok(result))) => {
             if result.records.is_empty() {
-                println!("no records match");
+                println!("{}", no_match_note(query.boot, current_boot));
             }
             for record in &result.records {
                 println!("{}", record_line(record, true));
@@ -178,7 +196,9 @@ fn log_show(args: &[&str]) -> CommandResult {
             }
             Ok(())
         }
-        Some(Err(error)) => Err(CommandError::new("log-error", format!("reading the log failed: {error:?}"))),
+        Some((_, Err(error))) => {
+            Err(CommandError::new("log-error", format!("reading the log failed: {error:?}")))
+        }
         None => {
             ram_only_note();
             if matches!(query.boot, Some(BootSelector::Relative(r)) if r != 0)

@@ -18,7 +18,7 @@ pub fn vm(args: &[&str]) -> CommandResult {
             if let Err(why) = vm::support() {
                 println!("note: {}", why.message());
             }
-            println!("{:<10} {:<9} {:>8} {:>12}  ready", "name", "state", "memory", "uptime");
+            println!("{:<10} {:<9} {:>9} {:>12}  ready", "name", "state", "memory", "uptime");
             for v in vm::vms() {
                 let (state, since, _, ready) = v.shared.status();
                 let uptime = if state == State::Stopped {
