@@ -262,6 +262,6 @@ pub fn record_hardware_watchdog_reset(part: &mut rayos_plog::DataPartition<persi
     let writer = part.crash_writer();
     let mut scratch = alloc::vec![0u8; CRASH_SCRATCH_BYTES];
     if let Err(error) = writer.write_nopanic(part.device_mut(), &view, &mut scratch) {
-        log::error!(target: "crash", "cannot record the hardware watchdog reset of boot {}: {error:?}", previous.boot);
+        log::error!(target: "crash", "cannot record the hardware watchdog reset of boot {}: {error}", previous.boot);
     }
 }

@@ -238,7 +238,7 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
         Err(failed) => {
             ram_only(
                 "mount-failed",
-                alloc::format!("{}: RAYOS-DATA does not mount: {:?}", disk.name, failed.error),
+                alloc::format!("{}: RAYOS-DATA does not mount: {}", disk.name, failed.error),
             );
             return;
         }
@@ -250,7 +250,7 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
     let start = match part.boots().begin_boot(time::unix_now()) {
         Ok(start) => start,
         Err(error) => {
-            ram_only("boot-table", alloc::format!("{}: cannot number this boot: {error:?}", disk.name));
+            ram_only("boot-table", alloc::format!("{}: cannot number this boot: {error}", disk.name));
             return;
         }
     };
@@ -277,7 +277,7 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
     });
     log::info!(target: "log", "persistent log on {} (RAYOS-DATA), boot {}", disk.name, start.boot);
     if let Err(error) = flush() {
-        log::error!(target: "log", "writing the log to {} failed: {error:?}", disk.name);
+        log::error!(target: "log", "writing the log to {} failed: {error}", disk.name);
     }
     let _ = crate::task::spawn("logflush", writer_thread);
     // Last: the markers say the log, the boot table and the crash path are all ready.
@@ -310,7 +310,7 @@ fn writer_thread() {
         crate::task::sleep_ms(FLUSH_INTERVAL_MS);
         if let Err(error) = flush() {
             // Reported once per failure burst; the records stay queued up to the limit.
-            log::error!(target: "log", "persistent log write failed: {error:?}");
+            log::error!(target: "log", "persistent log write failed: {error}");
             crate::task::sleep_ms(1000);
         }
     }

@@ -197,7 +197,7 @@ fn log_show(args: &[&str]) -> CommandResult {
             Ok(())
         }
         Some((_, Err(error))) => {
-            Err(CommandError::new("log-error", format!("reading the log failed: {error:?}")))
+            Err(CommandError::new("log-error", format!("reading the log failed: {error}")))
         }
         None => {
             ram_only_note();
@@ -301,7 +301,7 @@ pub fn crash(args: &[&str]) -> CommandResult {
     match args {
         ["list"] => {
             let list = persist::with(|p| p.part.crashes().list()).ok_or_else(no_log)?;
-            let list = list.map_err(|e| CommandError::new("log-error", format!("{e:?}")))?;
+            let list = list.map_err(|e| CommandError::new("log-error", format!("{e}")))?;
             if list.is_empty() {
                 println!("no crash records");
             }
@@ -340,7 +340,7 @@ pub fn crash(args: &[&str]) -> CommandResult {
                     Err(CommandError::new("no-crash", "there are no crash records"))
                 }
                 Ok(None) => Err(CommandError::usage("crash")),
-                Err(error) => Err(CommandError::new("no-crash", format!("no crash #{which}: {error:?}"))),
+                Err(error) => Err(CommandError::new("no-crash", format!("{error}"))),
             }
         }
         ["clear"] => {
@@ -351,7 +351,7 @@ pub fn crash(args: &[&str]) -> CommandResult {
                 return Err(CommandError::new("not-confirmed", ""));
             }
             let cleared = persist::with(|p| p.part.crashes().clear()).ok_or_else(no_log)?;
-            let cleared = cleared.map_err(|e| CommandError::new("log-error", format!("{e:?}")))?;
+            let cleared = cleared.map_err(|e| CommandError::new("log-error", format!("{e}")))?;
             log::warn!(target: "crash", "{cleared} crash records cleared from the shell");
             println!("{cleared} crash records deleted");
             Ok(())
@@ -471,7 +471,7 @@ pub fn logflood(count: &str) -> CommandResult {
     for i in 0..count {
         log::info!(target: "flood", "{tag} {i}");
         if (i + 1) % 500 == 0 || i + 1 == count {
-            persist::flush().map_err(|e| CommandError::new("log-error", format!("flush failed: {e:?}")))?;
+            persist::flush().map_err(|e| CommandError::new("log-error", format!("flush failed: {e}")))?;
             println!("{}", rayos_markers::LOG_DURABLE.with(&[&tag, &(i + 1)]));
         }
     }
@@ -572,7 +572,7 @@ pub fn logbench() -> CommandResult {
         Ok((elapsed, bytes, latencies))
     });
     let (log_ns, log_bytes, mut latencies) =
-        outcome.ok_or_else(no_log)?.map_err(|e| CommandError::new("log-error", format!("{e:?}")))?;
+        outcome.ok_or_else(no_log)?.map_err(|e| CommandError::new("log-error", format!("{e}")))?;
     let records_s = RECORDS as f64 / (log_ns as f64 / 1e9);
     let log_mb_s = log_bytes as f64 / (log_ns as f64 / 1e9) / 1e6;
     latencies.sort_unstable();
