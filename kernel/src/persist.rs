@@ -215,6 +215,7 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
                     log::warn!(target: "storage", "{}: primary GPT refused ({problem}); using the backup", disk.name);
                 }
             }
+            Err(error) if error.is_unpartitioned() => log::info!(target: "storage", "{}: {error}", disk.name),
             Err(error) => log::warn!(target: "storage", "{}: no usable GPT: {error}", disk.name),
         }
     }

@@ -616,8 +616,14 @@ fn disks_with_bad_partition_tables(ctx: &Ctx) -> Result<()> {
         &disks,
         &["RAYOS_STORAGE:DISK:vda:", "RAYOS_STORAGE:DISK:vdb:8388608", "RAYOS_STORAGE:DISK:vdc:"],
     )?;
-    let unusable = disks.lines.iter().filter(|l| l.contains("no usable partition table")).count();
-    ensure!(unusable == 2, "both bad tables must be reported:\n{}", disks.text());
+    // The blank disk is said to be blank, the damaged one to be damaged.
+    let blank = disks.lines.iter().filter(|l| l.contains("no GPT partition table (a blank disk")).count();
+    let damaged = disks.lines.iter().filter(|l| l.contains("no usable partition table")).count();
+    ensure!(
+        blank == 1 && damaged == 1,
+        "the blank and the damaged disk must be told apart:\n{}",
+        disks.text()
+    );
     ensure!(disks.contains("CRC"), "the damaged table's CRC failure is not named:\n{}", disks.text());
     ensure!(!disks.contains("vdc1"), "a partition of the damaged table was trusted:\n{}", disks.text());
     let stats = m.run_ok("log stats", COMMAND_TIMEOUT)?;

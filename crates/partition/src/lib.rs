@@ -258,6 +258,16 @@ impl From<BlockError> for GptError {
     }
 }
 
+impl GptError {
+    /// Whether the disk simply has no GPT: neither header carries the `EFI PART` signature
+    /// (a blank disk, or an MBR or foreign layout), as opposed to a GPT that is damaged.
+    pub fn is_unpartitioned(&self) -> bool {
+        let unsigned =
+            |e: &GptError| matches!(e, GptError::Header { problem: HeaderProblem::BadSignature { .. }, .. });
+        matches!(self, Self::BothHeadersInvalid { primary, backup } if unsigned(primary) && unsigned(backup))
+    }
+}
+
 impl fmt::Display for GptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -268,6 +278,10 @@ impl fmt::Display for GptError {
             Self::Header { header, lba, problem } => {
                 write!(f, "{header} GPT header at LBA {lba}: {problem}")
             }
+            Self::BothHeadersInvalid { .. } if self.is_unpartitioned() => f.write_str(
+                "no GPT partition table (a blank disk, or one partitioned some other way); \
+                 nothing on it is used",
+            ),
             Self::BothHeadersInvalid { primary, backup } => write!(
                 f,
                 "the partition table is damaged beyond use ({primary}; {backup}); the disk's \

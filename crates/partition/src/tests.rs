@@ -152,11 +152,14 @@ fn both_corrupt_is_an_error_naming_both() {
     assert!(matches!(**backup, GptError::Header { header: HeaderKind::Backup, .. }));
     let text = err.to_string();
     assert!(text.contains("primary GPT header at LBA 1") && text.contains("backup GPT header"), "{text}");
+    assert!(!err.is_unpartitioned(), "a damaged GPT is not a blank disk");
 }
 
 #[test]
 fn blank_disk_is_not_gpt() {
     let err = read(std::vec![0u8; 64 * SECTOR_BYTES]).unwrap_err();
+    assert!(err.is_unpartitioned());
+    assert!(err.to_string().starts_with("no GPT partition table (a blank disk"), "{err}");
     let GptError::BothHeadersInvalid { primary, .. } = err else { panic!() };
     assert!(matches!(*primary, GptError::Header { problem: HeaderProblem::BadSignature { found: 0 }, .. }));
     assert!(matches!(read(std::vec![0u8; 3 * SECTOR_BYTES]), Err(GptError::DiskTooSmall { sectors: 3 })));

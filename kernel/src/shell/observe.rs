@@ -81,6 +81,7 @@ pub fn disks() {
                     );
                 }
             }
+            Err(error) if error.is_unpartitioned() => println!("  {error}"),
             Err(error) => println!("  no usable partition table: {error}"),
         }
         println!("{}", rayos_markers::STORAGE_DISK.with(&[&disk.name, &disk.capacity_bytes]));
