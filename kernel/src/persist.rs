@@ -53,7 +53,17 @@ static ATTACHED: AtomicBool = AtomicBool::new(false);
 static PENDING: IrqMutex<VecDeque<Pending>> = IrqMutex::new(VecDeque::new());
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Why the log is in RAM only (set when there is no usable RAYOS-DATA).
-static RAM_ONLY_REASON: Once<String> = Once::new();
+static RAM_ONLY_REASON: Mutex<Option<String>> = Mutex::new(None);
+/// A RAYOS-DATA partition that was found but did not mount: what `log format` may format.
+static UNMOUNTED: Mutex<Option<DataLocation>> = Mutex::new(None);
+
+/// Where a RAYOS-DATA partition lies.
+#[derive(Clone)]
+pub struct DataLocation {
+    pub disk: alloc::sync::Arc<storage::Disk>,
+    pub first_lba: u64,
+    pub sectors: u64,
+}
 
 /// What the mount found, for `log stats`.
 static MOUNT: Once<MountReport> = Once::new();
@@ -181,8 +191,13 @@ pub fn is_attached() -> bool {
 }
 
 /// Why the log is in RAM only, if it is.
-pub fn ram_only_reason() -> Option<&'static str> {
-    RAM_ONLY_REASON.get().map(String::as_str)
+pub fn ram_only_reason() -> Option<String> {
+    RAM_ONLY_REASON.lock().clone()
+}
+
+/// The RAYOS-DATA partition that was found but does not mount, if there is one.
+pub fn unmounted_partition() -> Option<DataLocation> {
+    UNMOUNTED.lock().clone()
 }
 
 pub fn mount_report() -> Option<&'static MountReport> {
@@ -196,7 +211,7 @@ pub fn dropped_records() -> u64 {
 fn ram_only(code: &str, why: String) {
     println!("note: the kernel log stays in RAM only: {why}");
     println!("{}", rayos_markers::LOG_RAM_ONLY.with(&[&code]));
-    RAM_ONLY_REASON.call_once(|| why);
+    *RAM_ONLY_REASON.lock() = Some(why);
 }
 
 /// Finds RAYOS-DATA (on the boot disk first), mounts it, numbers this boot, reports how the
@@ -224,30 +239,86 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
         ram_only("no-data-partition", String::from("no disk has a RAYOS-DATA partition"));
         return;
     };
-    let device = match Partition::new(DiskHandle(disk.clone()), first_lba, sectors) {
-        Ok(device) => device,
-        Err(error) => {
-            ram_only(
-                "bad-partition",
-                alloc::format!("{}: RAYOS-DATA does not fit the disk: {error}", disk.name),
-            );
-            return;
+    let location = DataLocation { disk, first_lba, sectors };
+    let Some(device) = open(&location) else { return };
+    match DataPartition::mount(device) {
+        Ok(mut part) => {
+            if previous_reset_by_hardware_watchdog {
+                crate::crash::record_hardware_watchdog_reset(&mut part);
+            }
+            attach(&location, part);
         }
-    };
-    let mut part = match DataPartition::mount(device) {
-        Ok(part) => part,
         Err(failed) => {
             ram_only(
                 "mount-failed",
-                alloc::format!("{}: RAYOS-DATA does not mount: {}", disk.name, failed.error),
+                alloc::format!(
+                    "{}: RAYOS-DATA does not mount: {} ('log format' formats it)",
+                    location.disk.name,
+                    failed.error
+                ),
             );
-            return;
+            *UNMOUNTED.lock() = Some(location);
         }
-    };
-    if previous_reset_by_hardware_watchdog {
-        crate::crash::record_hardware_watchdog_reset(&mut part);
     }
+}
 
+/// The partition as a block device, or `None` (the log stays in RAM, with the reason said).
+fn open(location: &DataLocation) -> Option<DataDevice> {
+    match Partition::new(DiskHandle(location.disk.clone()), location.first_lba, location.sectors) {
+        Ok(device) => Some(device),
+        Err(error) => {
+            ram_only(
+                "bad-partition",
+                alloc::format!("{}: RAYOS-DATA does not fit the disk: {error}", location.disk.name),
+            );
+            None
+        }
+    }
+}
+
+/// `log format`: formats the RAYOS-DATA partition that did not mount at boot (everything on
+/// it is lost) and moves the log onto it. The caller has asked for confirmation.
+pub fn format_unmounted() -> Result<String, String> {
+    let location = UNMOUNTED.lock().take().ok_or_else(|| match ram_only_reason() {
+        None => String::from("the log is already on RAYOS-DATA; nothing to format"),
+        Some(why) => alloc::format!("there is no RAYOS-DATA partition to format ({why})"),
+    })?;
+    let Some(device) = open(&location) else {
+        return Err(ram_only_reason().unwrap_or_default());
+    };
+    let volume_id = new_volume_id();
+    let params = rayos_plog::FormatParams::new(volume_id, time::unix_now());
+    match DataPartition::format(device, &params) {
+        Ok(part) => {
+            *RAM_ONLY_REASON.lock() = None;
+            let name = location.disk.name.clone();
+            attach(&location, part);
+            Ok(name)
+        }
+        Err(failed) => {
+            let why =
+                alloc::format!("{}: formatting RAYOS-DATA failed: {}", location.disk.name, failed.error);
+            ram_only("format-failed", why.clone());
+            *UNMOUNTED.lock() = Some(location);
+            Err(why)
+        }
+    }
+}
+
+/// An identity for a new format, unlike the previous one's: the TSC and the time of day,
+/// mixed (splitmix64), never 0.
+fn new_volume_id() -> u64 {
+    let mut z = crate::arch::read_tsc() ^ time::unix_now().rotate_left(32);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).max(1)
+}
+
+/// Numbers this boot on the mounted partition, moves the kernel log onto it, arms the crash
+/// path and starts the writer thread.
+fn attach(location: &DataLocation, mut part: DataPartition<DataDevice>) {
+    let disk = &location.disk;
     let start = match part.boots().begin_boot(time::unix_now()) {
         Ok(start) => start,
         Err(error) => {
@@ -257,7 +328,7 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
     };
     let report = *part.mount_report();
     MOUNT.call_once(|| report);
-    crate::crash::set_target(&disk, first_lba, sectors, part.crash_writer(), start.boot);
+    crate::crash::set_target(disk, location.first_lba, location.sectors, part.crash_writer(), start.boot);
 
     // Everything logged so far belongs to this boot: queue it and attach in one step, under
     // the kernel log's lock, so no record falls between the copy and the attach or is in both.

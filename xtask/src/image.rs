@@ -52,6 +52,10 @@ const DATA_GUID: Guid = guid!("5241594f-5300-4d00-8000-0000000000da");
 /// Size of the RAYOS-DATA partition (persistent log, boot table, crash records).
 pub const DATA_BYTES: u64 = 64 * MIB;
 
+/// Where RAYOS-DATA starts (bytes) in an image made from [`standard_partitions`]: partitions
+/// follow each other from the first MiB, each rounded up to whole MiB.
+pub const STANDARD_DATA_OFFSET: u64 = FIRST_PARTITION_LBA * SECTOR + ESP_BYTES.div_ceil(MIB) * MIB;
+
 /// A freshly formatted RAYOS-DATA partition. Its volume id comes from the kernel digest, so
 /// each build's image is a new format (the log never mistakes one build's data for another's).
 pub fn data_partition_image(kernel: &[u8]) -> Result<Vec<u8>> {

@@ -42,6 +42,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "crash-recorded-after-panic", run: crash_recorded_after_panic },
         Scenario { name: "watchdog-hardware", run: watchdog_hardware },
         Scenario { name: "no-data-partition", run: no_data_partition },
+        Scenario { name: "data-partition-unreadable-then-formatted", run: data_partition_unreadable },
         Scenario { name: "disks-with-bad-partition-tables", run: disks_with_bad_partition_tables },
         Scenario { name: "vm-unsupported-cpu", run: vm_unsupported_cpu },
         Scenario { name: "system2-shell", run: system2_shell },
@@ -570,6 +571,69 @@ fn no_data_partition(ctx: &Ctx) -> Result<()> {
     let boots = m.run("log boots", COMMAND_TIMEOUT)?;
     ensure!(boots.reason.as_deref() == Some("no-persistent-log"), "{boots:?}");
     expect_lines(&m.run_ok("disks", COMMAND_TIMEOUT)?, &["vda1", "EFI system", "RAYOS_STORAGE:DISK:vda:"])?;
+    Ok(())
+}
+
+/// A RAYOS-DATA partition whose superblocks are garbage: the log stays in RAM and nothing on
+/// the partition is touched until `log format` is confirmed with `yes`; then the log lives
+/// there and survives a reboot.
+fn data_partition_unreadable(ctx: &Ctx) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let config = ctx.writable_disk("disk.img")?;
+    let garbage: Vec<u8> = (0..64 * 512u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&config.image)?;
+    file.seek(SeekFrom::Start(image::STANDARD_DATA_OFFSET))?;
+    file.write_all(&garbage)?;
+    drop(file);
+    let data_bytes = || -> Result<Vec<u8>> {
+        let mut file = std::fs::File::open(&config.image)?;
+        file.seek(SeekFrom::Start(image::STANDARD_DATA_OFFSET))?;
+        let mut bytes = vec![0u8; 1 << 20];
+        file.read_exact(&mut bytes)?;
+        Ok(bytes)
+    };
+    let before = data_bytes()?;
+
+    let mut m = ctx.boot(&config)?;
+    let ram = m.expect_marker(&markers::LOG_RAM_ONLY, BOOT_TIMEOUT)?;
+    ensure!(ram.text == "RAYOS_LOG:RAM_ONLY:mount-failed", "{}", ram.text);
+    m.send(b"log format\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    let refused = m.run_bytes(b"no", "log", COMMAND_TIMEOUT)?;
+    ensure!(refused.reason.as_deref() == Some("not-confirmed"), "log format answered 'no': {refused:?}");
+    expect_lines(&m.run_ok("log stats", COMMAND_TIMEOUT)?, &["RAM only"])?;
+    ensure!(data_bytes()? == before, "RAYOS-DATA changed although the format was refused");
+
+    m.send(b"log format\r")?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    m.send(b"yes\r")?;
+    let mounted = m.expect_marker(&markers::LOG_MOUNTED, COMMAND_TIMEOUT)?;
+    ensure!(mounted.text == "RAYOS_LOG:MOUNTED:0:1", "{}", mounted.text);
+    m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
+    let flood = m.run_ok("debug logflood 20", COMMAND_TIMEOUT)?;
+    let (tag, durable) =
+        durable_progress(flood.lines.iter().map(String::as_str)).context("no DURABLE marker")?;
+    ensure!(durable == 20, "logflood acknowledged {durable} of 20");
+    let again = m.run("log format", COMMAND_TIMEOUT)?;
+    ensure!(
+        again.reason.as_deref() == Some("nothing-to-format"),
+        "a mounted log offered a format: {again:?}"
+    );
+
+    m.send(b"reboot\r")?;
+    m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT)?;
+    let mounted = m.expect_marker(&markers::LOG_MOUNTED, BOOT_TIMEOUT)?;
+    ensure!(
+        markers::LOG_MOUNTED.parse(&mounted.text).and_then(|f| f.get(1)) == Some("2"),
+        "after the format and a reboot: {}",
+        mounted.text
+    );
+    let shown = m.run_ok(&format!("log show --boot -1 --grep {tag} --all"), COMMAND_TIMEOUT)?;
+    ensure!(
+        flood_numbers(&shown, &tag)? == (0..20).collect::<Vec<_>>(),
+        "boot 1's records:\n{}",
+        shown.text()
+    );
     Ok(())
 }
 

@@ -116,7 +116,7 @@ fn record_line(r: &LogRecord, show_boot: bool) -> String {
 fn ram_only_note() {
     println!(
         "(the log is in RAM only: {}; showing this boot's records kept in memory)",
-        persist::ram_only_reason().unwrap_or("not mounted yet")
+        persist::ram_only_reason().as_deref().unwrap_or("not mounted yet")
     );
 }
 
@@ -125,6 +125,7 @@ pub fn log(args: &[&str]) -> CommandResult {
         Some("show") => log_show(&args[1..]),
         Some("boots") if args.len() == 1 => log_boots(),
         Some("stats") if args.len() == 1 => log_stats(),
+        Some("format") if args.len() == 1 => log_format(),
         _ => Err(CommandError::usage("log")),
     }
 }
@@ -145,6 +146,30 @@ fn no_match_note(selector: Option<BootSelector>, current_boot: u32) -> String {
     } else {
         format!("no records of boot {asked} match")
     }
+}
+
+/// `log format`: formats a RAYOS-DATA partition that does not mount, after the user typed yes.
+fn log_format() -> CommandResult {
+    let Some(location) = persist::unmounted_partition() else {
+        let why = match persist::ram_only_reason() {
+            None => String::from("the log is already on RAYOS-DATA; there is nothing to format"),
+            Some(why) => format!("there is no RAYOS-DATA partition to format ({why})"),
+        };
+        return Err(CommandError::new("nothing-to-format", why));
+    };
+    let question = format!(
+        "Format RAYOS-DATA on {} ({} MiB, sectors {}-{})? Everything on it is erased.",
+        location.disk.name,
+        location.sectors / 2048,
+        location.first_lba,
+        location.first_lba + location.sectors - 1
+    );
+    if !confirm("log", &question, Confirmation::TypeYes) {
+        return Err(CommandError::new("not-confirmed", ""));
+    }
+    let disk = persist::format_unmounted().map_err(|why| CommandError::new("format-failed", why))?;
+    println!("RAYOS-DATA on {disk} is formatted and holds the log from now on");
+    Ok(())
 }
 
 fn log_show(args: &[&str]) -> CommandResult {
