@@ -388,11 +388,13 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         ("probe (project-written, never tuned on)", paths.data("probe.jsonl")),
         ("probe-b (project-written in round 3's registers, never tuned on)", paths.data("probe-b.jsonl")),
         ("probe-c (project-written in round 4's registers, never tuned on)", paths.data("probe-c.jsonl")),
+        ("probe-d (project-written for confusable intents, never tuned on)", paths.data("probe-d.jsonl")),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),
         ("third independent held-out", paths.data("heldout-c.jsonl")),
         ("fourth independent held-out", paths.data("heldout-d.jsonl")),
+        ("fifth independent held-out", paths.data("heldout-e.jsonl")),
     ] {
         if !file.is_file() {
             writeln!(out, "{name}: {} absent, skipped", file.display()).map_err(io_error)?;
