@@ -208,10 +208,12 @@ pub fn dropped_records() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// Records why the log stays in RAM, then says so (the marker last: a test that acts on it
+/// finds the state already set).
 fn ram_only(code: &str, why: String) {
+    *RAM_ONLY_REASON.lock() = Some(why.clone());
     println!("note: the kernel log stays in RAM only: {why}");
     println!("{}", rayos_markers::LOG_RAM_ONLY.with(&[&code]));
-    *RAM_ONLY_REASON.lock() = Some(why);
 }
 
 /// Finds RAYOS-DATA (on the boot disk first), mounts it, numbers this boot, reports how the
@@ -246,18 +248,21 @@ pub fn init(previous_reset_by_hardware_watchdog: bool) {
             if previous_reset_by_hardware_watchdog {
                 crate::crash::record_hardware_watchdog_reset(&mut part);
             }
-            attach(&location, part);
+            // A failure is already reported (RAM only, with the reason).
+            let _ = attach(&location, part);
         }
         Err(failed) => {
-            ram_only(
-                "mount-failed",
-                alloc::format!(
-                    "{}: RAYOS-DATA does not mount: {} ('log format' formats it)",
-                    location.disk.name,
-                    failed.error
-                ),
-            );
+            use rayos_plog::PlogError;
+            let hint = match failed.error {
+                PlogError::NotFormatted
+                | PlogError::SuperblockDamaged { .. }
+                | PlogError::PartitionShrunk { .. } => " ('log format' formats it)",
+                _ => "",
+            };
+            let why =
+                alloc::format!("{}: RAYOS-DATA does not mount: {}{hint}", location.disk.name, failed.error);
             *UNMOUNTED.lock() = Some(location);
+            ram_only("mount-failed", why);
         }
     }
 }
@@ -279,29 +284,38 @@ fn open(location: &DataLocation) -> Option<DataDevice> {
 /// `log format`: formats the RAYOS-DATA partition that did not mount at boot (everything on
 /// it is lost) and moves the log onto it. The caller has asked for confirmation.
 pub fn format_unmounted() -> Result<String, String> {
-    let location = UNMOUNTED.lock().take().ok_or_else(|| match ram_only_reason() {
-        None => String::from("the log is already on RAYOS-DATA; nothing to format"),
-        Some(why) => alloc::format!("there is no RAYOS-DATA partition to format ({why})"),
-    })?;
+    let taken = UNMOUNTED.lock().take();
+    let location = taken.ok_or_else(nothing_to_format)?;
+    let give_back = |location: DataLocation, why: String| {
+        *UNMOUNTED.lock() = Some(location);
+        Err(why)
+    };
     let Some(device) = open(&location) else {
-        return Err(ram_only_reason().unwrap_or_default());
+        let why = ram_only_reason().unwrap_or_default();
+        return give_back(location, why);
     };
     let volume_id = new_volume_id();
     let params = rayos_plog::FormatParams::new(volume_id, time::unix_now());
     match DataPartition::format(device, &params) {
-        Ok(part) => {
-            *RAM_ONLY_REASON.lock() = None;
-            let name = location.disk.name.clone();
-            attach(&location, part);
-            Ok(name)
-        }
+        Ok(part) => match attach(&location, part) {
+            Ok(()) => Ok(location.disk.name.clone()),
+            Err(why) => give_back(location, why),
+        },
         Err(failed) => {
             let why =
                 alloc::format!("{}: formatting RAYOS-DATA failed: {}", location.disk.name, failed.error);
             ram_only("format-failed", why.clone());
-            *UNMOUNTED.lock() = Some(location);
-            Err(why)
+            give_back(location, why)
         }
+    }
+}
+
+/// Why `log format` has nothing to do.
+pub fn nothing_to_format() -> String {
+    match ram_only_reason() {
+        _ if is_attached() => String::from("the log is already on RAYOS-DATA; there is nothing to format"),
+        Some(why) => alloc::format!("there is no RAYOS-DATA partition to format ({why})"),
+        None => String::from("RAYOS-DATA is still being mounted (or formatted); try again in a moment"),
     }
 }
 
@@ -317,15 +331,17 @@ fn new_volume_id() -> u64 {
 
 /// Numbers this boot on the mounted partition, moves the kernel log onto it, arms the crash
 /// path and starts the writer thread.
-fn attach(location: &DataLocation, mut part: DataPartition<DataDevice>) {
+fn attach(location: &DataLocation, mut part: DataPartition<DataDevice>) -> Result<(), String> {
     let disk = &location.disk;
     let start = match part.boots().begin_boot(time::unix_now()) {
         Ok(start) => start,
         Err(error) => {
-            ram_only("boot-table", alloc::format!("{}: cannot number this boot: {error}", disk.name));
-            return;
+            let why = alloc::format!("{}: cannot number this boot: {error}", disk.name);
+            ram_only("boot-table", why.clone());
+            return Err(why);
         }
     };
+    *RAM_ONLY_REASON.lock() = None;
     let report = *part.mount_report();
     MOUNT.call_once(|| report);
     crate::crash::set_target(disk, location.first_lba, location.sectors, part.crash_writer(), start.boot);
@@ -356,6 +372,7 @@ fn attach(location: &DataLocation, mut part: DataPartition<DataDevice>) {
     println!("{}", rayos_markers::LOG_MOUNTED.with(&[&report.valid_records, &start.boot]));
     println!("{}", rayos_markers::LOG_RECOVERED.with(&[&report.valid_records, &report.discarded_records]));
     report_previous(&start);
+    Ok(())
 }
 
 fn report_previous(start: &rayos_plog::BootStart) {

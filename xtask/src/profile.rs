@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rayos_markers::{LOG_RAM_ONLY, LOG_RECOVERED, SHELL_ERR, SHELL_OK, SHELL_READY};
+use rayos_markers::{
+    LOADER_START, LOG_RAM_ONLY, LOG_RECOVERED, PANIC, SHELL_CONFIRM, SHELL_ERR, SHELL_OK, SHELL_READY,
+};
 use xmas_elf::sections::SectionData;
 use xmas_elf::symbol_table::{Entry, Type};
 use xmas_elf::ElfFile;
@@ -67,6 +69,11 @@ impl Symbols {
     fn before(&self, address: u64) -> Option<&str> {
         let index = self.0.partition_point(|s| s.0 <= address).checked_sub(1)?;
         Some(self.0[index].2.as_str())
+    }
+
+    /// Whether a function starts exactly at `address`.
+    fn starts_at(&self, address: u64) -> bool {
+        self.0.binary_search_by_key(&address, |s| s.0).is_ok()
     }
 
     fn lookup(&self, address: u64) -> Option<&str> {
@@ -121,7 +128,8 @@ fn sample_stopped(qmp: &mut Qmp, symbols: &Symbols) -> Result<(String, String)> 
     let (Some(rip), Some(rsp), Some(rbp)) =
         (register(&text, "RIP"), register(&text, "RSP"), register(&text, "RBP"))
     else {
-        bail!("unexpected `info registers` output: {text}");
+        // QEMU prints EIP/ESP for 32-bit and real-mode code: a guest or firmware.
+        return Ok((String::from("[outside the kernel: a guest or firmware]"), String::new()));
     };
     let Some(function) = symbols.lookup(rip) else {
         let place = if symbols.contains(rip) {
@@ -131,7 +139,10 @@ fn sample_stopped(qmp: &mut Qmp, symbols: &Symbols) -> Result<(String, String)> 
         };
         return Ok((place, String::new()));
     };
-    let caller = if frameless(function) {
+    let caller = if symbols.starts_at(rip) {
+        // Before `push rbp`: the return address is on top of the stack.
+        read_words(qmp, rsp, 1)?.first().and_then(|&w| symbols.lookup(w))
+    } else if frameless(function) {
         read_words(qmp, rsp, 8)?.into_iter().find_map(|w| symbols.lookup(w).filter(|c| *c != function))
     } else {
         read_words(qmp, rbp.wrapping_add(8), 1)?.first().and_then(|&w| symbols.lookup(w))
@@ -142,18 +153,22 @@ fn sample_stopped(qmp: &mut Qmp, symbols: &Symbols) -> Result<(String, String)> 
 pub fn run(args: &[String]) -> Result<()> {
     let mut memory_mib = 2048;
     let mut top = 25;
-    let mut words = Vec::new();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--memory" => {
-                memory_mib = iter.next().context("--memory needs MiB")?.parse().context("--memory")?
+    // Options come first; everything from the first other word on is the command line.
+    let mut rest = args;
+    loop {
+        match rest {
+            [flag, value, tail @ ..] if flag == "--memory" => {
+                memory_mib = value.parse().context("--memory needs MiB")?;
+                rest = tail;
             }
-            "--top" => top = iter.next().context("--top needs a count")?.parse().context("--top")?,
-            _ => words.push(arg.clone()),
+            [flag, value, tail @ ..] if flag == "--top" => {
+                top = value.parse().context("--top needs a count")?;
+                rest = tail;
+            }
+            _ => break,
         }
     }
-    let command = words.join(" ");
+    let command = rest.join(" ");
     if command.trim().is_empty() {
         bail!("usage: cargo xtask {USAGE}");
     }
@@ -186,12 +201,20 @@ pub fn run(args: &[String]) -> Result<()> {
         result = m.take_line(|l| {
             SHELL_OK.parse(l).is_some_and(|f| f.get(0) == Some(&name))
                 || SHELL_ERR.parse(l).is_some_and(|f| f.get(0) == Some(&name))
+                || SHELL_CONFIRM.parse(l).is_some()
+                || PANIC.parse(l).is_some()
+                || LOADER_START.parse(l).is_some()
         })?;
+        // Let the machine run a little between two stops, so samples are not all taken
+        // right after a `cont`.
+        std::thread::sleep(Duration::from_micros(500 + 97 * (total % 16)));
+    }
+    let ended =
+        |l: &crate::qemu::Line| SHELL_OK.parse(&l.text).is_some() || SHELL_ERR.parse(&l.text).is_some();
+    if let Some(line) = result.as_ref().filter(|l| !ended(l)) {
+        eprintln!("xtask: sampling stopped early: {}", line.text);
     }
     let elapsed = started.elapsed();
-    if let Some(line) = &result {
-        eprintln!("xtask: {}", line.text);
-    }
     let mut rows: Vec<_> = samples.into_iter().collect();
     rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     println!(

@@ -132,6 +132,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn checksum_is_the_same_however_long_input_is_split() {
+        // Long enough for whole 32-byte stripes, cut inside stripes and at their edges.
+        let bytes: alloc::vec::Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
+        let whole = checksum32(&[&bytes]);
+        for (a, b) in [(1, 2), (24, 28), (31, 33), (32, 64), (63, 150), (100, 199), (0, 200)] {
+            assert_eq!(checksum32(&[&bytes[..a], &bytes[a..b], &bytes[b..]]), whole, "cut at {a} and {b}");
+        }
+    }
+
+    #[test]
     fn checksum_is_xxh64_folded_and_split_insensitive() {
         // XXH64("123456789", seed 0) = 0x8cb841db40e6ae83 (the reference implementation's value).
         assert_eq!(checksum32(&[b"123456789"]), 0x8cb8_41db ^ 0x40e6_ae83);

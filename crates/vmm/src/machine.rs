@@ -232,23 +232,42 @@ pub struct AccessCounters {
 impl AccessCounters {
     /// Every counter with its name, in declaration order (for `vm status`).
     pub fn named(&self) -> [(&'static str, u64); 16] {
+        // Destructured without `..`: a counter added later must be named here too.
+        let AccessCounters {
+            uart,
+            pic,
+            pit,
+            port61,
+            rtc,
+            i8042,
+            pci,
+            pm,
+            post,
+            delay_port,
+            unknown_port,
+            ioapic,
+            lapic_msr,
+            other_msr,
+            refused_msr,
+            cpuid,
+        } = *self;
         [
-            ("uart", self.uart),
-            ("pic", self.pic),
-            ("pit", self.pit),
-            ("port61", self.port61),
-            ("rtc", self.rtc),
-            ("i8042", self.i8042),
-            ("pci", self.pci),
-            ("pm", self.pm),
-            ("post", self.post),
-            ("delay-port", self.delay_port),
-            ("unknown-port", self.unknown_port),
-            ("ioapic", self.ioapic),
-            ("lapic-msr", self.lapic_msr),
-            ("other-msr", self.other_msr),
-            ("refused-msr", self.refused_msr),
-            ("cpuid", self.cpuid),
+            ("uart", uart),
+            ("pic", pic),
+            ("pit", pit),
+            ("port61", port61),
+            ("rtc", rtc),
+            ("i8042", i8042),
+            ("pci", pci),
+            ("pm", pm),
+            ("post", post),
+            ("delay-port", delay_port),
+            ("unknown-port", unknown_port),
+            ("ioapic", ioapic),
+            ("lapic-msr", lapic_msr),
+            ("other-msr", other_msr),
+            ("refused-msr", refused_msr),
+            ("cpuid", cpuid),
         ]
     }
 }

@@ -138,9 +138,10 @@ fn no_match_note(selector: Option<BootSelector>, current_boot: u32) -> String {
         Some(BootSelector::Absolute(n)) => i64::from(n),
         Some(BootSelector::Relative(r)) => i64::from(current_boot) + i64::from(r),
     };
-    let first = if current_boot == 1 { ", the first on this data partition" } else { "" };
-    if asked < 1 {
-        format!("there is no earlier boot: this is boot {current_boot}{first}")
+    if asked < 1 && current_boot == 1 {
+        String::from("there is no earlier boot: this is boot 1, the first on this data partition")
+    } else if asked < 1 {
+        format!("there is no boot {asked}: boots are numbered from 1, and this is boot {current_boot}")
     } else if asked > i64::from(current_boot) {
         format!("there is no boot {asked} yet: this is boot {current_boot}")
     } else {
@@ -151,16 +152,12 @@ fn no_match_note(selector: Option<BootSelector>, current_boot: u32) -> String {
 /// `log format`: formats a RAYOS-DATA partition that does not mount, after the user typed yes.
 fn log_format() -> CommandResult {
     let Some(location) = persist::unmounted_partition() else {
-        let why = match persist::ram_only_reason() {
-            None => String::from("the log is already on RAYOS-DATA; there is nothing to format"),
-            Some(why) => format!("there is no RAYOS-DATA partition to format ({why})"),
-        };
-        return Err(CommandError::new("nothing-to-format", why));
+        return Err(CommandError::new("nothing-to-format", persist::nothing_to_format()));
     };
     let question = format!(
-        "Format RAYOS-DATA on {} ({} MiB, sectors {}-{})? Everything on it is erased.",
+        "Format RAYOS-DATA on {} ({:.1} MiB, sectors {}-{})? Everything on it is erased.",
         location.disk.name,
-        location.sectors / 2048,
+        (location.sectors * 512) as f64 / (1024.0 * 1024.0),
         location.first_lba,
         location.first_lba + location.sectors - 1
     );

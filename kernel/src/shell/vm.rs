@@ -87,7 +87,7 @@ pub fn vm(args: &[&str]) -> CommandResult {
             for (name, n) in accesses.named().iter().filter(|(_, n)| *n > 0) {
                 line.push_str(&format!(" {name}={n}"));
             }
-            println!("devices   {line}");
+            println!("devices   {}", if line.is_empty() { " none yet" } else { &line });
             Ok(())
         }
         ["send", name, words @ ..] if !words.is_empty() => {

@@ -164,12 +164,13 @@ pub fn run(shared: &Arc<Shared>, config: &VmConfig, argument: u64) -> Stop {
         let exit = vcpu.run();
         shared.exits[exit.index()].fetch_add(1, Ordering::Relaxed);
         machine.advance_time(guest_ns(&machine));
-        if let Some(stop) = handle(exit, &mut vcpu, &mut machine, &mut memory, shared, start_tsc) {
+        let stop = handle(exit, &mut vcpu, &mut machine, &mut memory, shared, start_tsc);
+        let counters = *machine.counters();
+        *shared.device_accesses.lock() = counters;
+        if let Some(stop) = stop {
             drain_output(&mut machine, shared);
             return stop;
         }
-        let counters = *machine.counters();
-        *shared.device_accesses.lock() = counters;
         if counters.unknown_port > UNKNOWN_PORT_LIMIT {
             drain_output(&mut machine, shared);
             return fault(
