@@ -81,8 +81,13 @@ impl fmt::Display for LoadError {
 
 /// FNV-1a, 64 bit.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    fnv1a64_of(bytes.iter().copied())
+}
+
+/// [`fnv1a64`] of bytes that need not lie in one slice (two words as one, unbuilt).
+pub fn fnv1a64_of(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for &b in bytes {
+    for b in bytes {
         hash ^= b as u64;
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }

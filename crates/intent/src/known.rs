@@ -126,12 +126,7 @@ impl KnownWords {
     /// (the engine asks this of every pair of neighbouring words; see
     /// [`crate::join_split_words`]).
     pub fn is_familiar_pair(&self, first: &str, second: &str) -> bool {
-        let mut hash = 0xcbf2_9ce4_8422_2325u64;
-        for &b in first.as_bytes().iter().chain(second.as_bytes()) {
-            hash ^= b as u64;
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.contains(hash)
+        self.contains(crate::format::fnv1a64_of(first.bytes().chain(second.bytes())))
     }
 
     /// Number of words.

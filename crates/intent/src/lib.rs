@@ -251,7 +251,7 @@ impl Engine {
     pub fn scores(&self, text: &str) -> Scores {
         let features = self.features(text);
         let mut probabilities = alloc::vec![0.0; self.model.classes];
-        self.fast.logits(&features, &mut probabilities);
+        self.fast.logits(&self.model, &features, &mut probabilities);
         model::softmax(&mut probabilities);
         Scores { probabilities }
     }
@@ -293,7 +293,7 @@ impl Engine {
             &mut features,
         );
         let mut probabilities = alloc::vec![0.0; self.model.classes];
-        self.fast.logits(&features, &mut probabilities);
+        self.fast.logits(&self.model, &features, &mut probabilities);
         model::softmax(&mut probabilities);
         let alternatives = top3(&probabilities);
         let (intent, confidence) = if words.is_empty() {

@@ -192,6 +192,11 @@ impl Classifier {
             *logit += dot(row, &features.dense);
             *logit += dot(&self.output[c * self.hidden..(c + 1) * self.hidden], hidden);
         }
+        self.add_sparse(features, logits);
+    }
+
+    /// Adds, for each sparse feature, its row of weights times its value to `logits`.
+    fn add_sparse(&self, features: &Features, logits: &mut [f32]) {
         for &(bucket, value) in &features.sparse {
             let start = bucket as usize * self.classes;
             if let Some(row) = self.sparse.get(start..start + self.classes) {
@@ -201,13 +206,6 @@ impl Classifier {
             }
         }
     }
-
-    /// Raw class scores of `features` into `logits` (length `classes`).
-    pub fn logits(&self, features: &Features, logits: &mut [f32]) {
-        let mut hidden = vec![0.0; self.hidden];
-        self.hidden_activations(features, &mut hidden);
-        self.logits_with(features, &hidden, logits);
-    }
 }
 
 /// The classifier prepared for fast, integer-heavy inference: the dense, hidden and output
@@ -215,18 +213,17 @@ impl Classifier {
 /// products summed exactly in 32-bit integers. Under CPU emulation (QEMU's TCG emulates
 /// floating point in software) this is about ten times faster than the float path; the
 /// result differs from it by the rounding of the int8/int16 steps only, and is the same on
-/// every machine (integer sums are exact, the few float steps run in a fixed order).
+/// every machine (integer sums are exact, the few float steps run in a fixed order). The
+/// biases and the sparse rows stay in the float [`Classifier`] it was made from, which
+/// [`QuantizedClassifier::logits`] is given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedClassifier {
     classes: usize,
     dim: usize,
     hidden: usize,
-    bias: Vec<f32>,
-    hidden_bias: Vec<f32>,
     dense: QuantizedRows,
     hidden_weights: QuantizedRows,
     output: QuantizedRows,
-    sparse: Vec<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -282,42 +279,33 @@ impl QuantizedClassifier {
             classes: model.classes,
             dim: model.dim,
             hidden: model.hidden,
-            bias: model.bias.clone(),
-            hidden_bias: model.hidden_bias.clone(),
             dense: QuantizedRows::new(&model.dense, model.dim),
             hidden_weights: QuantizedRows::new(&model.hidden_weights, model.dim),
             output: QuantizedRows::new(&model.output, model.hidden),
-            sparse: model.sparse.clone(),
         }
     }
 
-    /// Raw class scores of `features` into `logits` (length `classes`).
-    pub fn logits(&self, features: &Features, logits: &mut [f32]) {
+    /// Raw class scores of `features` into `logits` (length `classes`); `model` is the
+    /// classifier this was made from.
+    pub fn logits(&self, model: &Classifier, features: &Features, logits: &mut [f32]) {
         let mut x = Vec::with_capacity(self.dim);
         let dense = features.dense.get(..self.dim).unwrap_or(&features.dense);
         let x_scale = quantize_vector(dense, &mut x);
         x.resize(self.dim, 0);
         let mut hidden = vec![0.0f32; self.hidden];
         for (u, h) in hidden.iter_mut().enumerate() {
-            let z = self.hidden_bias[u] + self.hidden_weights.dot(u, &x, x_scale);
+            let z = model.hidden_bias[u] + self.hidden_weights.dot(u, &x, x_scale);
             *h = if z > 0.0 { z } else { 0.0 };
         }
         let mut h = Vec::with_capacity(self.hidden);
         let h_scale = quantize_vector(&hidden, &mut h);
         for (c, logit) in logits.iter_mut().enumerate().take(self.classes) {
-            *logit = self.bias[c] + self.dense.dot(c, &x, x_scale);
+            *logit = model.bias[c] + self.dense.dot(c, &x, x_scale);
             if self.hidden > 0 {
                 *logit += self.output.dot(c, &h, h_scale);
             }
         }
-        for &(bucket, value) in &features.sparse {
-            let start = bucket as usize * self.classes;
-            if let Some(row) = self.sparse.get(start..start + self.classes) {
-                for (logit, w) in logits.iter_mut().zip(row) {
-                    *logit += w * value;
-                }
-            }
-        }
+        model.add_sparse(features, logits);
     }
 }
 

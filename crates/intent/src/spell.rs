@@ -144,8 +144,7 @@ impl Lexicon {
 
     /// True when `word` is in the lexicon.
     pub fn contains(&self, word: &str) -> bool {
-        let h = fnv1a64(word.as_bytes());
-        self.candidates(h).any(|id| self.words[id as usize] == word)
+        self.rank(word).is_some()
     }
 
     /// The lexicon's copy of `word`, if it has one.

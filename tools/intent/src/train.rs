@@ -16,7 +16,7 @@ use std::fmt;
 
 use rayos_intent::model::softmax;
 use rayos_intent::{
-    features_of, table, text, Classifier, Embeddings, Familiarity, Features, KnownWords, Lexicon, Pooling,
+    table, text, Classifier, Embeddings, Familiarity, Features, KnownWords, Lexicon, Pooling,
 };
 
 use crate::data::Example;
@@ -244,16 +244,19 @@ pub fn prepare(
                 .ok_or_else(|| TrainError::UnknownLabel { label: e.intent.clone(), text: e.text.clone() })?;
             let source = (!held_apart && e.intent != rayos_intent::OOS_LABEL).then(|| source_of(e, index));
             let familiar = LeaveSourceOut { words: in_scope, source };
-            let features = features_of(
+            // The words once, then the features from them (what `features_of` does in one).
+            let words = joined_words(embeddings, lexicon, known, &e.text);
+            let word_refs: Vec<&str> = words.iter().map(String::as_str).collect();
+            let mut features = Features::default();
+            rayos_intent::features::featurize(
                 embeddings,
-                lexicon,
-                known,
-                &familiar,
-                &e.text,
+                &word_refs,
                 config.bucket_count,
                 config.pooling,
+                &familiar,
+                &mut Vec::new(),
+                &mut features,
             );
-            let words = joined_words(embeddings, lexicon, known, &e.text);
             let unfamiliar = words.iter().filter(|w| !familiar.is_familiar(w)).cloned().collect();
             Ok(Prepared { features, label, words, unfamiliar })
         })
@@ -413,9 +416,12 @@ fn weights_mut(model: &mut Classifier) -> [&mut Vec<f32>; 6] {
     ]
 }
 
+fn weights(model: &Classifier) -> [&Vec<f32>; 6] {
+    [&model.bias, &model.dense, &model.hidden_weights, &model.hidden_bias, &model.output, &model.sparse]
+}
+
 fn add_weights(sum: &mut Classifier, model: &Classifier) {
-    let mut other = model.clone();
-    for (s, m) in weights_mut(sum).into_iter().zip(weights_mut(&mut other)) {
+    for (s, m) in weights_mut(sum).into_iter().zip(weights(model)) {
         s.iter_mut().zip(m.iter()).for_each(|(a, b)| *a += b);
     }
 }
