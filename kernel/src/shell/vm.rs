@@ -5,7 +5,7 @@ use alloc::string::String;
 use core::sync::atomic::Ordering;
 
 use super::{CommandError, CommandResult};
-use crate::vm::{self, backend::Exit, State, VmError};
+use crate::vm::{self, backend::Exit, State, Status, VmError};
 use crate::{console, println, time};
 
 fn error(e: VmError) -> CommandError {
@@ -20,7 +20,7 @@ pub fn vm(args: &[&str]) -> CommandResult {
             }
             println!("{:<10} {:<9} {:>9} {:>12}  ready", "name", "state", "memory", "uptime");
             for v in vm::vms() {
-                let (state, since, _, ready) = v.shared.status();
+                let Status { state, since_ns: since, guest_ready: ready, .. } = v.shared.status();
                 let uptime = if state == State::Stopped {
                     String::from("-")
                 } else {
@@ -43,20 +43,20 @@ pub fn vm(args: &[&str]) -> CommandResult {
             println!("asking {name} to power off (it is stopped by force after 30 s)...");
             vm::stop(name).map_err(error)?;
             let v = vm::lookup(name).map_err(error)?;
-            println!("{name}: {}", v.shared.status().2.unwrap_or_default());
+            println!("{name}: {}", v.shared.status().last_stop.unwrap_or_default());
             Ok(())
         }
         ["kill", name] => vm::kill(name).map_err(error),
         ["restart", name] => {
             let v = vm::lookup(name).map_err(error)?;
-            if v.shared.status().0 != State::Stopped {
+            if v.shared.state() != State::Stopped {
                 vm::stop(name).map_err(error)?;
             }
             vm::start(name, None).map_err(error)
         }
         ["status", name] => {
             let v = vm::lookup(name).map_err(error)?;
-            let (state, since, last, ready) = v.shared.status();
+            let Status { state, since_ns: since, last_stop: last, guest_ready: ready } = v.shared.status();
             println!("name       {}", v.config.name);
             println!("state      {}", state.name());
             if state != State::Stopped {
@@ -92,7 +92,7 @@ pub fn vm(args: &[&str]) -> CommandResult {
         }
         ["send", name, words @ ..] if !words.is_empty() => {
             let v = vm::lookup(name).map_err(error)?;
-            if v.shared.status().0 == State::Stopped {
+            if v.shared.state() == State::Stopped {
                 return Err(error(VmError::NotRunning));
             }
             let mut line = words.join(" ");
@@ -135,14 +135,14 @@ fn output(name: &str, tail: Option<usize>) -> CommandResult {
 /// Attaches the console to the guest's until Ctrl-] is typed.
 fn console(name: &str) -> CommandResult {
     let v = vm::lookup(name).map_err(error)?;
-    if v.shared.status().0 == State::Stopped {
+    if v.shared.state() == State::Stopped {
         return Err(error(VmError::NotRunning));
     }
     println!("attached to {name}'s console; type Ctrl-] to detach");
     v.shared.attach_console();
     let mut input = [0u8; 64];
     'attached: loop {
-        if v.shared.status().0 == State::Stopped {
+        if v.shared.state() == State::Stopped {
             break;
         }
         console::flush_screen();

@@ -1,12 +1,12 @@
 //! The seam between the VMM loop and the CPU's virtualization extension. SVM implements it
 //! today; a VMX backend would implement the same trait.
 
-use rayos_vmm::decode::{CpuMode, Registers};
+use rayos_vmm::decode::{CpuMode, Registers, RFLAGS_IF};
 use rayos_vmm::linux::VcpuSetup;
-use rayos_vmm::memory::PagingContext;
+use rayos_vmm::memory::{PagingContext, CR0_PE, EFER_LMA};
 use rayos_vmm::mmio::{GuestCpuState, SegmentBases};
 
-use crate::arch::svm::{self, exit, vmcb};
+use crate::arch::svm::{self, exit, vmcb, EFER_SVME};
 
 /// Why the guest stopped running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,10 +117,6 @@ pub trait VcpuBackend {
     fn set_pat(&mut self, pat: u64);
 }
 
-const EFER_LMA: u64 = 1 << 10;
-const EFER_SVME: u64 = 1 << 12;
-const RFLAGS_IF: u64 = 1 << 9;
-
 /// The SVM backend.
 pub struct SvmVcpu {
     vcpu: svm::Vcpu,
@@ -129,8 +125,8 @@ pub struct SvmVcpu {
 
 impl SvmVcpu {
     pub fn new(nested_cr3: u64) -> Option<SvmVcpu> {
-        let bits = crate::arch::cpu::cpuid(0x8000_0008, 0)[0] as u8;
-        Some(SvmVcpu { vcpu: svm::Vcpu::new(nested_cr3)?, phys_addr_bits: if bits == 0 { 36 } else { bits } })
+        let phys_addr_bits = rayos_vmm::cpuid::guest_phys_addr_bits(&super::run::host_cpuid);
+        Some(SvmVcpu { vcpu: svm::Vcpu::new(nested_cr3)?, phys_addr_bits })
     }
 }
 
@@ -289,7 +285,7 @@ impl VcpuBackend for SvmVcpu {
         let cs = v.segment_attributes(vmcb::CS);
         let long = cs & (1 << 9) != 0;
         let big = cs & (1 << 10) != 0;
-        let protected = v.read64(vmcb::CR0) & 1 != 0;
+        let protected = v.read64(vmcb::CR0) & CR0_PE != 0;
         let mode = if efer & EFER_LMA != 0 && long {
             CpuMode::Bits64
         } else if protected && big {

@@ -67,8 +67,9 @@ pub enum Command {
 /// Console output RayOS keeps per VM.
 pub const OUTPUT_BYTES: usize = 64 * 1024;
 const INPUT_BYTES: usize = 4096;
-const READY_MARKER: &[u8] = b"RAYOS_GUEST:READY";
+const READY_MARKER: &[u8] = rayos_markers::GUEST_READY.prefix.as_bytes();
 
+#[derive(Clone)]
 pub struct Status {
     pub state: State,
     pub since_ns: u64,
@@ -116,9 +117,12 @@ impl Shared {
         }
     }
 
-    pub fn status(&self) -> (State, u64, Option<String>, bool) {
-        let s = self.status.lock();
-        (s.state, s.since_ns, s.last_stop.clone(), s.guest_ready)
+    pub fn status(&self) -> Status {
+        self.status.lock().clone()
+    }
+
+    pub fn state(&self) -> State {
+        self.status.lock().state
     }
 
     fn set_running(&self) {
@@ -333,6 +337,11 @@ pub fn lookup(name: &str) -> Result<&'static Vm, VmError> {
     find(name).ok_or_else(|| VmError::NoSuchVm(String::from(name)))
 }
 
+/// The hostile guest's test cases, by name.
+fn hostile_cases() -> String {
+    rayos_vmm::elf_guest::HostileCase::ALL.map(|c| c.name()).join(", ")
+}
+
 /// Starts `name` (for the hostile guest, `argument` is its test case).
 pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
     support().map_err(VmError::Unsupported)?;
@@ -340,9 +349,9 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
     let argument = match (&vm.config.kind, case) {
         (GuestKind::Elf { .. }, Some(case)) => rayos_vmm::elf_guest::HostileCase::from_name(case)
             .map(|c| c.argument())
-            .ok_or_else(|| VmError::BadArgument(format!("unknown case '{case}' (oob, io, ops, triple)")))?,
+            .ok_or_else(|| VmError::BadArgument(format!("unknown case '{case}' ({})", hostile_cases())))?,
         (GuestKind::Elf { .. }, None) => {
-            return Err(VmError::BadArgument(String::from("say which case: oob, io, ops or triple")));
+            return Err(VmError::BadArgument(format!("say which case: {}", hostile_cases())));
         }
         (GuestKind::Linux { .. }, Some(extra)) => {
             return Err(VmError::BadArgument(format!("'{name}' takes no argument ('{extra}')")));

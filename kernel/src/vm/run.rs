@@ -9,10 +9,10 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
-use rayos_vmm::decode::{ExitInstruction, Registers};
+use rayos_vmm::decode::{self, ExitInstruction, RegisterOperand, Registers};
 use rayos_vmm::elf_guest;
 use rayos_vmm::linux::{self, LinuxBoot};
-use rayos_vmm::machine::{ExitRequest, Fault, HaltAction, Machine, MachineConfig};
+use rayos_vmm::machine::{AccessCounters, ExitRequest, Fault, HaltAction, Machine, MachineConfig};
 use rayos_vmm::memory::GuestRam;
 use rayos_vmm::mmio;
 
@@ -82,6 +82,12 @@ impl Stop {
     pub fn is_fault(&self) -> bool {
         matches!(self, Stop::Fault { .. } | Stop::TripleFault | Stop::Setup(_))
     }
+}
+
+/// The host CPU's CPUID, as the device models take it.
+pub fn host_cpuid(leaf: u32, subleaf: u32) -> rayos_vmm::cpuid::CpuidResult {
+    let [eax, ebx, ecx, edx] = arch::cpu::cpuid(leaf, subleaf);
+    rayos_vmm::cpuid::CpuidResult { eax, ebx, ecx, edx }
 }
 
 fn fault(name: &str, message: impl core::fmt::Display) -> Stop {
@@ -164,37 +170,35 @@ pub fn run(shared: &Arc<Shared>, config: &VmConfig, argument: u64) -> Stop {
         let exit = vcpu.run();
         shared.exits[exit.index()].fetch_add(1, Ordering::Relaxed);
         machine.advance_time(guest_ns(&machine));
-        let stop = handle(exit, &mut vcpu, &mut machine, &mut memory, shared, start_tsc);
-        let counters = *machine.counters();
-        *shared.device_accesses.lock() = counters;
+        let stop = handle(exit, &mut vcpu, &mut machine, &mut memory, shared, start_tsc)
+            .or_else(|| flood(machine.counters()))
+            .or_else(|| machine.take_exit_request().map(exit_request_stop));
+        *shared.device_accesses.lock() = *machine.counters();
+        drain_output(&mut machine, shared);
         if let Some(stop) = stop {
-            drain_output(&mut machine, shared);
             return stop;
         }
-        if counters.unknown_port > UNKNOWN_PORT_LIMIT {
-            drain_output(&mut machine, shared);
-            return fault(
-                "io-flood",
-                format!("the guest touched {UNKNOWN_PORT_LIMIT} I/O ports that no device answers"),
-            );
-        }
-        if counters.refused_msr > REFUSED_MSR_LIMIT {
-            drain_output(&mut machine, shared);
-            return fault(
-                "msr-flood",
-                format!("the guest touched {REFUSED_MSR_LIMIT} MSRs that do not exist"),
-            );
-        }
-        if let Some(request) = machine.take_exit_request() {
-            drain_output(&mut machine, shared);
-            return match request {
-                ExitRequest::PowerOff => Stop::PowerOff,
-                ExitRequest::Reset => Stop::Reset,
-                ExitRequest::HaltedWithInterruptsDisabled => Stop::Halted,
-                ExitRequest::Fault(f) => fault(f.name(), f),
-            };
-        }
-        drain_output(&mut machine, shared);
+    }
+}
+
+/// A stop for a guest that keeps touching ports or MSRs nothing answers.
+fn flood(counters: &AccessCounters) -> Option<Stop> {
+    if counters.unknown_port > UNKNOWN_PORT_LIMIT {
+        return Some(fault(
+            "io-flood",
+            format!("the guest touched {UNKNOWN_PORT_LIMIT} I/O ports that no device answers"),
+        ));
+    }
+    (counters.refused_msr > REFUSED_MSR_LIMIT)
+        .then(|| fault("msr-flood", format!("the guest touched {REFUSED_MSR_LIMIT} MSRs that do not exist")))
+}
+
+fn exit_request_stop(request: ExitRequest) -> Stop {
+    match request {
+        ExitRequest::PowerOff => Stop::PowerOff,
+        ExitRequest::Reset => Stop::Reset,
+        ExitRequest::HaltedWithInterruptsDisabled => Stop::Halted,
+        ExitRequest::Fault(f) => fault(f.name(), f),
     }
 }
 
@@ -239,11 +243,7 @@ fn handle(
     let mut r = vcpu.registers();
     let result: Result<(), Stop> = match exit {
         Exit::Cpuid => {
-            let host = |leaf: u32, subleaf: u32| {
-                let [eax, ebx, ecx, edx] = arch::cpu::cpuid(leaf, subleaf);
-                rayos_vmm::cpuid::CpuidResult { eax, ebx, ecx, edx }
-            };
-            let out = machine.cpuid(r.rax as u32, r.rcx as u32, &host);
+            let out = machine.cpuid(r.rax as u32, r.rcx as u32, &host_cpuid);
             r.rax = out.eax as u64;
             r.rbx = out.ebx as u64;
             r.rcx = out.ecx as u64;
@@ -285,19 +285,11 @@ fn handle(
         Exit::PortIo { port, size_bytes, input, next_rip, .. } => {
             let outcome = if input {
                 machine.io_in(port, size_bytes).map(|value| {
-                    r.rax = match size_bytes {
-                        1 => (r.rax & !0xFF) | (value as u64 & 0xFF),
-                        2 => (r.rax & !0xFFFF) | (value as u64 & 0xFFFF),
-                        _ => value as u64 & 0xFFFF_FFFF,
-                    };
+                    let rax = RegisterOperand { index: 0, size_bytes, high_byte: false };
+                    r.write_operand(rax, u64::from(value));
                 })
             } else {
-                let mask = match size_bytes {
-                    1 => 0xFF,
-                    2 => 0xFFFF,
-                    _ => 0xFFFF_FFFF,
-                };
-                machine.io_out(port, size_bytes, (r.rax & mask) as u32)
+                machine.io_out(port, size_bytes, (r.rax & decode::size_mask(size_bytes)) as u32)
             };
             r.rip = next_rip;
             outcome.map_err(|e| fault(e.name(), e))
@@ -331,11 +323,8 @@ fn handle(
                 return None;
             }
         },
-        Exit::HostInterrupt => Ok(()),
-        Exit::InterruptWindow => {
-            vcpu.request_interrupt_window(false);
-            Ok(())
-        }
+        // The loop sets the interrupt window again before the next run.
+        Exit::HostInterrupt | Exit::InterruptWindow => Ok(()),
         Exit::Shutdown => return Some(Stop::TripleFault),
         Exit::Forbidden(_) => {
             vcpu.inject_exception(UD, None);

@@ -15,7 +15,7 @@ use crate::mm;
 type Page = mm::PhysicalRun;
 
 const EFER: u32 = 0xC000_0080;
-const EFER_SVME: u64 = 1 << 12;
+pub const EFER_SVME: u64 = 1 << 12;
 const VM_CR: u32 = 0xC001_0114;
 const VM_CR_SVMDIS: u64 = 1 << 4;
 const VM_HSAVE_PA: u32 = 0xC001_0117;
@@ -250,7 +250,7 @@ pub struct Vcpu {
 }
 
 /// MSRs the guest reads and writes directly: VMLOAD/VMSAVE switch them.
-const PASSTHROUGH_MSRS: [u32; 9] = [
+const PASSTHROUGH_MSRS: [u32; 10] = [
     0xC000_0100, // FS_BASE
     0xC000_0101, // GS_BASE
     0xC000_0102, // KERNEL_GS_BASE
@@ -260,6 +260,7 @@ const PASSTHROUGH_MSRS: [u32; 9] = [
     0xC000_0084, // SFMASK
     0x0000_0174, // SYSENTER_CS
     0x0000_0175, // SYSENTER_ESP
+    0x0000_0176, // SYSENTER_EIP
 ];
 
 impl Vcpu {
@@ -268,27 +269,21 @@ impl Vcpu {
     pub fn new(nested_cr3: u64) -> Option<Vcpu> {
         let vmcb = Page::allocate_zeroed(4096, 4096)?;
         let host_state = Page::allocate_zeroed(4096, 4096)?;
-        let io = Page::allocate_zeroed(3 * 4096, 4096)?;
-        let msr = Page::allocate_zeroed(2 * 4096, 4096)?;
-        // SAFETY: both maps are fresh pages of our own.
-        unsafe {
-            core::ptr::write_bytes(io.virt() as *mut u8, 0xFF, 3 * 4096);
-            core::ptr::write_bytes(msr.virt() as *mut u8, 0xFF, 2 * 4096);
-        }
-        for msr_number in PASSTHROUGH_MSRS.iter().chain(core::iter::once(&0x0000_0176u32)) {
-            let (base, index) = match *msr_number {
+        let mut io = Page::allocate_zeroed(3 * 4096, 4096)?;
+        let mut msr = Page::allocate_zeroed(2 * 4096, 4096)?;
+        io.as_mut_slice().fill(0xFF);
+        let msr_map = msr.as_mut_slice();
+        msr_map.fill(0xFF);
+        for msr_number in PASSTHROUGH_MSRS {
+            let (base, index) = match msr_number {
                 n @ 0..=0x1FFF => (0, n),
                 n @ 0xC000_0000..=0xC000_1FFF => (0x800, n - 0xC000_0000),
                 _ => continue,
             };
             let bit = index as usize * 2;
-            let byte = base + bit / 8;
-            // SAFETY: inside the 8 KiB MSR map.
-            unsafe {
-                let p = (msr.virt() as usize + byte) as *mut u8;
-                *p &= !(0b11 << (bit % 8));
-            }
+            msr_map[base + bit / 8] &= !(0b11 << (bit % 8));
         }
+        let (io_phys, msr_phys) = (io.phys(), msr.phys());
         let mut vcpu = Vcpu {
             vmcb,
             host_state,
@@ -339,8 +334,6 @@ impl Vcpu {
             INTERCEPT_EXCEPTIONS,
             1 << exception::DEBUG | 1 << exception::ALIGNMENT_CHECK | 1 << exception::MACHINE_CHECK,
         );
-        let io_phys = vcpu._io_permissions.phys();
-        let msr_phys = vcpu._msr_permissions.phys();
         vcpu.write64(IOPM_BASE, io_phys);
         vcpu.write64(MSRPM_BASE, msr_phys);
         vcpu.write32(GUEST_ASID, 1);
