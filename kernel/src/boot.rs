@@ -3,7 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use rayos_bootinfo::{BootInfo, Module};
+use rayos_bootinfo::BootInfo;
 use spin::Once;
 
 use crate::mm;
@@ -49,16 +49,10 @@ pub fn info() -> &'static BootSummary {
 }
 
 fn modules(info: &BootInfo) -> Vec<(String, &'static [u8])> {
-    let count = (info.modules.len as usize).min(rayos_bootinfo::MAX_MODULES);
-    if info.modules.entries_phys == 0 || count == 0 {
-        return Vec::new();
-    }
-    // SAFETY: the loader wrote `len` entries (at most MAX_MODULES) into boot data it never
-    // reuses, mapped in the direct map.
-    let entries = unsafe {
-        core::slice::from_raw_parts(mm::phys_to_virt(info.modules.entries_phys) as *const Module, count)
-    };
-    entries.iter().filter_map(|m| Some((String::from(m.name()?), mm::module_bytes(m)))).collect()
+    mm::boot_modules(&info.modules)
+        .iter()
+        .filter_map(|m| Some((String::from(m.name()?), mm::module_bytes(m))))
+        .collect()
 }
 
 /// A module's contents by name.

@@ -33,7 +33,7 @@ static TARGET: Once<Target> = Once::new();
 /// Reserves what the crash path needs to write to `disk`'s RAYOS-DATA partition.
 pub fn set_target(disk: &Disk, first_lba: u64, sectors: u64, writer: CrashWriter, boot: u32) {
     let (Some(queue), Some(scratch)) =
-        (DmaMemory::allocate(4096), DmaMemory::allocate(virtio_blk::SCRATCH_BYTES))
+        (DmaMemory::allocate(virtio_blk::QUEUE_BYTES), DmaMemory::allocate(virtio_blk::SCRATCH_BYTES))
     else {
         log::warn!(target: "crash", "no memory for the crash path: crashes will not be recorded");
         return;
@@ -81,27 +81,10 @@ pub struct FixedWriter<'a> {
 
 impl core::fmt::Write for FixedWriter<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for (i, &b) in s.as_bytes().iter().enumerate() {
-            if self.len == self.buffer.len() {
-                break;
-            }
-            // Never cut inside a character.
-            if b & 0xC0 != 0x80 && self.buffer.len() - self.len < utf8_width(&s.as_bytes()[i..]) {
-                break;
-            }
-            self.buffer[self.len] = b;
-            self.len += 1;
-        }
+        let part = crate::klog::fit(s, self.buffer.len() - self.len).as_bytes();
+        self.buffer[self.len..self.len + part.len()].copy_from_slice(part);
+        self.len += part.len();
         Ok(())
-    }
-}
-
-fn utf8_width(bytes: &[u8]) -> usize {
-    match bytes.first() {
-        Some(b) if *b < 0x80 => 1,
-        Some(b) if *b >= 0xF0 => 4,
-        Some(b) if *b >= 0xE0 => 3,
-        _ => 2,
     }
 }
 
@@ -217,7 +200,7 @@ pub fn record(context: &Context<'_>) -> Result<CrashWritten, &'static str> {
     // else uses them; both are contiguous frames in the direct map.
     let (queue, scratch) = unsafe {
         (
-            DmaMemory::from_raw(target.queue.0, target.queue.1, 4096),
+            DmaMemory::from_raw(target.queue.0, target.queue.1, virtio_blk::QUEUE_BYTES),
             DmaMemory::from_raw(target.scratch.0, target.scratch.1, virtio_blk::SCRATCH_BYTES),
         )
     };

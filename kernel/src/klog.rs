@@ -55,18 +55,21 @@ struct Bounded(String);
 
 impl core::fmt::Write for Bounded {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let room = MAX_MESSAGE_BYTES.saturating_sub(self.0.len());
-        if s.len() <= room {
-            self.0.push_str(s);
-        } else {
-            let mut cut = room;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            self.0.push_str(&s[..cut]);
-        }
+        self.0.push_str(fit(s, MAX_MESSAGE_BYTES.saturating_sub(self.0.len())));
         Ok(())
     }
+}
+
+/// The longest start of `s` of at most `room` bytes that does not cut a character.
+pub fn fit(s: &str, room: usize) -> &str {
+    if s.len() <= room {
+        return s;
+    }
+    let mut cut = room;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
 }
 
 impl Log for KernelLog {
@@ -91,21 +94,26 @@ impl Log for KernelLog {
             crate::println!("{entry}");
         }
         let (level, uptime_ns) = (entry.level, entry.uptime_ns);
-        let (subsystem, message) = (entry.subsystem.clone(), entry.message.clone());
-        let attached = {
+        let copy_of = |e: &LogRecord| (e.subsystem.clone(), e.message.clone());
+        // A copy for the persistent log only once it is attached (it never detaches): copied
+        // here, outside the lock, unless it attaches in between.
+        let mut for_disk = crate::persist::is_attached().then(|| copy_of(&entry));
+        {
             let mut ring = RING.lock();
             if ring.len() == RING_RECORDS {
                 ring.pop_front();
                 DROPPED.fetch_add(1, Ordering::Relaxed);
             }
-            ring.push_back(entry);
             // The persistent log copies the ring and attaches under this lock
             // ([`copy_and_attach`]): a record pushed before that is in the copy, one pushed
             // after sees it attached, and none is written twice.
-            crate::persist::is_attached()
-        };
-        if attached {
-            crate::persist::record(level, uptime_ns, &subsystem, &message);
+            if for_disk.is_none() && crate::persist::is_attached() {
+                for_disk = Some(copy_of(&entry));
+            }
+            ring.push_back(entry);
+        }
+        if let Some((subsystem, message)) = for_disk {
+            crate::persist::record(level, uptime_ns, subsystem, message);
         }
     }
 

@@ -90,38 +90,37 @@ pub fn kernel_level(level: Level) -> log::Level {
     }
 }
 
-/// Called by the kernel logger for every record.
-pub fn record(level: log::Level, mono_ns: u64, subsystem: &str, message: &str) {
+/// Called by the kernel logger for every record once the log is attached.
+pub fn record(level: log::Level, mono_ns: u64, subsystem: String, message: String) {
     if !ATTACHED.load(Ordering::Acquire) {
         return;
     }
-    let full = {
-        let mut pending = PENDING.lock();
-        if pending.len() >= PENDING_LIMIT {
-            true
-        } else {
-            pending.push_back(Pending {
-                level: level_of(level),
-                mono_ns,
-                wall_s: time::unix_now(),
-                subsystem: String::from(subsystem),
-                message: String::from(message),
-            });
-            false
-        }
-    };
     let can_write_here =
         crate::arch::interrupts_enabled() && !STATE.held_by_current() && !crate::fault::is_dying();
-    if full {
-        if can_write_here {
+    let entry = Pending { level: level_of(level), mono_ns, wall_s: time::unix_now(), subsystem, message };
+    // A full queue is written out here when this thread may write, then the record queued.
+    let queued = match queue(entry) {
+        Err(entry) if can_write_here => {
             let _ = flush();
-            record(level, mono_ns, subsystem, message);
-        } else {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+            queue(entry)
         }
+        other => other,
+    };
+    if queued.is_err() {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
     } else if level <= log::Level::Warn && can_write_here {
         let _ = flush();
     }
+}
+
+/// Queues `entry` for the writer, or gives it back when the queue is full.
+fn queue(entry: Pending) -> Result<(), Pending> {
+    let mut pending = PENDING.lock();
+    if pending.len() >= PENDING_LIMIT {
+        return Err(entry);
+    }
+    pending.push_back(entry);
+    Ok(())
 }
 
 /// Writes what is queued and flushes the device: everything logged before this call is

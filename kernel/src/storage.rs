@@ -24,7 +24,6 @@ pub struct Disk {
     pub capacity_bytes: u64,
     pub read_only: bool,
     pub pci: PciFunction,
-    registers: Registers,
     device: Mutex<VirtioBlk>,
 }
 
@@ -36,7 +35,7 @@ impl Disk {
 
     /// The device's register windows, for the crash path's own polled driver instance.
     pub fn registers(&self) -> Registers {
-        self.registers
+        self.device.lock().registers()
     }
 }
 
@@ -48,7 +47,7 @@ pub fn init() -> usize {
     for function in pci::functions().iter().filter(|f| virtio_blk::is_virtio_blk(f)) {
         let name = alloc::format!("vd{}", (b'a' + disks.len() as u8) as char);
         match start(function) {
-            Ok((registers, mut device)) => {
+            Ok(mut device) => {
                 let serial = device.serial();
                 let disk = Disk {
                     capacity_bytes: device.capacity_sectors * rayos_block::SECTOR_BYTES as u64,
@@ -57,7 +56,6 @@ pub fn init() -> usize {
                     model: "virtio-blk",
                     serial,
                     pci: *function,
-                    registers,
                     device: Mutex::new(device),
                 };
                 log::info!(target: "storage", "{}: {} bytes, {}", disk.name, disk.capacity_bytes, disk.model);
@@ -85,12 +83,11 @@ pub fn init() -> usize {
     count
 }
 
-fn start(function: &PciFunction) -> Result<(Registers, VirtioBlk), virtio_blk::ProbeError> {
+fn start(function: &PciFunction) -> Result<VirtioBlk, virtio_blk::ProbeError> {
     let registers = virtio_blk::map_registers(function)?;
-    let queue = DmaMemory::allocate(4096).ok_or(virtio_blk::ProbeError::NoMemory)?;
+    let queue = DmaMemory::allocate(virtio_blk::QUEUE_BYTES).ok_or(virtio_blk::ProbeError::NoMemory)?;
     let scratch = DmaMemory::allocate(SCRATCH_BYTES).ok_or(virtio_blk::ProbeError::NoMemory)?;
-    let device = VirtioBlk::initialise(registers, queue, scratch, Waiting::Cooperative)?;
-    Ok((registers, device))
+    VirtioBlk::initialise(registers, queue, scratch, Waiting::Cooperative)
 }
 
 /// Whether the disks have been probed (they are, shortly after boot, in their own thread).

@@ -24,7 +24,6 @@ pub const MAX_TIMEOUT_S: u64 = 3600;
 /// The petting thread's period.
 const PET_INTERVAL_MS: u64 = 1000;
 /// PIT input clock and the NMI rate for the software watchdog.
-const PIT_HZ: u64 = 1_193_182;
 const NMI_HZ: u64 = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +80,7 @@ pub fn init() {
     if source() == Source::Software && !crate::irq::route_isa_irq_as_nmi(0) {
         log::warn!(target: "watchdog", "no NMI source: the software watchdog cannot catch a CPU stuck with interrupts off");
     } else if source() == Source::Software {
-        start_pit(NMI_HZ);
+        crate::drivers::pit::start_rate_generator(NMI_HZ);
     }
     arm(DEFAULT_TIMEOUT_S);
     let _ = crate::task::spawn("watchdog", || loop {
@@ -90,17 +89,6 @@ pub fn init() {
         }
         crate::task::sleep_ms(PET_INTERVAL_MS);
     });
-}
-
-/// PIT channel 0, rate generator at `hz`.
-fn start_pit(hz: u64) {
-    let divisor = (PIT_HZ / hz).clamp(1, 65535) as u16;
-    // SAFETY: the PIT's mode and channel-0 data ports; nothing else in RayOS uses the PIT.
-    unsafe {
-        arch::outb(0x43, 0b0011_0100); // channel 0, low then high byte, mode 2
-        arch::outb(0x40, divisor as u8);
-        arch::outb(0x40, (divisor >> 8) as u8);
-    }
 }
 
 /// The longest timeout the active watchdog can count.

@@ -5,5 +5,6 @@ pub mod fbcon;
 pub mod i6300esb;
 pub mod keyboard;
 pub mod pci;
+pub mod pit;
 pub mod serial;
 pub mod virtio_blk;

@@ -212,6 +212,8 @@ pub struct VirtioBlk {
 const SCRATCH_DATA_OFFSET: usize = 512;
 /// Bytes of DMA memory a device needs besides its queue page.
 pub const SCRATCH_BYTES: usize = SCRATCH_DATA_OFFSET + MAX_TRANSFER_BYTES;
+/// Memory for the request queue's rings (a queue of [`QUEUE_SIZE`] fits one page).
+pub const QUEUE_BYTES: usize = 4096;
 
 /// Maps the register structures of a virtio PCI function.
 pub fn map_registers(function: &PciFunction) -> Result<Registers, ProbeError> {
@@ -241,6 +243,11 @@ pub fn map_registers(function: &PciFunction) -> Result<Registers, ProbeError> {
 }
 
 impl VirtioBlk {
+    /// The device's register windows, for the crash path's own polled driver instance.
+    pub fn registers(&self) -> Registers {
+        self.registers
+    }
+
     /// Resets the device and brings it up with fresh queue state in the given memory.
     pub fn initialise(
         registers: Registers,

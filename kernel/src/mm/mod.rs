@@ -83,6 +83,19 @@ impl Drop for PhysicalRun {
     }
 }
 
+/// The loader's list of modules (at most `MAX_MODULES`; none when it wrote no list).
+pub fn boot_modules(list: &rayos_bootinfo::ModuleList) -> &'static [rayos_bootinfo::Module] {
+    let count = (list.len as usize).min(rayos_bootinfo::MAX_MODULES);
+    if list.entries_phys == 0 || count == 0 {
+        return &[];
+    }
+    // SAFETY: the loader wrote `len` entries (at most MAX_MODULES) into boot data it never
+    // reuses, mapped in the direct map.
+    unsafe {
+        core::slice::from_raw_parts(phys_to_virt(list.entries_phys) as *const rayos_bootinfo::Module, count)
+    }
+}
+
 /// A module the loader read (guest images), in memory the kernel never frees.
 pub fn module_bytes(module: &rayos_bootinfo::Module) -> &'static [u8] {
     // SAFETY: the loader put the module in Module memory, which the frame allocator never hands
