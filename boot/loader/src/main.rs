@@ -40,7 +40,7 @@ use uefi::proto::console::gop::{GraphicsOutput, PixelFormat as GopPixelFormat};
 use uefi::proto::device_path::media::{HardDrive, PartitionSignature};
 use uefi::proto::device_path::DevicePath;
 use uefi::proto::loaded_image::LoadedImage;
-use uefi::proto::media::file::{File, FileAttribute, FileInfo, FileMode};
+use uefi::proto::media::file::{File, FileAttribute, FileHandle, FileInfo, FileMode, RegularFile};
 use uefi::table::cfg::ConfigTableEntry;
 use uefi::CStr16;
 
@@ -230,18 +230,36 @@ impl KernelFile {
     }
 }
 
-fn read_kernel_file() -> Result<KernelFile, Failure> {
+/// Opens `path` on the partition the loader was started from; `None` if it is not there.
+fn open_on_boot_volume(path: &str) -> Result<Option<FileHandle>, Failure> {
     let mut fs = boot::get_image_file_system(boot::image_handle()).map_err(|e| {
         fail("no-boot-filesystem", format_args!("cannot open the boot partition: {:?}", e.status()))
     })?;
     let mut root =
         fs.open_volume().map_err(|e| fail("no-boot-filesystem", format_args!("{:?}", e.status())))?;
     let mut path_buf = [0u16; 64];
-    let path = CStr16::from_str_with_buf(KERNEL_PATH, &mut path_buf)
-        .map_err(|_| fail("bad-path", format_args!("")))?;
-    let handle = root
-        .open(path, FileMode::Read, FileAttribute::empty())
-        .map_err(|_| fail("missing", format_args!("{KERNEL_PATH} not found on the boot partition")))?;
+    let path =
+        CStr16::from_str_with_buf(path, &mut path_buf).map_err(|_| fail("bad-path", format_args!("")))?;
+    Ok(root.open(path, FileMode::Read, FileAttribute::empty()).ok())
+}
+
+/// Fills `buffer` from `file`; on failure, how many bytes were read and the error (`None`:
+/// the file ended first).
+fn read_exact(file: &mut RegularFile, buffer: &mut [u8]) -> Result<(), (usize, Option<Status>)> {
+    let mut done = 0;
+    while done < buffer.len() {
+        match file.read(&mut buffer[done..]) {
+            Ok(0) => return Err((done, None)),
+            Ok(n) => done += n,
+            Err(e) => return Err((done, Some(e.status()))),
+        }
+    }
+    Ok(())
+}
+
+fn read_kernel_file() -> Result<KernelFile, Failure> {
+    let handle = open_on_boot_volume(KERNEL_PATH)?
+        .ok_or_else(|| fail("missing", format_args!("{KERNEL_PATH} not found on the boot partition")))?;
     let mut file = handle
         .into_regular_file()
         .ok_or_else(|| fail("missing", format_args!("{KERNEL_PATH} is a directory")))?;
@@ -263,32 +281,22 @@ fn read_kernel_file() -> Result<KernelFile, Failure> {
         .map_err(|_| fail("no-memory", format_args!("cannot allocate {pages} pages to read the kernel")))?;
     // SAFETY: fresh allocation of `pages` pages, exclusively ours.
     let buffer = unsafe { core::slice::from_raw_parts_mut(phys as *mut u8, len as usize) };
-    let mut done = 0usize;
-    while done < buffer.len() {
-        let n = file
-            .read(&mut buffer[done..])
-            .map_err(|e| fail("unreadable", format_args!("read error in {KERNEL_PATH}: {:?}", e.status())))?;
-        if n == 0 {
-            return Err(fail("truncated", format_args!("{KERNEL_PATH} ended after {done} of {len} bytes")));
+    match read_exact(&mut file, buffer) {
+        Ok(()) => Ok(KernelFile { phys, len }),
+        Err((done, Some(status))) => Err(fail(
+            "unreadable",
+            format_args!("read error in {KERNEL_PATH} after {done} bytes: {status:?}"),
+        )),
+        Err((done, None)) => {
+            Err(fail("truncated", format_args!("{KERNEL_PATH} ended after {done} of {len} bytes")))
         }
-        done += n;
     }
-    Ok(KernelFile { phys, len })
 }
 
 /// Reads every file of the modules directory into module memory and lists them at
 /// `list_phys` (one page: room for [`MAX_MODULES`]). A missing directory means no modules.
 fn load_modules(list_phys: u64) -> Result<usize, Failure> {
-    let mut fs = boot::get_image_file_system(boot::image_handle())
-        .map_err(|e| fail("no-boot-filesystem", format_args!("{:?}", e.status())))?;
-    let mut root =
-        fs.open_volume().map_err(|e| fail("no-boot-filesystem", format_args!("{:?}", e.status())))?;
-    let mut path_buf = [0u16; 64];
-    let path = CStr16::from_str_with_buf(MODULES_DIRECTORY, &mut path_buf)
-        .map_err(|_| fail("bad-path", format_args!("")))?;
-    let Some(mut directory) =
-        root.open(path, FileMode::Read, FileAttribute::empty()).ok().and_then(|h| h.into_directory())
-    else {
+    let Some(mut directory) = open_on_boot_volume(MODULES_DIRECTORY)?.and_then(|h| h.into_directory()) else {
         return Ok(0);
     };
     let mut count = 0usize;
@@ -321,14 +329,8 @@ fn load_modules(list_phys: u64) -> Result<usize, Failure> {
             .map_err(|_| fail("no-memory", format_args!("cannot allocate {len} bytes for a module")))?;
         // SAFETY: fresh allocation of `pages` pages.
         let buffer = unsafe { core::slice::from_raw_parts_mut(phys as *mut u8, len as usize) };
-        let mut done = 0;
-        while done < buffer.len() {
-            match file.read(&mut buffer[done..]) {
-                Ok(0) | Err(_) => {
-                    return Err(fail("bad-module", format_args!("module {count} is unreadable")))
-                }
-                Ok(n) => done += n,
-            }
+        if read_exact(&mut file, buffer).is_err() {
+            return Err(fail("bad-module", format_args!("module {count} is unreadable")));
         }
         let entry = Module { name, phys, len_bytes: len };
         // SAFETY: `list_phys` is a page of boot data holding MAX_MODULES entries (56 bytes each).
@@ -340,16 +342,7 @@ fn load_modules(list_phys: u64) -> Result<usize, Failure> {
 
 /// Compares the kernel's SHA-256 with the digest file beside it.
 fn verify_digest(kernel: &[u8]) -> Result<[u8; 32], Failure> {
-    let mut fs = boot::get_image_file_system(boot::image_handle())
-        .map_err(|e| fail("no-boot-filesystem", format_args!("{:?}", e.status())))?;
-    let mut root =
-        fs.open_volume().map_err(|e| fail("no-boot-filesystem", format_args!("{:?}", e.status())))?;
-    let mut path_buf = [0u16; 64];
-    let path = CStr16::from_str_with_buf(KERNEL_DIGEST_PATH, &mut path_buf)
-        .map_err(|_| fail("bad-path", format_args!("")))?;
-    let mut file = root
-        .open(path, FileMode::Read, FileAttribute::empty())
-        .ok()
+    let mut file = open_on_boot_volume(KERNEL_DIGEST_PATH)?
         .and_then(|h| h.into_regular_file())
         .ok_or_else(|| fail("missing-digest", format_args!("{KERNEL_DIGEST_PATH} not found")))?;
     let mut text = [0u8; 128];
