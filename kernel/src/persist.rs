@@ -15,7 +15,7 @@
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use rayos_block::Partition;
 use rayos_plog::{BootEntry, DataPartition, EndReason, Entry, Level, MountReport, PlogError};
@@ -35,7 +35,6 @@ const PENDING_LIMIT: usize = 8192;
 pub struct Persist {
     pub part: DataPartition<DataDevice>,
     pub disk_name: String,
-    pub boot: u32,
     /// I/O errors since mount.
     pub errors: u64,
 }
@@ -50,6 +49,8 @@ struct Pending {
 
 static STATE: Mutex<Option<Persist>> = Mutex::new(None);
 static ATTACHED: AtomicBool = AtomicBool::new(false);
+/// This boot's number on RAYOS-DATA (0 until the log is attached).
+static CURRENT_BOOT: AtomicU32 = AtomicU32::new(0);
 static PENDING: IrqMutex<VecDeque<Pending>> = IrqMutex::new(VecDeque::new());
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Why the log is in RAM only (set when there is no usable RAYOS-DATA).
@@ -182,6 +183,11 @@ pub fn with<R>(f: impl FnOnce(&mut Persist) -> R) -> Option<R> {
     let _ = flush();
     let mut state = STATE.lock();
     state.as_mut().map(f)
+}
+
+/// This boot's number, once the log is on RAYOS-DATA (without taking the log's lock).
+pub fn current_boot() -> Option<u32> {
+    Some(CURRENT_BOOT.load(Ordering::Relaxed)).filter(|&boot| boot != 0)
 }
 
 /// Whether the log is on disk.
@@ -347,7 +353,8 @@ fn attach(location: &DataLocation, mut part: DataPartition<DataDevice>) -> Resul
 
     // Everything logged so far belongs to this boot: queue it and attach in one step, under
     // the kernel log's lock, so no record falls between the copy and the attach or is in both.
-    *STATE.lock() = Some(Persist { part, disk_name: disk.name.clone(), boot: start.boot, errors: 0 });
+    CURRENT_BOOT.store(start.boot, Ordering::Relaxed);
+    *STATE.lock() = Some(Persist { part, disk_name: disk.name.clone(), errors: 0 });
     crate::klog::copy_and_attach(|records| {
         let mut pending = PENDING.lock();
         let wall_at_boot = time::unix_now().saturating_sub(time::now_ns() / 1_000_000_000);

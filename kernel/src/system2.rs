@@ -16,10 +16,8 @@ static WEIGHTS: &[u8] = include_bytes!("../../crates/intent/weights/intent.bin")
 static MANUAL: &str = include_str!("../../docs/manual.md");
 
 static ENGINE: Once<Result<Engine, String>> = Once::new();
-/// The manual's index and its passages (section, text).
-type Manual = (DocsIndex, Vec<(String, String)>);
-
-static DOCS: Once<Option<Manual>> = Once::new();
+/// The manual's index (which keeps its passages).
+static DOCS: Once<Option<DocsIndex>> = Once::new();
 
 /// The engine, loaded on first use.
 pub fn engine() -> Result<&'static Engine, &'static str> {
@@ -56,11 +54,7 @@ impl World for KernelWorld {
     }
 
     fn current_boot(&self) -> Option<u64> {
-        if persist::is_attached() {
-            persist::with(|p| p.boot as u64)
-        } else {
-            None
-        }
+        persist::current_boot().map(u64::from)
     }
 }
 
@@ -72,13 +66,12 @@ pub fn read(text: &str) -> Result<(Reading, u64), &'static str> {
     Ok((reading, time::now_ns() - started))
 }
 
-fn docs() -> Option<&'static Manual> {
+fn docs() -> Option<&'static DocsIndex> {
     DOCS.call_once(|| {
         let engine = engine().ok()?;
         let passages = rayos_intent::split_markdown(MANUAL);
         let refs: Vec<(&str, &str)> = passages.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
-        let index = DocsIndex::build(engine.embeddings(), &refs);
-        Some((index, passages))
+        Some(DocsIndex::build(engine.embeddings(), &refs))
     })
     .as_ref()
 }
@@ -86,12 +79,12 @@ fn docs() -> Option<&'static Manual> {
 /// The best passages of the manual for `question`: (section, passage text, score).
 pub fn ask(question: &str, k: usize) -> Result<Vec<(String, String, f32)>, &'static str> {
     let engine = engine()?;
-    let (index, passages) = docs().ok_or("the manual could not be indexed")?;
+    let index = docs().ok_or("the manual could not be indexed")?;
     Ok(index
         .search(engine.embeddings(), question, k)
         .into_iter()
         .map(|hit| {
-            let text = passages.get(hit.passage).map_or(hit.excerpt.clone(), |(_, t)| t.clone());
+            let text = index.passage(hit.passage).map_or(hit.excerpt.clone(), |(_, t)| String::from(t));
             (hit.section, text, hit.score)
         })
         .collect())

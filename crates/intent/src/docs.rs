@@ -86,6 +86,11 @@ fn embed(embeddings: &Embeddings, text: &str, ids: &mut Vec<u32>) -> Vec<f32> {
 }
 
 impl DocsIndex {
+    /// Passage `index` (in the order given to [`DocsIndex::build`]) as (section, text).
+    pub fn passage(&self, index: usize) -> Option<(&str, &str)> {
+        self.passages.get(index).map(|p| (p.section.as_str(), p.text.as_str()))
+    }
+
     /// Indexes `(section, text)` passages. Linear in the size of the text.
     pub fn build(embeddings: &Embeddings, passages: &[(&str, &str)]) -> DocsIndex {
         let mut postings: BTreeMap<String, Vec<(u32, u32)>> = BTreeMap::new();

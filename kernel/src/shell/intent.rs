@@ -118,7 +118,7 @@ pub fn intent_time(args: &[&str]) -> CommandResult {
     let (reading, elapsed_ns) =
         system2::read(&text).map_err(|why| CommandError::new("no-intent-engine", why))?;
     println!("{}", marker(&reading));
-    println!("{}", rayos_markers::BENCH_RESULT.with(&[&"intent_read", &elapsed_ns, &"ns"]));
+    super::bench_result("intent_read", elapsed_ns, "ns");
     // Where the time goes: features alone, then features + classifier.
     let engine = system2::engine().map_err(|why| CommandError::new("no-intent-engine", why))?;
     let t = crate::time::now_ns();
@@ -127,8 +127,8 @@ pub fn intent_time(args: &[&str]) -> CommandResult {
     let t = crate::time::now_ns();
     let _ = engine.scores(&text);
     let scores_ns = crate::time::now_ns() - t;
-    println!("{}", rayos_markers::BENCH_RESULT.with(&[&"intent_features", &features_ns, &"ns"]));
-    println!("{}", rayos_markers::BENCH_RESULT.with(&[&"intent_scores", &scores_ns, &"ns"]));
+    super::bench_result("intent_features", features_ns, "ns");
+    super::bench_result("intent_scores", scores_ns, "ns");
     Ok(())
 }
 

@@ -35,6 +35,11 @@ impl CommandError {
 
 pub type CommandResult = Result<(), CommandError>;
 
+/// One `RAYOS_BENCH:RESULT` marker, for `cargo xtask bench`.
+pub fn bench_result(name: &str, value: impl core::fmt::Display, unit: &str) {
+    println!("{}", rayos_markers::BENCH_RESULT.with(&[&name, &value, &unit]));
+}
+
 /// How strongly a command must be confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {

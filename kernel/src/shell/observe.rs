@@ -9,7 +9,7 @@ use rayos_hw::rtc::DateTime;
 use rayos_plog::{BootSelector, EndReason, Level, LogRecord, Query};
 use rayos_shell::options::{BootChoice, LevelChoice, LogShowOptions};
 
-use super::{confirm, CommandError, CommandResult, Confirmation};
+use super::{bench_result, confirm, CommandError, CommandResult, Confirmation};
 use crate::{persist, println, storage, time, watchdog};
 
 fn size_text(bytes: u64) -> String {
@@ -23,15 +23,15 @@ fn size_text(bytes: u64) -> String {
 }
 
 fn partition_type_name(guid: &rayos_partition::Guid) -> String {
-    let text = format!("{guid}");
-    match text.to_ascii_lowercase().as_str() {
-        "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" => String::from("EFI system"),
-        "5a7c0e4e-9b71-4d1e-8c3f-2b6d52415953" => String::from("RAYOS-DATA"),
-        "0fc63daf-8483-4772-8e79-3d69d8477de4" => String::from("Linux file system"),
-        "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7" => String::from("Microsoft basic data"),
-        "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f" => String::from("Linux swap"),
-        _ => text,
-    }
+    use rayos_partition::guid;
+    let known = [
+        (rayos_partition::EFI_SYSTEM_TYPE, "EFI system"),
+        (rayos_partition::RAYOS_DATA_TYPE, "RAYOS-DATA"),
+        (guid!("0fc63daf-8483-4772-8e79-3d69d8477de4"), "Linux file system"),
+        (guid!("ebd0a0a2-b9e5-4433-87c0-68b6b72699c7"), "Microsoft basic data"),
+        (guid!("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"), "Linux swap"),
+    ];
+    known.iter().find(|(g, _)| g == guid).map_or_else(|| format!("{guid}"), |(_, name)| String::from(*name))
 }
 
 pub fn disks() {
@@ -187,20 +187,23 @@ fn log_show(args: &[&str]) -> CommandResult {
         tail: if options.all { None } else { options.tail },
         ..Default::default()
     };
+    // The window on this boot's clock, for records without a wall time.
+    let since_mono_ns =
+        options.since_s.map(|since| time::now_ns().saturating_sub(since.saturating_mul(1_000_000_000)));
     if let Some(since) = options.since_s {
         if now_s != 0 {
             query.since_wall_s = Some(now_s.saturating_sub(since));
         } else {
             // Without a wall clock a window only makes sense in this boot.
             query.boot = Some(BootSelector::Relative(0));
-            query.since_mono_ns = Some(time::now_ns().saturating_sub(since.saturating_mul(1_000_000_000)));
+            query.since_mono_ns = since_mono_ns;
         }
     }
-    let result = persist::with(|p| (p.boot, p.part.log().query(&query)));
+    let result = persist::with(|p| p.part.log().query(&query));
     match result {
-        Some((current_boot, Ok(result))) => {
+        Some(Ok(result)) => {
             if result.records.is_empty() {
-                println!("{}", no_match_note(query.boot, current_boot));
+                println!("{}", no_match_note(query.boot, persist::current_boot().unwrap_or(0)));
             }
             for record in &result.records {
                 println!("{}", record_line(record, true));
@@ -219,9 +222,7 @@ fn log_show(args: &[&str]) -> CommandResult {
             }
             Ok(())
         }
-        Some((_, Err(error))) => {
-            Err(CommandError::new("log-error", format!("reading the log failed: {error}")))
-        }
+        Some(Err(error)) => Err(CommandError::new("log-error", format!("reading the log failed: {error}"))),
         None => {
             ram_only_note();
             if matches!(query.boot, Some(BootSelector::Relative(r)) if r != 0)
@@ -245,10 +246,7 @@ fn log_show(args: &[&str]) -> CommandResult {
             });
             // RAM records carry no wall time: a window is measured on this boot's clock.
             query.since_wall_s = None;
-            if let Some(since) = options.since_s {
-                query.since_mono_ns =
-                    Some(time::now_ns().saturating_sub(since.saturating_mul(1_000_000_000)));
-            }
+            query.since_mono_ns = since_mono_ns;
             for record in query.select(0, in_ram) {
                 println!("{}", record_line(&record, false));
             }
@@ -273,7 +271,7 @@ fn log_boots() -> CommandResult {
         ram_only_note();
         return Err(CommandError::new("no-persistent-log", "boots are only numbered on RAYOS-DATA"));
     };
-    let current = persist::with(|p| p.boot).unwrap_or(0);
+    let current = persist::current_boot().unwrap_or(0);
     println!("{:>5}  {:<24} {:<36} {:>10}", "boot", "started", "ended", "uptime");
     for entry in boots {
         let end = if entry.boot == current { "running (this boot)" } else { end_text(entry.end) };
@@ -288,13 +286,13 @@ fn log_boots() -> CommandResult {
 }
 
 fn log_stats() -> CommandResult {
-    let stats = persist::with(|p| (p.part.log().stats(), p.disk_name.clone(), p.errors, p.boot));
-    let Some((stats, disk, errors, boot)) = stats else {
+    let stats = persist::with(|p| (p.part.log().stats(), p.disk_name.clone(), p.errors));
+    let Some((stats, disk, errors)) = stats else {
         ram_only_note();
         println!("records in RAM: {}", crate::klog::records(None).len());
         return Ok(());
     };
-    println!("log on {disk} (RAYOS-DATA), boot {boot}");
+    println!("log on {disk} (RAYOS-DATA), boot {}", persist::current_boot().unwrap_or(0));
     println!("records      {}", stats.records);
     println!(
         "bytes        {} of {} ({:.1} %)",
@@ -367,7 +365,7 @@ pub fn crash(args: &[&str]) -> CommandResult {
             }
         }
         ["clear"] => {
-            if persist::with(|_| ()).is_none() {
+            if !persist::is_attached() {
                 return Err(no_log());
             }
             if !confirm("crash", "Delete every crash record on RAYOS-DATA?", Confirmation::TypeYes) {
@@ -507,10 +505,6 @@ pub fn logflood(count: &str) -> CommandResult {
     Ok(())
 }
 
-fn bench_result(name: &str, value: impl core::fmt::Display, unit: &str) {
-    println!("{}", rayos_markers::BENCH_RESULT.with(&[&name, &value, &unit]));
-}
-
 /// `debug logbench`: raw sequential writes into free space on the log's disk, then log
 /// appends, then durable appends, each timed by the kernel's clock.
 pub fn logbench() -> CommandResult {
@@ -561,33 +555,28 @@ pub fn logbench() -> CommandResult {
 
     let message =
         "benchmark record: a typical kernel log line with a few numbers 12345 67890 and a path /dev/vda2";
+    let entry = |level, message| rayos_plog::Entry {
+        level,
+        mono_ns: time::now_ns(),
+        wall_s: time::unix_now(),
+        subsystem: "bench",
+        message,
+    };
     let outcome = persist::with(|p| -> Result<(u64, u64, Vec<u64>), rayos_plog::PlogError> {
-        let before = p.part.log().stats().bytes_used;
-        let wraps_before = p.part.log().stats().wraps;
+        let before = p.part.log().stats();
         let started = time::now_ns();
         for i in 0..RECORDS {
-            let entry = rayos_plog::Entry {
-                level: Level::Info,
-                mono_ns: time::now_ns(),
-                wall_s: time::unix_now(),
-                subsystem: "bench",
-                message: if i % 2 == 0 { message } else { &message[..80] },
-            };
-            p.part.log().append(&entry)?;
+            let text = if i % 2 == 0 { message } else { &message[..80] };
+            p.part.log().append(&entry(Level::Info, text))?;
         }
         p.part.log().flush()?;
         let elapsed = time::now_ns() - started;
         let stats = p.part.log().stats();
-        let bytes = if stats.wraps == wraps_before { stats.bytes_used.saturating_sub(before) } else { 0 };
+        let bytes =
+            if stats.wraps == before.wraps { stats.bytes_used.saturating_sub(before.bytes_used) } else { 0 };
         let mut latencies = Vec::with_capacity(DURABLE_RECORDS);
         for _ in 0..DURABLE_RECORDS {
-            let entry = rayos_plog::Entry {
-                level: Level::Warn,
-                mono_ns: time::now_ns(),
-                wall_s: time::unix_now(),
-                subsystem: "bench",
-                message: "durable benchmark record",
-            };
+            let entry = entry(Level::Warn, "durable benchmark record");
             let t = time::now_ns();
             p.part.log().append_durable(&entry)?;
             latencies.push(time::now_ns() - t);
