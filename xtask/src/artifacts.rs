@@ -58,9 +58,14 @@ pub fn kernel_cargo(subcommand: &str) -> Command {
     command
 }
 
+/// Where [`build_kernel`] leaves the kernel.
+pub fn kernel_path() -> PathBuf {
+    project_root().join("target/x86_64-rayos/release/rayos-kernel")
+}
+
 pub fn build_kernel() -> Result<PathBuf> {
     run(kernel_cargo("build"), "the kernel")?;
-    Ok(project_root().join("target/x86_64-rayos/release/rayos-kernel"))
+    Ok(kernel_path())
 }
 
 pub fn build_all() -> Result<Artifacts> {

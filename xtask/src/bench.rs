@@ -133,8 +133,8 @@ fn log() -> Result<()> {
 /// seconds from QEMU's start to RAYOS_GUEST:READY.
 fn direct_linux_boot() -> Result<f64> {
     use std::io::BufRead;
-    let guest = project_root().join("target/rayos/guests/linux");
-    let cmdline = std::fs::read_to_string(guest.join("cmdline"))?;
+    let guest = crate::guest::build_linux_guest()?;
+    let memory_mib = guest.memory_mib.to_string();
     let started = std::time::Instant::now();
     let mut child = std::process::Command::new(crate::toolchain::QEMU)
         .args([
@@ -145,17 +145,17 @@ fn direct_linux_boot() -> Result<f64> {
             "-cpu",
             "qemu64",
             "-m",
-            "256",
+            &memory_mib,
             "-nodefaults",
             "-nic",
             "none",
         ])
         .args(["-display", "none", "-serial", "stdio", "-no-reboot"])
         .arg("-kernel")
-        .arg(guest.join("vmlinuz"))
+        .arg(&guest.vmlinuz)
         .arg("-initrd")
-        .arg(guest.join("initrd.img"))
-        .args(["-append", cmdline.trim()])
+        .arg(&guest.initrd)
+        .args(["-append", &guest.command_line])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -165,7 +165,7 @@ fn direct_linux_boot() -> Result<f64> {
     let mut seconds = None;
     for line in std::io::BufReader::new(stdout).split(b'\n') {
         let line = line?;
-        if String::from_utf8_lossy(&line).contains("RAYOS_GUEST:READY") {
+        if String::from_utf8_lossy(&line).contains(crate::guest::GUEST_READY_MARKER) {
             seconds = Some(started.elapsed().as_secs_f64());
             break;
         }
@@ -175,7 +175,9 @@ fn direct_linux_boot() -> Result<f64> {
     }
     let _ = child.kill();
     let _ = child.wait();
-    seconds.context("the directly booted guest never printed RAYOS_GUEST:READY")
+    seconds.with_context(|| {
+        format!("the directly booted guest never printed {}", crate::guest::GUEST_READY_MARKER)
+    })
 }
 
 fn vm() -> Result<()> {

@@ -27,7 +27,6 @@ use xmas_elf::symbol_table::{Entry, Type};
 use xmas_elf::ElfFile;
 
 use crate::qemu::{Machine, MachineConfig, Qmp};
-use crate::toolchain::project_root;
 
 pub const USAGE: &str = "profile [--memory MIB] [--top N] <command line>";
 
@@ -174,7 +173,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     crate::toolchain::ensure_qemu()?;
     let image = crate::build_image_with_free_space("profile.img", 64 << 20)?;
-    let kernel = std::fs::read(project_root().join("target/x86_64-rayos/release/rayos-kernel"))?;
+    let kernel = std::fs::read(crate::artifacts::kernel_path())?;
     let symbols = Symbols::read(&kernel)?;
     let mut config = MachineConfig::new("profile", &image);
     config.memory_mib = memory_mib;

@@ -348,6 +348,29 @@ fn durable_progress<'a>(lines: impl Iterator<Item = &'a str>) -> Option<(String,
     result
 }
 
+/// Types `line` and waits until the shell asks for confirmation.
+fn until_confirm(m: &mut Machine, line: &[u8]) -> Result<()> {
+    let mut bytes = line.to_vec();
+    bytes.push(b'\r');
+    m.send(&bytes)?;
+    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    Ok(())
+}
+
+/// The boot number a `RAYOS_LOG:MOUNTED` line names.
+fn mounted_boot(mounted: &crate::qemu::Line) -> Option<&str> {
+    markers::LOG_MOUNTED.parse(&mounted.text).and_then(|f| f.get(1))
+}
+
+/// `debug logflood count`, which must acknowledge every record as durable; returns its tag.
+fn log_flood(m: &mut Machine, count: u64) -> Result<String> {
+    let flood = m.run_ok(&format!("debug logflood {count}"), COMMAND_TIMEOUT)?;
+    let (tag, durable) =
+        durable_progress(flood.lines.iter().map(String::as_str)).context("no DURABLE marker")?;
+    ensure!(durable == count, "logflood acknowledged {durable} of {count}");
+    Ok(tag)
+}
+
 /// The record numbers `debug logflood` wrote with `tag`, as `log show` printed them.
 fn flood_numbers(output: &crate::qemu::CommandOutput, tag: &str) -> Result<Vec<u64>> {
     let needle = format!("flood: {tag} ");
@@ -362,28 +385,17 @@ fn flood_numbers(output: &crate::qemu::CommandOutput, tag: &str) -> Result<Vec<u
 fn log_survives_reboot(ctx: &Ctx) -> Result<()> {
     let mut m = ctx.boot(&ctx.writable_disk("disk.img")?)?;
     let mounted = m.expect_marker(&markers::LOG_MOUNTED, BOOT_TIMEOUT)?;
-    ensure!(
-        markers::LOG_MOUNTED.parse(&mounted.text).and_then(|f| f.get(1)) == Some("1"),
-        "first boot: {}",
-        mounted.text
-    );
+    ensure!(mounted_boot(&mounted) == Some("1"), "first boot: {}", mounted.text);
     // The first boot has no previous one, and says so.
     expect_lines(
         &m.run_ok("log show --boot -1", COMMAND_TIMEOUT)?,
         &["there is no earlier boot: this is boot 1"],
     )?;
-    let flood = m.run_ok("debug logflood 50", COMMAND_TIMEOUT)?;
-    let (tag, durable) =
-        durable_progress(flood.lines.iter().map(String::as_str)).context("no DURABLE marker")?;
-    ensure!(durable == 50, "logflood acknowledged {durable} of 50");
+    let tag = log_flood(&mut m, 50)?;
     m.send(b"reboot\r")?;
     m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT)?;
     let mounted = m.expect_marker(&markers::LOG_MOUNTED, BOOT_TIMEOUT)?;
-    ensure!(
-        markers::LOG_MOUNTED.parse(&mounted.text).and_then(|f| f.get(1)) == Some("2"),
-        "second boot: {}",
-        mounted.text
-    );
+    ensure!(mounted_boot(&mounted) == Some("2"), "second boot: {}", mounted.text);
     let boots = m.run_ok("log boots", COMMAND_TIMEOUT)?;
     ensure!(
         boots.lines.iter().any(|l| l.trim_start().starts_with("1 ") && l.contains("reboot")),
@@ -421,7 +433,7 @@ fn log_survives_power_cuts(ctx: &Ctx) -> Result<()> {
         config.name = format!("{}-{round}", ctx.name);
         let mut m = ctx.start(&config)?;
         m.expect_marker(&markers::SHELL_READY, BOOT_TIMEOUT)?;
-        let recovered = m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+        m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
         if let Some((tag, durable)) = &previous {
             let shown =
                 m.run_ok(&format!("log show --boot -1 --grep {tag} --all"), Duration::from_secs(120))?;
@@ -438,7 +450,6 @@ fn log_survives_power_cuts(ctx: &Ctx) -> Result<()> {
             );
             report.push(format!("{}/{durable}", numbers.len()));
         }
-        let _ = recovered;
         if round == CUTS {
             break;
         }
@@ -471,14 +482,12 @@ fn crash_recorded_after_panic(ctx: &Ctx) -> Result<()> {
         &["'debug panic' was requested", "rayos_kernel::shell::", "last log lines:", "rflags"],
     )?;
     expect_lines(&m.run_ok("log boots", COMMAND_TIMEOUT)?, &["panic", "running (this boot)"])?;
-    m.send(b"crash clear\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"crash clear")?;
     let refused = m.run_bytes(b"no", "crash", COMMAND_TIMEOUT)?;
     ensure!(refused.reason.as_deref() == Some("not-confirmed"), "crash clear answered 'no': {refused:?}");
     let kept = m.run_ok("crash list", COMMAND_TIMEOUT)?;
     ensure!(kept.contains("#1"), "crash clear without 'yes' deleted records");
-    m.send(b"crash clear\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"crash clear")?;
     m.send(b"yes\r")?;
     m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
     expect_lines(&m.run_ok("crash list", COMMAND_TIMEOUT)?, &["no crash records"])?;
@@ -521,8 +530,7 @@ fn watchdog_software(ctx: &Ctx) -> Result<()> {
         )?;
     }
     expect_lines(&m.run_ok("log boots", COMMAND_TIMEOUT)?, &["watchdog"])?;
-    m.send(b"watchdog disarm\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"watchdog disarm")?;
     m.send(b"yes\r")?;
     m.expect_marker(&markers::WATCHDOG_DISARMED, COMMAND_TIMEOUT)?;
     m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
@@ -597,23 +605,18 @@ fn data_partition_unreadable(ctx: &Ctx) -> Result<()> {
     let mut m = ctx.boot(&config)?;
     let ram = m.expect_marker(&markers::LOG_RAM_ONLY, BOOT_TIMEOUT)?;
     ensure!(ram.text == "RAYOS_LOG:RAM_ONLY:mount-failed", "{}", ram.text);
-    m.send(b"log format\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"log format")?;
     let refused = m.run_bytes(b"no", "log", COMMAND_TIMEOUT)?;
     ensure!(refused.reason.as_deref() == Some("not-confirmed"), "log format answered 'no': {refused:?}");
     expect_lines(&m.run_ok("log stats", COMMAND_TIMEOUT)?, &["RAM only"])?;
     ensure!(data_bytes()? == before, "RAYOS-DATA changed although the format was refused");
 
-    m.send(b"log format\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"log format")?;
     m.send(b"yes\r")?;
     let mounted = m.expect_marker(&markers::LOG_MOUNTED, COMMAND_TIMEOUT)?;
     ensure!(mounted.text == "RAYOS_LOG:MOUNTED:0:1", "{}", mounted.text);
     m.expect_marker(&markers::SHELL_OK, COMMAND_TIMEOUT)?;
-    let flood = m.run_ok("debug logflood 20", COMMAND_TIMEOUT)?;
-    let (tag, durable) =
-        durable_progress(flood.lines.iter().map(String::as_str)).context("no DURABLE marker")?;
-    ensure!(durable == 20, "logflood acknowledged {durable} of 20");
+    let tag = log_flood(&mut m, 20)?;
     let again = m.run("log format", COMMAND_TIMEOUT)?;
     ensure!(
         again.reason.as_deref() == Some("nothing-to-format"),
@@ -623,11 +626,7 @@ fn data_partition_unreadable(ctx: &Ctx) -> Result<()> {
     m.send(b"reboot\r")?;
     m.expect_marker(&markers::LOADER_START, BOOT_TIMEOUT)?;
     let mounted = m.expect_marker(&markers::LOG_MOUNTED, BOOT_TIMEOUT)?;
-    ensure!(
-        markers::LOG_MOUNTED.parse(&mounted.text).and_then(|f| f.get(1)) == Some("2"),
-        "after the format and a reboot: {}",
-        mounted.text
-    );
+    ensure!(mounted_boot(&mounted) == Some("2"), "after the format and a reboot: {}", mounted.text);
     let shown = m.run_ok(&format!("log show --boot -1 --grep {tag} --all"), COMMAND_TIMEOUT)?;
     ensure!(
         flood_numbers(&shown, &tag)? == (0..20).collect::<Vec<_>>(),
@@ -861,13 +860,11 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     expect_lines(&reading, &["vm.start", "{\"vm\":\"linux\"}", "command     vm start linux", "asks y/N"])?;
     ensure!(!reading.contains("RAYOS_VM:STARTING"), "intent must not run anything");
     // A change asks y/N; "n" runs nothing.
-    m.send(b"start linux\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"start linux")?;
     let declined = m.run_bytes(b"n", "vm", COMMAND_TIMEOUT)?;
     ensure!(declined.reason.as_deref() == Some("not-confirmed"), "{declined:?}");
     // A destructive request needs the word yes.
-    m.send(b"please reboot the machine\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"please reboot the machine")?;
     let refused = m.run_bytes(b"y", "reboot", COMMAND_TIMEOUT)?;
     ensure!(refused.reason.as_deref() == Some("not-confirmed"), "'y' must not confirm a reboot: {refused:?}");
     // Subsystems that are not built yet say so.
@@ -885,8 +882,7 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     let ask = m.run_ok("ask how does the watchdog work", COMMAND_TIMEOUT)?;
     expect_lines(&ask, &["The watchdog", "armed at 30 seconds"])?;
     // A confirmed change runs: the VM starts.
-    m.send(b"start linux\r")?;
-    m.expect_marker(&markers::SHELL_CONFIRM, COMMAND_TIMEOUT)?;
+    until_confirm(&mut m, b"start linux")?;
     m.send(b"y\r")?;
     m.expect_marker(&markers::VM_STARTING, COMMAND_TIMEOUT)?;
     m.run_ok("vm kill linux", COMMAND_TIMEOUT)?;

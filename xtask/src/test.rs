@@ -110,7 +110,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("== building the image");
     let image = crate::build_image()?;
     let loader = std::fs::read(crate::artifacts::build_uefi("rayos-loader")?)?;
-    let kernel = std::fs::read(project_root().join("target/x86_64-rayos/release/rayos-kernel"))?;
+    let kernel = std::fs::read(crate::artifacts::kernel_path())?;
 
     let selected: Vec<Scenario> = scenarios::all()
         .into_iter()
