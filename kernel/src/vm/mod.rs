@@ -91,6 +91,9 @@ pub struct Shared {
     /// I/O and MSR exits).
     pub device_accesses: IrqMutex<rayos_vmm::machine::AccessCounters>,
     thread: AtomicU64,
+    /// Set once a stopped VM's thread has printed its markers: a `vm stop` or `vm kill`
+    /// returns only then, so its output holds `RAYOS_VM:STOPPED`.
+    stop_reported: AtomicBool,
     /// How far into READY_MARKER the output has matched.
     ready_progress: AtomicU64,
 }
@@ -113,6 +116,7 @@ impl Shared {
             exits: [const { AtomicU64::new(0) }; backend::Exit::NAMES.len()],
             device_accesses: IrqMutex::new(rayos_vmm::machine::AccessCounters::default()),
             thread: AtomicU64::new(0),
+            stop_reported: AtomicBool::new(true),
             ready_progress: AtomicU64::new(0),
         }
     }
@@ -358,9 +362,17 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
         }
         (GuestKind::Linux { .. }, None) => 0,
     };
+    // A VM that has just stopped is still printing its markers: let it finish first.
+    let deadline = time::now_ns() + 1_000_000_000;
+    while !vm.shared.stop_reported.load(Ordering::Acquire) && time::now_ns() < deadline {
+        if vm.shared.state() != State::Stopped {
+            return Err(VmError::AlreadyRunning);
+        }
+        crate::task::sleep_ms(5);
+    }
     {
         let mut s = vm.shared.status.lock();
-        if s.state != State::Stopped {
+        if s.state != State::Stopped || !vm.shared.stop_reported.load(Ordering::Acquire) {
             return Err(VmError::AlreadyRunning);
         }
         s.state = State::Starting;
@@ -379,6 +391,7 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
     log::info!(target: "vm", "starting {name} ({} MiB)", vm.config.memory_bytes >> 20);
     let shared = Arc::clone(&vm.shared);
     let config: &'static VmConfig = &vm.config;
+    vm.shared.stop_reported.store(false, Ordering::Release);
     let thread = crate::task::spawn(&format!("vm-{name}"), move || {
         let stop = run::run(&shared, config, argument);
         let reason = stop.reason();
@@ -399,6 +412,7 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
             log::info!(target: "vm", "{}: {}", config.name, stop.describe());
         }
         println!("{}", rayos_markers::VM_STOPPED.with(&[&config.name, &reason]));
+        shared.stop_reported.store(true, Ordering::Release);
     });
     match thread {
         Ok(id) => {
@@ -407,6 +421,7 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
         }
         Err(_) => {
             vm.shared.status.lock().state = State::Stopped;
+            vm.shared.stop_reported.store(true, Ordering::Release);
             Err(VmError::NoThread)
         }
     }
@@ -416,7 +431,7 @@ pub fn start(name: &str, case: Option<&str>) -> Result<(), VmError> {
 pub fn wait_stopped(vm: &Vm, timeout_ns: u64) -> bool {
     let deadline = time::now_ns() + timeout_ns;
     while time::now_ns() < deadline {
-        if vm.shared.status.lock().state == State::Stopped {
+        if vm.shared.state() == State::Stopped && vm.shared.stop_reported.load(Ordering::Acquire) {
             return true;
         }
         crate::task::sleep_ms(20);
