@@ -118,6 +118,10 @@ pub fn record(context: &Context<'_>) -> Result<CrashWritten, &'static str> {
     let mut frame_count = 1;
     addresses[0] = context.rip;
     symbols::walk_frames(context.rbp, addresses.len() - 1, |return_address| {
+        // A panic passes its first return address as `rip`; the walk starts with it again.
+        if frame_count == 1 && return_address == context.rip {
+            return;
+        }
         if frame_count < addresses.len() {
             addresses[frame_count] = return_address;
             frame_count += 1;
@@ -127,8 +131,10 @@ pub fn record(context: &Context<'_>) -> Result<CrashWritten, &'static str> {
     for ((frame, &address), name) in
         frames.iter_mut().zip(&addresses[..frame_count]).zip(buffers.symbols.iter_mut())
     {
-        // Return addresses point after the call; the call itself is what to name.
-        let lookup_at = if address == context.rip { address } else { address.saturating_sub(1) };
+        // Return addresses point after the call; the call itself is what to name. A fault's
+        // `rip` is the faulting instruction; a panic's is a return address like the others.
+        let at_fault = address == context.rip && context.frame.is_some();
+        let lookup_at = if at_fault { address } else { address.saturating_sub(1) };
         *frame = match symbols::lookup(lookup_at) {
             Some((mangled, offset)) => {
                 let mut writer = FixedWriter { buffer: name, len: 0 };
