@@ -1307,9 +1307,54 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
     None
 }
 
+/// Words after which a speaker corrects what they just said ("start the windows, no, the
+/// linux vm"; "boot seven, no wait, boot eight"; "disk one, actually disk two").
+fn is_correction_word(word: &str) -> bool {
+    matches!(word, "no" | "wait" | "actually" | "rather" | "mean" | "sorry")
+}
+
+/// The byte offset of the last whole-word occurrence of `word` in `text`.
+fn last_word_at(text: &str, word: &str) -> Option<usize> {
+    text.rmatch_indices(word).map(|(at, _)| at).find(|&at| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
 /// Every slot found in the request, before the intent's slot list is applied. `words` are
 /// the request's words after typo correction ([`crate::analyze`] of `raw`).
+///
+/// A self-correction is honoured: when a slot is named both before and after the last
+/// correction word ("show the windows no the linux desktop"), the value after it wins. A
+/// slot named on one side only keeps the value of the whole request ("no errors from boot
+/// 3" corrects nothing).
 pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
+    let whole = extract_all(words, raw, world);
+    let Some(at) = words.iter().rposition(|w| is_correction_word(w)) else { return whole };
+    let normalized = crate::text::normalize(raw);
+    let Some(split) = last_word_at(&normalized, words[at]) else { return whole };
+    let before = extract_all(&words[..at], &normalized[..split], world);
+    let after = extract_all(&words[at + 1..], &normalized[split + words[at].len()..], world);
+    fn corrected<T>(whole: Option<T>, before: Option<T>, after: Option<T>) -> Option<T> {
+        match (before, after) {
+            (Some(_), Some(later)) => Some(later),
+            _ => whole,
+        }
+    }
+    Entities {
+        vm: corrected(whole.vm, before.vm, after.vm),
+        disk: corrected(whole.disk, before.disk, after.disk),
+        boot: corrected(whole.boot, before.boot, after.boot),
+        level: corrected(whole.level, before.level, after.level),
+        seconds: corrected(whole.seconds, before.seconds, after.seconds),
+        text: whole.text,
+        entry: corrected(whole.entry, before.entry, after.entry),
+        count: corrected(whole.count, before.count, after.count),
+    }
+}
+
+fn extract_all(words: &[&str], raw: &str, world: &dyn World) -> Entities {
     let normalized = crate::text::normalize(raw);
     let typed = crate::text::words(&normalized);
     let tokens = typed_tokens(&normalized, words, &typed);

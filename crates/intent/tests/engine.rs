@@ -348,6 +348,18 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
 }
 
 #[test]
+fn spoken_self_corrections_take_the_later_value() {
+    assert_eq!(extract("start the hostile no the linux vm").vm.as_deref(), Some("linux"));
+    assert_eq!(extract("restart linux, actually restart hostile").vm.as_deref(), Some("hostile"));
+    let e = extract("show the errors from boot seven no wait boot eight");
+    assert_eq!((e.boot, e.level), (Some(8), Some(Level::Error)), "the level named once is kept");
+    assert_eq!(extract("install on disk one, no, disk two").disk.as_deref(), Some("vdb"));
+    assert_eq!(extract("arm the watchdog for 30 seconds, i mean 2 minutes").seconds, Some(120));
+    // A correction word that corrects nothing changes nothing.
+    assert_eq!(extract("no errors from boot 3 please").boot, Some(3));
+    assert_eq!(extract("start linux, no rush").vm.as_deref(), Some("linux"));
+}
+#[test]
 fn search_terms_are_copied_as_typed_not_as_corrected() {
     let e = engine();
     let r = e.read("log messages about the nvme driver", &FakeWorld);
