@@ -166,13 +166,31 @@ impl Lexicon {
 
     /// The lexicon words at exactly one edit from `word` (any order, possibly repeated).
     pub fn neighbours<'s>(&'s self, word: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.neighbours_within(word, 1)
+    }
+
+    /// The other lexicon words [`Lexicon::correct`] could correct `word` to: at one edit, or
+    /// at two for a word of [`TWO_EDIT_MIN_CHARS`] or more (any order, possibly repeated).
+    pub fn correction_candidates<'s>(&'s self, word: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        let max_edits = if word.chars().count() >= TWO_EDIT_MIN_CHARS { 2 } else { 1 };
+        self.neighbours_within(word, max_edits)
+    }
+
+    fn neighbours_within<'s>(
+        &'s self,
+        word: &'s str,
+        max_edits: usize,
+    ) -> impl Iterator<Item = &'s str> + 's {
         let mut hashes = Vec::new();
         deletions(word, |h| hashes.push(h));
         hashes
             .into_iter()
             .flat_map(move |h| self.candidates(h))
             .map(|id| self.words[id as usize].as_str())
-            .filter(move |candidate| *candidate != word && edit_distance_capped(word, candidate, 1) == 1)
+            .filter(move |candidate| {
+                *candidate != word
+                    && (1..=max_edits).contains(&edit_distance_capped(word, candidate, max_edits))
+            })
     }
 
     /// The correction of `word`: `None` when it is known, too short, or has no lexicon word

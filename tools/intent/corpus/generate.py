@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from negatives import compositional  # noqa: E402
 
 SEED = 20240611
-PER_INTENT = 560
+PER_INTENT = 700
 OOS_VARIANTS = 2  # decorated copies of each out-of-scope line, besides the line itself
 COMPOSITIONAL_OOS = 1600  # lines from negatives.py (one decorated copy each)
 DICTATED = 0.1  # share of decorated copies written as dictated speech (see `dictate`)

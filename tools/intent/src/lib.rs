@@ -22,9 +22,8 @@
 //! # Invariants
 //! - [`train`] is deterministic: same corpus, same embeddings, same configuration, same bytes
 //!   (checked across debug and release builds).
-//! - Evaluation data (`data/probe.jsonl`, `data/probe-b.jsonl`, `data/probe-c.jsonl`,
-//!   `data/clinc/heldout.jsonl`, `data/heldout*.jsonl`) is read only by measurement functions,
-//!   never by [`train`] or [`cross_validate`].
+//! - Evaluation data (`data/probe*.jsonl`, `data/clinc/heldout.jsonl`, `data/heldout*.jsonl`)
+//!   is read only by measurement functions, never by [`train`] or [`cross_validate`].
 
 pub mod data;
 pub mod derive;
@@ -389,6 +388,14 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         ("probe-b (project-written in round 3's registers, never tuned on)", paths.data("probe-b.jsonl")),
         ("probe-c (project-written in round 4's registers, never tuned on)", paths.data("probe-c.jsonl")),
         ("probe-d (project-written for confusable intents, never tuned on)", paths.data("probe-d.jsonl")),
+        ("probe-e (independent writer, round 6's checks)", paths.data("probe-e.jsonl")),
+        ("probe-f (independent writer, round 6's checks)", paths.data("probe-f.jsonl")),
+        ("probe-g (independent writer, round 6's checks)", paths.data("probe-g.jsonl")),
+        ("probe-h (independent writer, round 6's checks)", paths.data("probe-h.jsonl")),
+        (
+            "probe-i (independent writer, measured once on round 6's final weights)",
+            paths.data("probe-i.jsonl"),
+        ),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),

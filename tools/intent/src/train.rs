@@ -74,7 +74,7 @@ impl Default for TrainConfig {
             oos_weight: 2.0,
             word_dropout: 0.25,
             calibration_folds: 4,
-            min_oos_recall: 0.96,
+            min_oos_recall: 0.97,
         }
     }
 }
@@ -579,9 +579,10 @@ pub fn table_labels(table_text: &str) -> Result<Vec<String>, TrainError> {
 
 /// Words seen at least this often in the training data may enter the typo lexicon.
 pub const LEXICON_MIN_COUNT: usize = 3;
-/// A word outside the embedding vocabulary that has a lexicon neighbour at one edit this many
-/// times more frequent is taken for a typo of it and left out of the lexicon (the corpus
-/// contains deliberate typos; as lexicon words they would never be corrected).
+/// A word outside the embedding vocabulary that has a lexicon word it could be corrected to
+/// (one edit; two for long words) this many times more frequent is taken for a typo of it and
+/// left out of the lexicon (the corpus contains deliberate typos; as lexicon words they would
+/// never be corrected).
 pub const TYPO_FREQUENCY_RATIO: usize = 10;
 
 /// The typo lexicon of the training examples: words seen at least [`LEXICON_MIN_COUNT`]
@@ -610,7 +611,7 @@ pub fn build_lexicon(examples: &[Example], embeddings: &Embeddings) -> Lexicon {
                 || w.chars().count() < rayos_intent::spell::MIN_CORRECTED_CHARS
                 || w.bytes().any(|b| b.is_ascii_digit())
                 || plural
-                || !candidates.neighbours(w).any(|n| count_of(n) >= TYPO_FREQUENCY_RATIO * c)
+                || !candidates.correction_candidates(w).any(|n| count_of(n) >= TYPO_FREQUENCY_RATIO * c)
         })
         .map(|(w, _)| w.as_str())
         .collect();
