@@ -236,7 +236,14 @@ fn vm() -> Result<()> {
 }
 
 /// Host quality and latency figures (rayos-intent-tools), then the in-kernel latency of the
-/// same engine under QEMU: 250 requests typed at `intent --time`, timed by the kernel's clock.
+/// same engine under QEMU: every probe request typed once at `intent --time` (first reads),
+/// then 250 more (steady state), timed by the kernel's clock.
+///
+/// Why two figures: QEMU's TCG translates guest code into host code the first time it runs, so
+/// a request that takes a code path no earlier request took (an entity kind, a typo
+/// correction, an out-of-scope reply) pays that translation, up to several milliseconds,
+/// once per boot. Real hardware has no such cost; the steady state is the engine's own speed
+/// and what the target is about, the first reads what a user of an emulated RayOS meets once.
 fn intent() -> Result<()> {
     rayos_intent_tools::run_bench_host(std::io::stdout().lock()).map_err(|e| anyhow::anyhow!("{e}"))?;
     toolchain::ensure_qemu()?;
@@ -249,24 +256,36 @@ fn intent() -> Result<()> {
         .collect();
     let mut m = Machine::start(&MachineConfig::new("bench-intent", &image))?;
     m.expect_marker(&rayos_markers::SHELL_READY, TIMEOUT)?;
-    m.run_ok("intent --time warm up the engine", Duration::from_secs(60))?;
-    let mut times_us = Vec::new();
-    for text in texts.iter().cycle().take(250) {
+    let mut read_us = |text: &str| -> Result<Option<f64>> {
         let out = m.run_ok(&format!("intent --time {text}"), Duration::from_secs(30))?;
-        if let Some(ns) = out.lines.iter().find_map(|l| {
+        let ns = out.lines.iter().find_map(|l| {
             rayos_markers::BENCH_RESULT.parse(l).and_then(|f| f.get(1)).and_then(|v| v.parse::<f64>().ok())
-        }) {
-            times_us.push(ns / 1000.0);
-        }
+        });
+        Ok(ns.map(|ns| ns / 1000.0))
+    };
+    let mut first_reads = Vec::new();
+    for text in &texts {
+        first_reads.extend(read_us(text)?);
     }
-    times_us.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let p = |q: f64| times_us[((times_us.len() - 1) as f64 * q) as usize];
-    println!(
-        "in-kernel read latency under QEMU TCG ({} requests, kernel clock): p50 {:.0} us, p95 {:.0} us, max {:.0} us (target p95 < 1000 us)",
-        times_us.len(),
-        p(0.5),
-        p(0.95),
-        p(1.0)
-    );
+    let mut steady = Vec::new();
+    for text in texts.iter().cycle().take(250) {
+        steady.extend(read_us(text)?);
+    }
+    for (what, times_us) in [("first reads of each request", &mut first_reads), ("steady state", &mut steady)]
+    {
+        if times_us.is_empty() {
+            bail!("no intent read was timed");
+        }
+        times_us.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let p = |q: f64| times_us[((times_us.len() - 1) as f64 * q) as usize];
+        println!(
+            "in-kernel read latency under QEMU TCG, {what} ({} requests, kernel clock): p50 {:.0} us, p95 {:.0} us, \
+             max {:.0} us (target p95 < 1000 us)",
+            times_us.len(),
+            p(0.5),
+            p(0.95),
+            p(1.0)
+        );
+    }
     Ok(())
 }

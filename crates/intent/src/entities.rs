@@ -143,35 +143,6 @@ impl Entities {
         }
     }
 
-    /// Keeps only the slots in `allowed`.
-    pub fn retain(&mut self, allowed: &[String]) {
-        let keep = |name: &str| allowed.iter().any(|a| a == name);
-        if !keep("vm") {
-            self.vm = None;
-        }
-        if !keep("disk") {
-            self.disk = None;
-        }
-        if !keep("boot") {
-            self.boot = None;
-        }
-        if !keep("level") {
-            self.level = None;
-        }
-        if !keep("seconds") {
-            self.seconds = None;
-        }
-        if !keep("text") {
-            self.text = None;
-        }
-        if !keep("entry") {
-            self.entry = None;
-        }
-        if !keep("count") {
-            self.count = None;
-        }
-    }
-
     /// A JSON object with only the present slots, e.g. `{"vm":"linux","boot":-1}`.
     pub fn to_json(&self) -> String {
         let mut out = String::from("{");
@@ -1324,18 +1295,32 @@ fn last_word_at(text: &str, word: &str) -> Option<usize> {
 
 /// Every slot found in the request, before the intent's slot list is applied. `words` are
 /// the request's words after typo correction ([`crate::analyze`] of `raw`).
+pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
+    extract_slots(words, raw, world, &|_| true)
+}
+
+/// The slots `wanted` names, found in the request (the others stay `None` and cost nothing:
+/// the engine asks only for the slots of the intent it read, and most intents take none).
 ///
 /// A self-correction is honoured: when a slot is named both before and after the last
 /// correction word ("show the windows no the linux desktop"), the value after it wins. A
 /// slot named on one side only keeps the value of the whole request ("no errors from boot
 /// 3" corrects nothing).
-pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
-    let whole = extract_all(words, raw, world);
+pub fn extract_slots(
+    words: &[&str],
+    raw: &str,
+    world: &dyn World,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Entities {
+    if !SLOT_NAMES.iter().any(|name| wanted(name)) {
+        return Entities::default();
+    }
+    let whole = find_slots(words, raw, world, wanted);
     let Some(at) = words.iter().rposition(|w| is_correction_word(w)) else { return whole };
     let normalized = crate::text::normalize(raw);
     let Some(split) = last_word_at(&normalized, words[at]) else { return whole };
-    let before = extract_all(&words[..at], &normalized[..split], world);
-    let after = extract_all(&words[at + 1..], &normalized[split + words[at].len()..], world);
+    let before = find_slots(&words[..at], &normalized[..split], world, wanted);
+    let after = find_slots(&words[at + 1..], &normalized[split + words[at].len()..], world, wanted);
     fn corrected<T>(whole: Option<T>, before: Option<T>, after: Option<T>) -> Option<T> {
         match (before, after) {
             (Some(_), Some(later)) => Some(later),
@@ -1354,19 +1339,23 @@ pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
     }
 }
 
-fn extract_all(words: &[&str], raw: &str, world: &dyn World) -> Entities {
+/// The slot names, in the order of [`Entities`]' fields.
+pub const SLOT_NAMES: [&str; 8] = ["vm", "disk", "boot", "level", "seconds", "text", "entry", "count"];
+
+fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str) -> bool) -> Entities {
     let normalized = crate::text::normalize(raw);
     let typed = crate::text::words(&normalized);
-    let tokens = typed_tokens(&normalized, words, &typed);
     Entities {
-        vm: find_vm(words, &tokens, world),
-        disk: find_disk(words, world),
-        boot: find_boot_flag(&normalized, world).or_else(|| find_boot(words, world)),
-        level: find_level(words),
+        vm: wanted("vm").then(|| find_vm(words, &typed_tokens(&normalized, words, &typed), world)).flatten(),
+        disk: wanted("disk").then(|| find_disk(words, world)).flatten(),
+        boot: wanted("boot")
+            .then(|| find_boot_flag(&normalized, world).or_else(|| find_boot(words, world)))
+            .flatten(),
+        level: wanted("level").then(|| find_level(words)).flatten(),
         // Units as typed first: "mins" is a unit even where the lexicon would correct it.
-        seconds: find_seconds(&typed).or_else(|| find_seconds(words)),
-        text: find_text(words, &typed, raw),
-        entry: find_entry(words, raw, world),
-        count: find_count(words),
+        seconds: wanted("seconds").then(|| find_seconds(&typed).or_else(|| find_seconds(words))).flatten(),
+        text: wanted("text").then(|| find_text(words, &typed, raw)).flatten(),
+        entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
+        count: wanted("count").then(|| find_count(words)).flatten(),
     }
 }

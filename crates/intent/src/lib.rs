@@ -303,8 +303,8 @@ impl Engine {
         };
         let spec = &self.intents[intent.0 as usize];
 
-        let mut entities = entities::extract(&words, raw, world);
-        entities.retain(&spec.slots);
+        let entities =
+            entities::extract_slots(&words, raw, world, &|name| spec.slots.iter().any(|s| s == name));
         let question = question_text(raw);
         let command = spec.command.as_deref().and_then(|template| {
             table::render(template, &|name| {

@@ -79,8 +79,10 @@ fn corpus_annotations_agree_with_the_extraction_rules() {
             engine.embeddings(),
             engine.known_words(),
         );
-        let mut found = rayos_intent::entities::extract(&words, &e.text, &HostWorld);
-        found.retain(&engine.intents()[id.0 as usize].slots);
+        let slots = &engine.intents()[id.0 as usize].slots;
+        let found = rayos_intent::entities::extract_slots(&words, &e.text, &HostWorld, &|name| {
+            slots.iter().any(|s| s == name)
+        });
         let found: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&found.to_json()).expect("entities render as JSON");
         total += 1;
