@@ -392,9 +392,16 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         ("probe-f (independent writer, round 6's checks)", paths.data("probe-f.jsonl")),
         ("probe-g (independent writer, round 6's checks)", paths.data("probe-g.jsonl")),
         ("probe-h (independent writer, round 6's checks)", paths.data("probe-h.jsonl")),
+        ("probe-i (independent writer, kept apart in round 6)", paths.data("probe-i.jsonl")),
+        ("probe-j (independent writer given only the issue, round 7's checks)", paths.data("probe-j.jsonl")),
+        ("probe-k (independent writer given only the issue, round 7's checks)", paths.data("probe-k.jsonl")),
         (
-            "probe-i (independent writer, measured once on round 6's final weights)",
-            paths.data("probe-i.jsonl"),
+            "probe-l (independent writer given only the issue, kept apart in round 7)",
+            paths.data("probe-l.jsonl"),
+        ),
+        (
+            "probe-m (independent writer given only the issue, kept apart in round 7)",
+            paths.data("probe-m.jsonl"),
         ),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
