@@ -520,6 +520,14 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
         if w == "second" && words.get(i + 1) == Some(&"to") && words.get(i + 2) == Some(&"last") {
             return Some(-2);
         }
+        // "errors from the boot before", "the boot before this one": the previous boot (a
+        // number after "before" names the boot it counts from, which is not read here).
+        if is_boot_word(w)
+            && words.get(i + 1) == Some(&"before")
+            && words.get(i + 2).is_none_or(|next| number_at(words, i + 2).is_none() && !is_boot_word(next))
+        {
+            return Some(-1);
+        }
         if matches!(w, "last" | "previous" | "prior" | "prev" | "earlier" | "preceding" | "former") {
             let window = &words[i + 1..words.len().min(i + 3)];
             if window.iter().any(|b| is_boot_word(b)) {
@@ -532,11 +540,11 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             }
         }
     }
-    // "why did it fail to boot last time", "it did not start the last time": the previous
-    // boot.
+    // "why did it fail to boot last time", "it did not start right the previous time": the
+    // previous boot.
     if words.iter().any(|w| {
         matches!(*w, "boot" | "booting" | "boot-up" | "booted" | "start" | "started" | "starting" | "startup")
-    }) && words.windows(2).any(|p| p == ["last", "time"])
+    }) && words.windows(2).any(|p| p == ["last", "time"] || p == ["previous", "time"])
     {
         return Some(-1);
     }

@@ -226,6 +226,9 @@ fn boots_absolute_and_relative() {
         ("crash show 3", 3),
         ("crash report 7", 7),
         ("log show boot 12 level warn", 12),
+        ("errors from the boot before", -1),
+        ("crash of the boot before please", -1),
+        ("why didn't it start right the previous time", -1),
     ] {
         assert_eq!(extract(text).boot, Some(boot), "{text}");
     }
