@@ -520,11 +520,17 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
         if w == "second" && words.get(i + 1) == Some(&"to") && words.get(i + 2) == Some(&"last") {
             return Some(-2);
         }
-        // "errors from the boot before", "the boot before this one": the previous boot (a
-        // number after "before" names the boot it counts from, which is not read here).
-        if is_boot_word(w)
+        // "errors from the boot before", "the boot before this one": the previous boot. Only
+        // when nothing but such words follows: "the boot before linux started" is a time of
+        // this boot, "the boot before the previous one" another boot.
+        if matches!(w, "boot" | "boots")
             && words.get(i + 1) == Some(&"before")
-            && words.get(i + 2).is_none_or(|next| number_at(words, i + 2).is_none() && !is_boot_word(next))
+            && words[i + 2..].iter().all(|rest| {
+                matches!(
+                    *rest,
+                    "this" | "that" | "one" | "please" | "pls" | "plz" | "thanks" | "thank" | "you"
+                )
+            })
         {
             return Some(-1);
         }
@@ -1286,19 +1292,22 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
     None
 }
 
-/// Words after which a speaker corrects what they just said ("start the windows, no, the
-/// linux vm"; "boot seven, no wait, boot eight"; "disk one, actually disk two").
-fn is_correction_word(word: &str) -> bool {
-    matches!(word, "no" | "wait" | "actually" | "rather" | "mean" | "sorry")
-}
-
-/// The byte offset of the last whole-word occurrence of `word` in `text`.
-fn last_word_at(text: &str, word: &str) -> Option<usize> {
-    text.rmatch_indices(word).map(|(at, _)| at).find(|&at| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + word.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
+/// Whether `words[i]` starts a spoken self-correction: "actually", "wait", "i mean", "sorry"
+/// after something was said, or "no" followed by "wait", "the", "sorry", "actually" or "i"
+/// ("start the windows, no, the linux vm"; "boot seven, no wait, boot eight"). A bare "no"
+/// before anything else is a negation or a number ("no need to start windows", "no
+/// warnings", "boot no 7"), and "rather" compares ("linux rather than windows"): neither
+/// corrects.
+fn starts_correction(words: &[&str], i: usize) -> bool {
+    match words[i] {
+        "actually" | "wait" => i > 0,
+        "sorry" => i > 0,
+        "mean" => i > 0 && words[i - 1] == "i",
+        "no" => {
+            words.get(i + 1).is_some_and(|next| matches!(*next, "wait" | "the" | "sorry" | "actually" | "i"))
+        }
+        _ => false,
+    }
 }
 
 /// Every slot found in the request, before the intent's slot list is applied. `words` are
@@ -1311,9 +1320,8 @@ pub fn extract(words: &[&str], raw: &str, world: &dyn World) -> Entities {
 /// the engine asks only for the slots of the intent it read, and most intents take none).
 ///
 /// A self-correction is honoured: when a slot is named both before and after the last
-/// correction word ("show the windows no the linux desktop"), the value after it wins. A
-/// slot named on one side only keeps the value of the whole request ("no errors from boot
-/// 3" corrects nothing).
+/// correction ("show the windows no the linux desktop"), the value after it wins. A slot
+/// named on one side only keeps the value of the whole request.
 pub fn extract_slots(
     words: &[&str],
     raw: &str,
@@ -1324,11 +1332,33 @@ pub fn extract_slots(
         return Entities::default();
     }
     let whole = find_slots(words, raw, world, wanted);
-    let Some(at) = words.iter().rposition(|w| is_correction_word(w)) else { return whole };
+    // The first word of the last correction (in "no wait", the "no").
+    let Some(mut at) = (0..words.len()).rev().find(|&i| starts_correction(words, i)) else { return whole };
+    while at > 0 && starts_correction(words, at - 1) {
+        at -= 1;
+    }
+    // Where that word is in the text: the words must be the typed ones, one for one (no
+    // split words joined), so that the typed word at the same place is the one corrected.
     let normalized = crate::text::normalize(raw);
-    let Some(split) = last_word_at(&normalized, words[at]) else { return whole };
-    let before = find_slots(&words[..at], &normalized[..split], world, wanted);
-    let after = find_slots(&words[at + 1..], &normalized[split + words[at].len()..], world, wanted);
+    let typed: Vec<crate::text::Token> = crate::text::split(&normalized)
+        .into_iter()
+        .filter(|t| t.kind == crate::text::TokenKind::Word)
+        .collect();
+    if typed.len() != words.len() {
+        return whole;
+    }
+    let (cut, resume) = (typed[at].start, typed[at].end);
+    // A correction word inside the search term ("warnings saying \"no error handler\"") is
+    // part of the term, not a correction.
+    if whole
+        .text
+        .as_deref()
+        .is_some_and(|term| crate::text::normalize(term).contains(&normalized[cut..resume]))
+    {
+        return whole;
+    }
+    let before = find_slots(&words[..at], &normalized[..cut], world, wanted);
+    let after = find_slots(&words[at + 1..], &normalized[resume..], world, wanted);
     fn corrected<T>(whole: Option<T>, before: Option<T>, after: Option<T>) -> Option<T> {
         match (before, after) {
             (Some(_), Some(later)) => Some(later),

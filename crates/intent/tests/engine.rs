@@ -228,12 +228,15 @@ fn boots_absolute_and_relative() {
         ("log show boot 12 level warn", 12),
         ("errors from the boot before", -1),
         ("crash of the boot before please", -1),
+        ("the log of the boot before this one", -1),
         ("why didn't it start right the previous time", -1),
     ] {
         assert_eq!(extract(text).boot, Some(boot), "{text}");
     }
     assert_eq!(extract("show the log").boot, None);
     assert_eq!(extract("crash 5 times").boot, None);
+    assert_eq!(extract("errors at boot before linux started").boot, None, "a time of this boot");
+    assert_eq!(extract("show the log from startup before the crash").boot, None);
     // Dictated "two" and the phrasings of beginners.
     assert_eq!(extract("errors from to boots ago").boot, Some(-2));
     assert_eq!(extract("the log of the boot before the last one").boot, Some(-2));
@@ -356,11 +359,16 @@ fn spoken_self_corrections_take_the_later_value() {
     assert_eq!(extract("restart linux, actually restart hostile").vm.as_deref(), Some("hostile"));
     let e = extract("show the errors from boot seven no wait boot eight");
     assert_eq!((e.boot, e.level), (Some(8), Some(Level::Error)), "the level named once is kept");
-    assert_eq!(extract("install on disk one, no, disk two").disk.as_deref(), Some("vdb"));
+    assert_eq!(extract("install on disk one, no wait, disk two").disk.as_deref(), Some("vdb"));
     assert_eq!(extract("arm the watchdog for 30 seconds, i mean 2 minutes").seconds, Some(120));
-    // A correction word that corrects nothing changes nothing.
+    // Words that do not correct: negations, "no" as a number, comparisons, a search term.
     assert_eq!(extract("no errors from boot 3 please").boot, Some(3));
     assert_eq!(extract("start linux, no rush").vm.as_deref(), Some("linux"));
+    assert_eq!(extract("start linux, no need to start hostile").vm.as_deref(), Some("linux"));
+    assert_eq!(extract("start linux rather than hostile").vm.as_deref(), Some("linux"));
+    assert_eq!(extract("show errors no warnings").level, Some(Level::Error));
+    assert_eq!(extract("errors from boot 3, actually boot no 7").boot, Some(7));
+    assert_eq!(extract("show warnings from boot 2 mentioning \"no error handler\"").level, Some(Level::Warn));
 }
 #[test]
 fn search_terms_are_copied_as_typed_not_as_corrected() {
