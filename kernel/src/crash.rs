@@ -81,7 +81,7 @@ pub struct FixedWriter<'a> {
 
 impl core::fmt::Write for FixedWriter<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let part = crate::klog::fit(s, self.buffer.len() - self.len).as_bytes();
+        let part = rayos_plog::truncate_str(s, self.buffer.len() - self.len).as_bytes();
         self.buffer[self.len..self.len + part.len()].copy_from_slice(part);
         self.len += part.len();
         Ok(())

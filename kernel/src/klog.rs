@@ -55,21 +55,9 @@ struct Bounded(String);
 
 impl core::fmt::Write for Bounded {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.0.push_str(fit(s, MAX_MESSAGE_BYTES.saturating_sub(self.0.len())));
+        self.0.push_str(rayos_plog::truncate_str(s, MAX_MESSAGE_BYTES.saturating_sub(self.0.len())));
         Ok(())
     }
-}
-
-/// The longest start of `s` of at most `room` bytes that does not cut a character.
-pub fn fit(s: &str, room: usize) -> &str {
-    if s.len() <= room {
-        return s;
-    }
-    let mut cut = room;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &s[..cut]
 }
 
 impl Log for KernelLog {

@@ -6,47 +6,19 @@
 
 use alloc::vec::Vec;
 
+use rayos_symbols::Symbol;
 use spin::Once;
-use xmas_elf::sections::SectionData;
-use xmas_elf::symbol_table::{Entry, Type};
-use xmas_elf::ElfFile;
 
-struct Symbol {
-    address: u64,
-    size: u64,
-    name: &'static str,
-}
-
-static SYMBOLS: Once<Vec<Symbol>> = Once::new();
+static SYMBOLS: Once<Vec<Symbol<'static>>> = Once::new();
 
 /// Reads the function symbols of `kernel_file` (which must stay mapped forever).
 pub fn init(kernel_file: &'static [u8]) -> usize {
-    let symbols = SYMBOLS.call_once(|| {
-        let mut symbols = Vec::new();
-        let Ok(elf) = ElfFile::new(kernel_file) else { return symbols };
-        let Some(section) = elf.find_section_by_name(".symtab") else { return symbols };
-        if let Ok(SectionData::SymbolTable64(entries)) = section.get_data(&elf) {
-            for entry in entries {
-                if entry.get_type() == Ok(Type::Func) && entry.value() != 0 {
-                    if let Ok(name) = entry.get_name(&elf) {
-                        symbols.push(Symbol { address: entry.value(), size: entry.size(), name });
-                    }
-                }
-            }
-        }
-        symbols.sort_unstable_by_key(|s| s.address);
-        symbols
-    });
-    symbols.len()
+    SYMBOLS.call_once(|| rayos_symbols::function_symbols(kernel_file).unwrap_or_default()).len()
 }
 
 /// The (mangled) name of the function containing `address` and the offset into it.
 pub fn lookup(address: u64) -> Option<(&'static str, u64)> {
-    let symbols = SYMBOLS.get()?;
-    let index = symbols.partition_point(|s| s.address <= address).checked_sub(1)?;
-    let symbol = &symbols[index];
-    let offset = address - symbol.address;
-    (offset < symbol.size.max(1)).then_some((symbol.name, offset))
+    rayos_symbols::lookup(SYMBOLS.get()?, address).map(|(symbol, offset)| (symbol.name, offset))
 }
 
 /// Formats `address` as `name+0xoffset` (demangled, without the hash) or `?`.

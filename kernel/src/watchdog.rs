@@ -23,7 +23,7 @@ pub const MIN_TIMEOUT_S: u64 = 2;
 pub const MAX_TIMEOUT_S: u64 = 3600;
 /// The petting thread's period.
 const PET_INTERVAL_MS: u64 = 1000;
-/// PIT input clock and the NMI rate for the software watchdog.
+/// The rate of the PIT-driven NMI that checks the software watchdog.
 const NMI_HZ: u64 = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,9 +22,6 @@ use anyhow::{bail, Context, Result};
 use rayos_markers::{
     LOADER_START, LOG_RAM_ONLY, LOG_RECOVERED, PANIC, SHELL_CONFIRM, SHELL_ERR, SHELL_OK, SHELL_READY,
 };
-use xmas_elf::sections::SectionData;
-use xmas_elf::symbol_table::{Entry, Type};
-use xmas_elf::ElfFile;
 
 use crate::qemu::{Machine, MachineConfig, Qmp};
 
@@ -33,53 +30,44 @@ pub const USAGE: &str = "profile [--memory MIB] [--top N] <command line>";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The kernel's function symbols, sorted by address.
-struct Symbols(Vec<(u64, u64, String)>);
+/// The kernel's function symbols, sorted by address; names are given demangled.
+struct Symbols<'k>(Vec<rayos_symbols::Symbol<'k>>);
 
-impl Symbols {
-    fn read(kernel: &[u8]) -> Result<Symbols> {
-        let elf = ElfFile::new(kernel).map_err(|e| anyhow::anyhow!("the kernel is not an ELF file: {e}"))?;
-        let section = elf.find_section_by_name(".symtab").context("the kernel has no symbol table")?;
-        let mut symbols = Vec::new();
-        if let Ok(SectionData::SymbolTable64(entries)) = section.get_data(&elf) {
-            for entry in entries {
-                if entry.get_type() == Ok(Type::Func) && entry.value() != 0 {
-                    if let Ok(name) = entry.get_name(&elf) {
-                        let name = format!("{:#}", rustc_demangle::demangle(name));
-                        symbols.push((entry.value(), entry.size().max(1), name));
-                    }
-                }
-            }
-        }
+impl<'k> Symbols<'k> {
+    fn read(kernel: &'k [u8]) -> Result<Symbols<'k>> {
+        let symbols = rayos_symbols::function_symbols(kernel).map_err(|e| match e {
+            rayos_symbols::SymbolsError::NotElf => anyhow::anyhow!("the kernel is not an ELF file"),
+            rayos_symbols::SymbolsError::NoSymbolTable => anyhow::anyhow!("the kernel has no symbol table"),
+        })?;
         if symbols.is_empty() {
             bail!("the kernel's symbol table has no functions");
         }
-        symbols.sort_unstable_by_key(|s| s.0);
         Ok(Symbols(symbols))
     }
 
     /// Whether `address` lies between the first and the last function.
     fn contains(&self, address: u64) -> bool {
         let (first, last) = (&self.0[0], &self.0[self.0.len() - 1]);
-        (first.0..last.0 + last.1).contains(&address)
+        (first.address..last.address + last.size).contains(&address)
     }
 
     /// The function that starts last at or below `address`, whatever its size.
-    fn before(&self, address: u64) -> Option<&str> {
-        let index = self.0.partition_point(|s| s.0 <= address).checked_sub(1)?;
-        Some(self.0[index].2.as_str())
+    fn before(&self, address: u64) -> Option<String> {
+        rayos_symbols::at_or_before(&self.0, address).map(|s| demangled(s.name))
     }
 
     /// Whether a function starts exactly at `address`.
     fn starts_at(&self, address: u64) -> bool {
-        self.0.binary_search_by_key(&address, |s| s.0).is_ok()
+        self.0.binary_search_by_key(&address, |s| s.address).is_ok()
     }
 
-    fn lookup(&self, address: u64) -> Option<&str> {
-        let index = self.0.partition_point(|s| s.0 <= address).checked_sub(1)?;
-        let (start, size, name) = &self.0[index];
-        (address - start < *size).then_some(name.as_str())
+    fn lookup(&self, address: u64) -> Option<String> {
+        rayos_symbols::lookup(&self.0, address).map(|(s, _)| demangled(s.name))
     }
+}
+
+fn demangled(name: &str) -> String {
+    format!("{:#}", rustc_demangle::demangle(name))
 }
 
 /// Functions that set up no frame: their caller is found on the stack instead.
@@ -132,7 +120,7 @@ fn sample_stopped(qmp: &mut Qmp, symbols: &Symbols) -> Result<(String, String)> 
     };
     let Some(function) = symbols.lookup(rip) else {
         let place = if symbols.contains(rip) {
-            format!("[kernel code without a symbol near {}]", symbols.before(rip).unwrap_or("?"))
+            format!("[kernel code without a symbol near {}]", symbols.before(rip).as_deref().unwrap_or("?"))
         } else {
             String::from("[outside the kernel: a guest or firmware]")
         };
@@ -141,12 +129,12 @@ fn sample_stopped(qmp: &mut Qmp, symbols: &Symbols) -> Result<(String, String)> 
     let caller = if symbols.starts_at(rip) {
         // Before `push rbp`: the return address is on top of the stack.
         read_words(qmp, rsp, 1)?.first().and_then(|&w| symbols.lookup(w))
-    } else if frameless(function) {
+    } else if frameless(&function) {
         read_words(qmp, rsp, 8)?.into_iter().find_map(|w| symbols.lookup(w).filter(|c| *c != function))
     } else {
         read_words(qmp, rbp.wrapping_add(8), 1)?.first().and_then(|&w| symbols.lookup(w))
     };
-    Ok((function.to_string(), caller.unwrap_or("?").to_string()))
+    Ok((function, caller.unwrap_or_else(|| String::from("?"))))
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -246,11 +234,15 @@ mod tests {
 
     #[test]
     fn symbols_cover_their_size_only() {
-        let symbols = Symbols(vec![(0x1000, 0x10, "a".into()), (0x2000, 0x20, "b".into())]);
-        assert_eq!(symbols.lookup(0x1000), Some("a"));
-        assert_eq!(symbols.lookup(0x100f), Some("a"));
+        use rayos_symbols::Symbol;
+        let symbols = Symbols(vec![
+            Symbol { address: 0x1000, size: 0x10, name: "a" },
+            Symbol { address: 0x2000, size: 0x20, name: "b" },
+        ]);
+        assert_eq!(symbols.lookup(0x1000).as_deref(), Some("a"));
+        assert_eq!(symbols.lookup(0x100f).as_deref(), Some("a"));
         assert_eq!(symbols.lookup(0x1010), None);
-        assert_eq!(symbols.lookup(0x201f), Some("b"));
+        assert_eq!(symbols.lookup(0x201f).as_deref(), Some("b"));
         assert_eq!(symbols.lookup(0xfff), None);
     }
 }

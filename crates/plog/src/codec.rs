@@ -116,7 +116,7 @@ impl<'a> Put<'a> {
 
 /// The longest prefix of `s` that is at most `max_bytes` long and ends on a character
 /// boundary.
-pub(crate) fn truncate_str(s: &str, max_bytes: usize) -> &str {
+pub fn truncate_str(s: &str, max_bytes: usize) -> &str {
     if s.len() <= max_bytes {
         return s;
     }

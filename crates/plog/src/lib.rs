@@ -118,6 +118,7 @@ mod ring;
 mod superblock;
 
 pub use boots::{BootEntry, EndReason};
+pub use codec::truncate_str;
 pub use crash::{
     BacktraceFrame, CrashKind, CrashRecord, CrashSummary, CrashView, CrashWriteError, CrashWriter,
     CrashWritten, Frame, Registers, CRASH_SCRATCH_BYTES, MAX_BACKTRACE_FRAMES, MAX_CRASH_MESSAGE_BYTES,

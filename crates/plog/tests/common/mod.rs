@@ -97,7 +97,7 @@ impl Planned {
 
     /// The record the log should give back for it.
     pub fn record(&self, seq: u64, boot: u32) -> LogRecord {
-        let msg = truncate(&self.message, rayos_plog::MAX_MESSAGE_BYTES);
+        let msg = rayos_plog::truncate_str(&self.message, rayos_plog::MAX_MESSAGE_BYTES);
         LogRecord {
             seq,
             level: self.level,
@@ -144,17 +144,6 @@ impl Model {
         self.records.truncate(end);
         self.durable_len = end;
     }
-}
-
-pub fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Every record the partition holds, oldest first.
