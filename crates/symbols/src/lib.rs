@@ -4,6 +4,7 @@
 //! the samples it takes from outside the machine.
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
