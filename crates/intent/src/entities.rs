@@ -832,6 +832,35 @@ fn is_vm_name_stopword(word: &str) -> bool {
             | "here"
             | "there"
             | "instead"
+            | "not"
+            | "teh"
+            | "without"
+            | "be"
+            | "been"
+            | "has"
+            | "have"
+            | "had"
+            | "does"
+            | "did"
+            | "do"
+            | "need"
+            | "needs"
+            | "gone"
+            | "stuck"
+            | "hung"
+            | "froze"
+            | "frozen"
+            | "crashed"
+            | "anymore"
+            | "going"
+            | "away"
+            | "forward"
+            | "foreground"
+            | "background"
+            | "fullscreen"
+            | "poweroff"
+            | "shutdown"
+            | "itself"
     )
 }
 
@@ -1031,7 +1060,7 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
 
 /// The VM a request names: a registered name, `linux` or `windows` (typos of one edit
 /// allowed), else a name the wording marks as a VM's ("start the sandbox vm"), else an alias
-/// ("win10" for windows). `tokens` are the request's tokens as typed (see [`typed_tokens`]),
+/// ("win10" for windows), else a name that ends a VM command ("stop devbox"). `tokens` are the request's tokens as typed (see [`typed_tokens`]),
 /// so names keep their `-` and `_`.
 pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Option<String> {
     let mut names: Vec<String> = world.vm_names().into_iter().map(|n| n.to_lowercase()).collect();
@@ -1055,25 +1084,103 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
             }
         }
     }
+    let alias_of = |w: &str, distributions_too: bool| {
+        VM_SHORT_FORMS
+            .iter()
+            .chain(VM_DISTRIBUTIONS.iter().filter(|_| distributions_too))
+            .find(|(alias, target)| *alias == w && names.iter().any(|n| n == target))
+            .map(|(_, target)| String::from(*target))
+    };
+    // A marked name may be a short form of a built-in one: "restart win vm" is windows
+    // (but "the ubuntu vm" may be a VM registered under that name).
     if let Some(name) = marked_vm_name(tokens) {
-        return Some(name);
+        return Some(alias_of(&name, false).unwrap_or(name));
     }
-    let aliases: [(&str, &str); 6] = [
-        ("win", "windows"),
-        ("win10", "windows"),
-        ("win11", "windows"),
-        ("ubuntu", "linux"),
-        ("debian", "linux"),
-        ("busybox", "linux"),
-    ];
-    for w in tokens.iter().map(|t| t.text) {
-        if let Some((_, target)) = aliases.iter().find(|(alias, _)| *alias == w) {
-            if names.iter().any(|n| n == target) {
-                return Some(String::from(*target));
-            }
-        }
+    if let Some(target) = tokens.iter().find_map(|t| alias_of(t.text, true)) {
+        return Some(target);
     }
-    None
+    named_after_vm_verb(tokens)
+}
+
+/// Short forms of the built-in VMs' names.
+const VM_SHORT_FORMS: [(&str, &str); 3] = [("win", "windows"), ("win10", "windows"), ("win11", "windows")];
+/// Systems that, unmarked, stand for the built-in linux VM ("boot debian").
+const VM_DISTRIBUTIONS: [(&str, &str); 3] = [("ubuntu", "linux"), ("debian", "linux"), ("busybox", "linux")];
+
+/// A name that ends a VM command with nothing but filler after it: "stop devbox",
+/// "power on devbox please", "shut down the builder now". Without this the name would be
+/// dropped and the command would act on the default VM instead of the one the user named;
+/// with it the shell answers "there is no VM named 'devbox'" when none is registered.
+fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
+    let verb = |w: &str| {
+        matches!(
+            w,
+            "start"
+                | "stop"
+                | "restart"
+                | "reboot"
+                | "show"
+                | "hide"
+                | "boot"
+                | "launch"
+                | "kill"
+                | "run"
+                | "halt"
+                | "bounce"
+                | "reset"
+                | "power"
+                | "spin"
+                | "fire"
+                | "terminate"
+                | "shut"
+                | "resume"
+                | "pause"
+                | "minimise"
+                | "minimize"
+                | "unhide"
+                | "open"
+                | "close"
+                | "stp"
+                | "strt"
+        )
+    };
+    let particle = |w: &str| matches!(w, "up" | "down" | "on" | "off" | "the" | "my" | "vm" | "guest");
+    let not_a_name = |w: &str| {
+        matches!(
+            w,
+            "everything"
+                | "all"
+                | "both"
+                | "them"
+                | "everyone"
+                | "computer"
+                | "pc"
+                | "server"
+                | "box"
+                | "host"
+                | "system"
+                | "hypervisor"
+                | "emulator"
+                | "process"
+                | "thing"
+                | "rayos"
+                | "os"
+                | "me"
+                | "us"
+        )
+    };
+    let v = tokens.iter().position(|t| verb(t.text))?;
+    let mut j = v + 1;
+    while tokens.get(j).is_some_and(|t| particle(t.text)) {
+        j += 1;
+    }
+    let name = tokens.get(j).filter(|t| {
+        plausible_vm_name(t)
+            && !not_a_name(t.text)
+            && !is_vm_part_word(t.text)
+            && !t.text.chars().all(|c| c.is_ascii_digit())
+    })?;
+    tokens[j + 1..].iter().all(|t| is_vm_name_stopword(t.text)).then(|| String::from(name.text))
 }
 
 /// A quoted span of the raw text: "...", '...', “...” or ‘...’.

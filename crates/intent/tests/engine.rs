@@ -344,13 +344,46 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     ] {
         assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
     }
-    for text in
-        ["hide the vm window", "launch a vm right now", "start the vm", "list the vms", "open the vm manager"]
-    {
+    for text in [
+        "hide the vm window",
+        "launch a vm right now",
+        "start the vm",
+        "list the vms",
+        "open the vm manager",
+        "reboot the vm not the computer",
+        "stop teh vm",
+        "the vm needs a reboot after its updates",
+        "poweroff guest",
+        "I need the guest gone",
+    ] {
         assert_eq!(extract(text).vm, None, "{text}");
     }
     assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
     assert_eq!(extract("start up the vm builder please").vm.as_deref(), Some("builder"));
+}
+
+#[test]
+fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
+    // Dropping the name would make "stop devbox" stop the default VM.
+    for (text, vm) in [
+        ("stop devbox", "devbox"),
+        ("power on devbox please", "devbox"),
+        ("shut down the builder now", "builder"),
+        ("restart win vm", "windows"),
+        ("start win", "windows"),
+    ] {
+        assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
+    }
+    for text in [
+        "show desktop",
+        "stop it",
+        "start everything",
+        "stop devbox and then list the disks",
+        "kill the vm",
+        "start 3",
+    ] {
+        assert_eq!(extract(text).vm, None, "{text}");
+    }
 }
 
 #[test]

@@ -199,6 +199,58 @@ pub fn reading_json(engine: &Engine, text: &str, world: &dyn World) -> String {
     )
 }
 
+/// The slots the engine reads from `text` when it is taken as a request of `intent` (only
+/// that intent's slots); `None` for a label the engine does not know. This is what a corpus
+/// line's annotations must agree with.
+pub fn slots_as(
+    engine: &Engine,
+    intent: &str,
+    text: &str,
+    world: &dyn World,
+) -> Option<rayos_intent::Entities> {
+    let id = engine.intent_id(intent)?;
+    let normalized = rayos_intent::text::normalize(text);
+    let words = rayos_intent::analyze_joined(
+        &normalized,
+        engine.lexicon(),
+        engine.embeddings(),
+        engine.known_words(),
+    );
+    let slots = &engine.intents()[id.0 as usize].slots;
+    Some(rayos_intent::entities::extract_slots(&words, text, world, &|name| slots.iter().any(|s| s == name)))
+}
+
+/// Reads labelled requests (`{"text":..,"intent":..}` per line) and writes each with the
+/// entities the engine reads for its label: `{"text","intent","entities"}` (for checking
+/// and writing corpus annotations). A line with an unknown label is an error.
+pub fn run_annotate(input: impl BufRead, mut output: impl Write) -> Result<(), ToolError> {
+    let (engine, _) = load_engine(&Paths::workspace())?;
+    let stdin = || PathBuf::from("<stdin>");
+    for line in input.lines() {
+        let line = line.map_err(|e| ToolError::Io(stdin(), e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| ToolError::Io(stdin(), io::Error::new(io::ErrorKind::InvalidData, why));
+        let value: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(format!("{e}: {line}")))?;
+        let (Some(text), Some(intent)) = (value["text"].as_str(), value["intent"].as_str()) else {
+            return Err(bad(format!("needs \"text\" and \"intent\": {line}")));
+        };
+        let entities = slots_as(&engine, intent, text, &HostWorld)
+            .ok_or_else(|| bad(format!("unknown intent {intent:?}")))?;
+        writeln!(
+            output,
+            "{{\"text\":{},\"intent\":{},\"entities\":{}}}",
+            json_string(text),
+            json_string(intent),
+            entities.to_json()
+        )
+        .map_err(|e| ToolError::Io(PathBuf::from("<stdout>"), e))?;
+    }
+    Ok(())
+}
+
 /// Reads one request per line and writes one JSON reading per line (`"command": null` for
 /// out of scope). Blank lines are skipped.
 pub fn run_query(input: impl BufRead, mut output: impl Write) -> io::Result<()> {
@@ -282,15 +334,37 @@ fn normalize_value(v: &serde_json::Value) -> String {
     }
 }
 
+/// Whether a labelled entity value and a read one name the same thing. Disks and boot
+/// entries are compared after resolving the label against the same world the engine read
+/// with: a label may name them as a person would ("disk 2", "2", "the 8 GB disk", "entry 3")
+/// where the engine gives the resolved name (`vdb`, `rayos-2`).
+fn same_entity(slot: &str, gold: &serde_json::Value, read: &serde_json::Value, world: &dyn World) -> bool {
+    let (gold, read) = (normalize_value(gold), normalize_value(read));
+    if gold == read {
+        return true;
+    }
+    let resolves_to_read = |phrase: String| {
+        let normalized = rayos_intent::text::normalize(&phrase);
+        let words = rayos_intent::text::words(&normalized);
+        let resolved = match slot {
+            "disk" => rayos_intent::entities::find_disk(&words, world),
+            "entry" => rayos_intent::entities::find_entry(&words, &phrase, world),
+            _ => None,
+        };
+        resolved.is_some_and(|r| r.to_lowercase() == read)
+    };
+    [gold.clone(), format!("{slot} {gold}"), format!("the {gold} {slot}")].into_iter().any(resolves_to_read)
+}
+
 /// Scores examples with the engine against a world.
 pub fn evaluate(engine: &Engine, examples: &[Example], world: &dyn World) -> EvalReport {
     let readings: Vec<(Example, rayos_intent::Reading)> =
         examples.iter().map(|e| (e.clone(), engine.read(&e.text, world))).collect();
-    evaluate_readings(&readings)
+    evaluate_readings(&readings, world)
 }
 
 /// Scores readings already made, against their examples.
-pub fn evaluate_readings(readings: &[(Example, rayos_intent::Reading)]) -> EvalReport {
+pub fn evaluate_readings(readings: &[(Example, rayos_intent::Reading)], world: &dyn World) -> EvalReport {
     let mut report = EvalReport { examples: readings.len(), ..Default::default() };
     let (mut in_right, mut in_rejected, mut oos_right) = (0usize, 0usize, 0usize);
     let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
@@ -315,12 +389,12 @@ pub fn evaluate_readings(readings: &[(Example, rayos_intent::Reading)]) -> EvalR
             serde_json::from_str(&r.entities.to_json()).unwrap_or_default();
         for (slot, value) in &predicted {
             match e.entities.get(slot) {
-                Some(gold) if normalize_value(gold) == normalize_value(value) => tp += 1,
+                Some(gold) if same_entity(slot, gold, value, world) => tp += 1,
                 _ => fp += 1,
             }
         }
         for (slot, gold) in &e.entities {
-            if predicted.get(slot).is_none_or(|v| normalize_value(v) != normalize_value(gold)) {
+            if predicted.get(slot).is_none_or(|v| !same_entity(slot, gold, v, world)) {
                 fn_ += 1;
             }
         }
@@ -675,7 +749,7 @@ pub fn cross_validate(paths: &Paths, config: &TrainConfig, folds: u32) -> Result
                 (e, r)
             })
             .collect();
-        reports.push(evaluate_readings(&readings));
+        reports.push(evaluate_readings(&readings, &HostWorld));
         pooled.extend(readings.into_iter().map(|(example, reading)| {
             let probabilities = engine.scores(&example.text).probabilities;
             CrossValidated { example, reading, probabilities }
@@ -683,6 +757,6 @@ pub fn cross_validate(paths: &Paths, config: &TrainConfig, folds: u32) -> Result
     }
     let readings: Vec<(Example, rayos_intent::Reading)> =
         pooled.iter().map(|c| (c.example.clone(), c.reading.clone())).collect();
-    let report = evaluate_readings(&readings);
+    let report = evaluate_readings(&readings, &HostWorld);
     Ok((reports, report, pooled))
 }

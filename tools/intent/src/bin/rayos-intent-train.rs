@@ -7,6 +7,7 @@
 //! rayos-intent-train check               # retrains in memory and compares with the committed blob
 //! rayos-intent-train query               # stdin -> JSON readings
 //! rayos-intent-train eval FILE           # scores a labelled JSONL file
+//! rayos-intent-train annotate            # stdin {"text","intent"} lines -> the entities read for that intent
 //! rayos-intent-train bench               # host figures
 //! rayos-intent-train cv [FOLDS] [--misreads] [--scores FILE]  # grouped cross-validation over the corpus lines
 //! rayos-intent-train latency FILE         # host latency of reads over a file's requests
@@ -18,8 +19,8 @@ use rayos_intent::entities::json_string;
 use rayos_intent_tools::derive::sha256_hex;
 use rayos_intent_tools::train::TrainConfig;
 use rayos_intent_tools::{
-    cross_validate, data, derive, run_bench_host, run_eval, run_query, train, CrossValidated, Paths,
-    ToolError,
+    cross_validate, data, derive, run_annotate, run_bench_host, run_eval, run_query, train, CrossValidated,
+    Paths, ToolError,
 };
 
 /// Writes one JSON line per cross-validated request: label, the fold model's reading, corpus
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
         }),
         Some("query") => run_query(std::io::stdin().lock(), std::io::stdout().lock())
             .map_err(|e| ToolError::Io("<stdin>".into(), e)),
+        Some("annotate") => run_annotate(std::io::stdin().lock(), std::io::stdout().lock()),
         Some("eval") => match args.get(1) {
             Some(file) => run_eval(std::path::Path::new(file), std::io::stdout().lock()).map(|_| ()),
             None => {
