@@ -101,6 +101,8 @@ fn lexicon_corrects_typos_of_known_words_only() {
     assert_eq!(lexicon.correct("proccesor"), Some("processor"), "two edits in a long word");
     assert_eq!(lexicon.correct("wacthdog"), Some("watchdog"));
     assert_eq!(lexicon.correct("memroy"), Some("memory"));
+    // Two edits from "version" but seen in other requests than it: a word of its own.
+    assert_eq!(lexicon.correct("verizon"), None);
 }
 
 #[test]

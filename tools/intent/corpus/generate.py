@@ -26,7 +26,8 @@ Out-of-scope lines get the same decorations at the same rates, so that politenes
 terseness never signal "in scope" by themselves.
 
 Entity annotations follow the tools' HostWorld: VMs linux/windows/hostile (other names are
-unregistered but still VM names when the text marks them: "the X vm", "vm X"); disks
+unregistered but still VM names when the text marks them: "the X vm", "vm X", or when
+they end a VM command: "stop X"); disks
 vda = 8 GiB = disk 1 and vdb = 32 GiB = disk 2; boot entries recovery, rayos-1, rayos-2,
 rayos-3 (in that order); current boot 12. Log level convention: a level is annotated only
 when the text names one ("errors", "warnings", "failures", "debug"); "why did it fail" or
@@ -396,12 +397,12 @@ PREFIX_IMP = ["", "", "", "", "", "please ", "can you ", "could you ", "could yo
               "please can you ", "you can ", "i want that you ", "be so kind and ", "may i ask you to ",
               "is there a way to ", "help me to ", "i'd appreciate it if you could ", "if possible ",
               "could you kindly ", "would you be so kind as to ", "can you please ", "please, ",
-              "do me a favour and ", "i would like to ", "i need you to "]
+              "do me a favour and ", "i would like to ", "i need you to ", "umm ", "uhh, ", "erm "]
 PREFIX_Q = ["", "", "", "", "", "hey ", "hey rayos, ", "rayos ", "quick question: ", "um ", "so ", "ok so ",
             "tell me, ", "i wonder ", "sorry, ", "hi, ", "im new, ", "just curious, ", "one question: ",
             "i was wondering, ", "can you tell me ", "could you tell me ", "do you know ",
             "i would like to know ", "i want to know ", "please tell me ", "may i know ", "can i ask ",
-            "i need to know ", "tell me please ", "i'd like to know ", "let me know "]
+            "i need to know ", "tell me please ", "i'd like to know ", "let me know ", "umm ", "erm, "]
 PREFIX_FRAG = ["", "", "", "", "", "", "", "rayos ", "hey ", "uh ", "ok ", "so, ", "hmm, "]
 SUFFIX = ["", "", "", "", "", "", "", "", " please", " now", " for me", " thanks", " right now", "?", ".", "!",
           " pls", " thx", " thank you", " asap", " if you can", " real quick", " again", "??", "...", " plz",

@@ -580,8 +580,8 @@ pub fn table_labels(table_text: &str) -> Result<Vec<String>, TrainError> {
 /// Words seen at least this often in the training data may enter the typo lexicon.
 pub const LEXICON_MIN_COUNT: usize = 3;
 /// A word outside the embedding vocabulary that has a lexicon word it could be corrected to
-/// (one edit; two for long words) this many times more frequent is taken for a typo of it and
-/// left out of the lexicon (the corpus contains deliberate typos; as lexicon words they would
+/// (one edit; two for long words, when the two are mostly seen under the same intent) this
+/// many times more frequent is taken for a typo of it and left out of the lexicon (the corpus contains deliberate typos; as lexicon words they would
 /// never be corrected).
 pub const TYPO_FREQUENCY_RATIO: usize = 10;
 
@@ -589,31 +589,51 @@ pub const TYPO_FREQUENCY_RATIO: usize = 10;
 /// times, minus the typos (see [`TYPO_FREQUENCY_RATIO`]), most frequent first (ties in byte
 /// order).
 pub fn build_lexicon(examples: &[Example], embeddings: &Embeddings) -> Lexicon {
-    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut labels: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
     for e in examples {
         let normalized = text::normalize(text::truncate(&e.text, text::MAX_INPUT_BYTES));
         for w in text::words(&normalized) {
             *counts.entry(w.to_string()).or_default() += 1;
+            *labels.entry(w.to_string()).or_default().entry(e.intent.as_str()).or_default() += 1;
         }
     }
+    // The label a word is most often seen under (ties: the first in byte order).
+    let main_label = |w: &str| {
+        labels.get(w).and_then(|by_label| {
+            by_label.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(label, _)| *label)
+        })
+    };
+    // A typo means what its word means: one edit away is close enough on its own, but two
+    // edits apart ("verizon", "version") the two must also be seen in requests of the same
+    // intent ("proccesor" and "processor" both in system.cpu).
+    let typo_of = |w: &str, candidate: &str| {
+        count_of_in(&counts, candidate) >= TYPO_FREQUENCY_RATIO * count_of_in(&counts, w)
+            && (text::edit_distance_capped(w, candidate, 1) <= 1 || main_label(w) == main_label(candidate))
+    };
     let mut frequent: Vec<(&String, usize)> =
         counts.iter().filter(|(_, &c)| c >= LEXICON_MIN_COUNT).map(|(w, &c)| (w, c)).collect();
     frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let all: Vec<&str> = frequent.iter().map(|(w, _)| w.as_str()).collect();
     let candidates = Lexicon::build(&all);
-    let count_of = |w: &str| counts.get(w).copied().unwrap_or(0);
+    let count_of = |w: &str| count_of_in(&counts, w);
     let words: Vec<&str> = frequent
         .iter()
-        .filter(|(w, c)| {
+        .filter(|(w, _)| {
             // Real words, short words and plurals of lexicon words are never typos here.
             let plural = w.strip_suffix('s').is_some_and(|stem| count_of(stem) >= LEXICON_MIN_COUNT);
             embeddings.is_known_word(w)
                 || w.chars().count() < rayos_intent::spell::MIN_CORRECTED_CHARS
                 || w.bytes().any(|b| b.is_ascii_digit())
                 || plural
-                || !candidates.correction_candidates(w).any(|n| count_of(n) >= TYPO_FREQUENCY_RATIO * c)
+                || !candidates.correction_candidates(w).any(|n| typo_of(w, n))
         })
         .map(|(w, _)| w.as_str())
         .collect();
     Lexicon::build(&words)
+}
+
+fn count_of_in(counts: &std::collections::BTreeMap<String, usize>, word: &str) -> usize {
+    counts.get(word).copied().unwrap_or(0)
 }
