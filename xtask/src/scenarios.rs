@@ -886,6 +886,12 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     m.send(b"y\r")?;
     m.expect_marker(&markers::VM_STARTING, COMMAND_TIMEOUT)?;
     m.run_ok("vm kill linux", COMMAND_TIMEOUT)?;
+    // A VM named in the request is the one acted on, not the default one, even when no VM
+    // of that name exists.
+    until_confirm(&mut m, b"stop devbox")?;
+    let unknown = m.run_bytes(b"y", "vm", COMMAND_TIMEOUT)?;
+    ensure!(unknown.reason.as_deref() == Some("no-such-vm"), "{unknown:?}");
+    expect_lines(&unknown, &["there is no VM named 'devbox'"])?;
     // A mistyped command is still a typo, not a request.
     let typo = m.run("hlep", COMMAND_TIMEOUT)?;
     ensure!(typo.reason.as_deref() == Some("unknown-command"), "{typo:?}");
