@@ -855,6 +855,13 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     ensure!(weather.reason.as_deref() == Some("out-of-scope"), "{weather:?}");
     ensure!(intent_marker(&weather).is_some_and(|(i, _, c)| i == "oos" && c == "-"), "{}", weather.text());
     expect_lines(&weather, &["Type `help`"])?;
+    // A lone question mark asks what can be typed.
+    let question = m.run_bytes(b"?", "help", COMMAND_TIMEOUT)?;
+    ensure!(
+        question.ok && intent_marker(&question).is_some_and(|(i, _, c)| i == "system.help" && c == "help"),
+        "{}",
+        question.text()
+    );
     // `intent` shows the reading without running it.
     let reading = m.run_ok("intent could you start the linux vm", COMMAND_TIMEOUT)?;
     expect_lines(&reading, &["vm.start", "{\"vm\":\"linux\"}", "command     vm start linux", "asks y/N"])?;

@@ -63,6 +63,8 @@ pub use table::{Effect, IntentSpec};
 
 /// The label of the out-of-scope intent.
 pub const OOS_LABEL: &str = "oos";
+/// The label a request of question marks only ("?") is read as, when the table has it.
+pub const HELP_LABEL: &str = "system.help";
 /// Section tag of the intent table.
 pub const TABLE_TAG: [u8; 4] = *b"TABL";
 /// Section tag of the free-text provenance note.
@@ -297,7 +299,13 @@ impl Engine {
         model::softmax(&mut probabilities);
         let alternatives = top3(&probabilities);
         let (intent, confidence) = if words.is_empty() {
-            (self.oos, 1.0)
+            // Nothing but symbols: a lone "?" (as in many shells and pagers) asks what can be
+            // typed; anything else says nothing.
+            let asks = normalized.trim().chars().all(|c| c == '?') && !normalized.trim().is_empty();
+            match self.intent_id(HELP_LABEL).filter(|_| asks) {
+                Some(help) => (help, 1.0),
+                None => (self.oos, 1.0),
+            }
         } else {
             self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold)
         };

@@ -507,11 +507,15 @@ fn thresholds_reject_low_confidence_and_small_margins() {
 }
 
 #[test]
-fn empty_and_punctuation_only_input_is_oos() {
-    for text in ["", "   ", "?!?", "\u{0}\u{7}"] {
+fn empty_and_punctuation_only_input_is_oos_but_a_question_mark_asks_for_help() {
+    for text in ["", "   ", "?!?", "!", "\u{0}\u{7}"] {
         let r = engine().read(text, &FakeWorld);
         assert!(r.is_oos(), "{text:?}");
         assert_eq!(r.confidence, 1.0);
+    }
+    for text in ["?", " ?? "] {
+        let r = engine().read(text, &FakeWorld);
+        assert_eq!((r.label.as_str(), r.command.as_deref()), ("system.help", Some("help")), "{text:?}");
     }
 }
 
