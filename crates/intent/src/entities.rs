@@ -1213,6 +1213,36 @@ const TEXT_STOP: [&str; 38] = [
     "plz", "thanks", "thx", "thank", "asap", "log", "right", "again", "if", "when", "whenever", "ok",
 ];
 
+/// For each word of `raw`, whether a clause ends after it: a comma, semicolon, `!`, `?`, a
+/// bracket, or a full stop before a space. All false when `raw` does not have `word_count`
+/// words (split words were joined).
+fn clause_ends(raw: &str, word_count: usize) -> Vec<bool> {
+    use crate::text::TokenKind;
+    let normalized = crate::text::normalize(raw);
+    let tokens = crate::text::split(&normalized);
+    let ends: Vec<bool> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.kind == TokenKind::Word)
+        .map(|(i, word)| {
+            tokens.get(i + 1).is_some_and(|next| {
+                next.kind == TokenKind::Punct
+                    && next.start == word.end
+                    && match &normalized[next.start..next.end] {
+                        "," | ";" | "!" | "?" | "(" | ")" => true,
+                        "." => normalized[next.end..].chars().next().is_none_or(char::is_whitespace),
+                        _ => false,
+                    }
+            })
+        })
+        .collect();
+    if ends.len() == word_count {
+        ends
+    } else {
+        alloc::vec![false; word_count]
+    }
+}
+
 /// A search term: quoted, or after "containing", "mentioning", "grep", "search ... for".
 /// Keywords are read from `words` (typo-corrected); the term itself is copied from `typed`
 /// (the same words as typed), which must be as long as `words`.
@@ -1222,6 +1252,7 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
     }
     let searching =
         words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
+    let clause_ends = clause_ends(raw, words.len());
     for i in 0..words.len() {
         let w = words[i];
         let mut start = match w {
@@ -1261,6 +1292,9 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
                 break;
             }
             end += 1;
+            if clause_ends.get(end - 1).copied().unwrap_or(false) {
+                break;
+            }
         }
         if end > start {
             let source = if typed.len() == words.len() { typed } else { words };
@@ -1311,23 +1345,37 @@ pub fn find_entry(words: &[&str], raw: &str, world: &dyn World) -> Option<String
             }
         }
     }
-    if !entries.is_empty() {
-        return None;
-    }
     if let Some(q) = quoted(raw) {
         return Some(q);
     }
-    // Without a list to resolve against, the token after "to" or "entry" is the best reading.
+    // The entry named after "to" or "entry", or before "as default" ("use rayos-test as
+    // default"). Against a list of entries, only a token shaped like an entry's name
+    // ("rayos-test", "build2") counts, so that the boot manager can say there is no such
+    // entry; without a list, any word that is not filler is the best reading.
+    let name_like = |token: &str| {
+        entries.is_empty()
+            || token.starts_with("rayos")
+            || token.chars().any(|c| c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+    };
     let raw_words: Vec<&str> = normalized_raw.split_whitespace().collect();
     for (i, w) in raw_words.iter().enumerate() {
-        if matches!(*w, "to" | "entry") {
-            if let Some(next) = raw_words.get(i + 1) {
-                let token = next.trim_matches(|c: char| !c.is_alphanumeric());
-                if !token.is_empty()
-                    && !matches!(token, "the" | "a" | "boot" | "default" | "be" | "entry" | "use")
-                {
-                    return Some(String::from(token));
-                }
+        let candidate = match *w {
+            "to" | "entry" => raw_words.get(i + 1),
+            "as" if raw_words.get(i + 1).is_some_and(|n| n.starts_with("default")) && i > 0 => {
+                raw_words.get(i - 1)
+            }
+            _ => None,
+        };
+        if let Some(next) = candidate {
+            let token = next.trim_matches(|c: char| !c.is_alphanumeric());
+            if !token.is_empty()
+                && !matches!(
+                    token,
+                    "the" | "a" | "boot" | "default" | "be" | "entry" | "use" | "it" | "this" | "that"
+                )
+                && name_like(token)
+            {
+                return Some(String::from(token));
             }
         }
     }

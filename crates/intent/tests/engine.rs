@@ -309,6 +309,10 @@ fn entries_named_with_number_words() {
     assert_eq!(entry("default rayos 1").as_deref(), Some("rayos-1"));
     assert_eq!(entry("boot into recovery by default").as_deref(), Some("recovery"));
     assert_eq!(entry("make rayos nine the default"), None);
+    // A named entry that is not in the list is kept, so that the boot manager can say so.
+    assert_eq!(entry("use rayos-test as default boot").as_deref(), Some("rayos-test"));
+    assert_eq!(entry("set the default entry to \"my build\"").as_deref(), Some("my build"));
+    assert_eq!(entry("change default boot to the previous install"), None);
 }
 
 #[test]
@@ -324,6 +328,9 @@ fn levels_vms_texts_entries_counts() {
     assert_eq!(extract("start windows").vm.as_deref(), Some("windows"));
     assert_eq!(extract("search the log for \"Disk Full\"").text.as_deref(), Some("Disk Full"));
     assert_eq!(extract("logs containing virtio since 5 min").text.as_deref(), Some("virtio"));
+    // The term ends with its clause.
+    assert_eq!(extract("grep the log for usb, my stick won't mount").text.as_deref(), Some("usb"));
+    assert_eq!(extract("show log entries about the watchdog. it fired").text.as_deref(), Some("watchdog"));
     assert_eq!(extract("make rayos b the default").entry.as_deref(), Some("RayOS B"));
     assert_eq!(extract("use the second entry").entry.as_deref(), Some("RayOS B"));
     assert_eq!(extract("last 20 lines").count, Some(20));
