@@ -1017,7 +1017,20 @@ fn plausible_vm_name(token: &TypedToken) -> bool {
 fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
     let is = |i: usize, f: &dyn Fn(&str) -> bool| tokens.get(i).is_some_and(|t| f(t.text));
     let marker = |w: &str| matches!(w, "vm" | "guest");
+    let screen_word = |w: &str| matches!(w, "screen" | "desktop" | "display" | "window" | "console" | "face");
     for i in 0..tokens.len() {
+        // A possessive before a screen: "devbox's screen", "the builder vm's display".
+        let text = tokens[i].text;
+        if let Some(stem) = text.strip_suffix("'s").or_else(|| text.strip_suffix("\u{2019}s")) {
+            if is(i + 1, &screen_word) {
+                if marker(stem) && i > 0 && plausible_vm_name(&tokens[i - 1]) {
+                    return Some(String::from(tokens[i - 1].text));
+                }
+                if plausible_vm_name(&TypedToken { text: stem, corrected: &[] }) {
+                    return Some(String::from(stem));
+                }
+            }
+        }
         let marks = marker(tokens[i].text)
             || (tokens[i].text == "virtual" && is(i + 1, &|n| matches!(n, "machine" | "machines")));
         if !marks {
@@ -1102,8 +1115,9 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
     named_after_vm_verb(tokens)
 }
 
-/// Short forms of the built-in VMs' names.
-const VM_SHORT_FORMS: [(&str, &str); 3] = [("win", "windows"), ("win10", "windows"), ("win11", "windows")];
+/// Short forms and nicknames of the built-in VMs' names.
+const VM_SHORT_FORMS: [(&str, &str); 5] =
+    [("win", "windows"), ("win10", "windows"), ("win11", "windows"), ("tux", "linux"), ("penguin", "linux")];
 /// Systems that, unmarked, stand for the built-in linux VM ("boot debian").
 const VM_DISTRIBUTIONS: [(&str, &str); 3] = [("ubuntu", "linux"), ("debian", "linux"), ("busybox", "linux")];
 
@@ -1142,9 +1156,14 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
                 | "close"
                 | "stp"
                 | "strt"
+                | "destroy"
+                | "display"
+                | "turn"
         )
     };
-    let particle = |w: &str| matches!(w, "up" | "down" | "on" | "off" | "the" | "my" | "vm" | "guest");
+    let particle = |w: &str| {
+        matches!(w, "up" | "down" | "on" | "off" | "the" | "my" | "vm" | "guest" | "virtual" | "machine")
+    };
     let not_a_name = |w: &str| {
         matches!(
             w,
@@ -1486,7 +1505,7 @@ pub fn extract_slots(
     if !SLOT_NAMES.iter().any(|name| wanted(name)) {
         return Entities::default();
     }
-    let whole = find_slots(words, raw, world, wanted);
+    let whole = outside_negations(words, raw, world, wanted);
     // The first word of the last correction (in "no wait", the "no").
     let Some(mut at) = (0..words.len()).rev().find(|&i| starts_correction(words, i)) else { return whole };
     while at > 0 && starts_correction(words, at - 1) {
@@ -1529,6 +1548,83 @@ pub fn extract_slots(
         text: whole.text,
         entry: corrected(whole.entry, before.entry, after.entry),
         count: corrected(whole.count, before.count, after.count),
+    }
+}
+
+/// Whether a negated phrase starts at `words[i]`: "not", "don't" (split at the apostrophe,
+/// so its "t"), "never (mind)", "skip", "except", "without", "instead of", "rather than".
+fn starts_negation(words: &[&str], i: usize) -> bool {
+    match words[i] {
+        "not" | "dont" | "never" | "skip" | "except" | "without" => true,
+        "t" => i > 0 && words[i - 1].ends_with('n'),
+        "instead" => words.get(i + 1) == Some(&"of"),
+        "rather" => words.get(i + 1) == Some(&"than"),
+        _ => false,
+    }
+}
+
+/// The slots of the request, where a value named outside a negated phrase wins over one
+/// named inside it: "not disk 2, install to disk 1" is disk 1, "boot rayos-3 by default
+/// instead of rayos-2" is rayos-3, "never mind the windows desktop, start the builder vm" is
+/// builder. A negated phrase runs from its first word (see [`starts_negation`]) to the end of
+/// its clause or to "and", "but", "just", "only". A slot named only inside negated phrases
+/// keeps that value (the classifier, not this, decides whether "don't restart windows" is a
+/// request at all); the search term is always the whole request's.
+fn outside_negations(
+    words: &[&str],
+    raw: &str,
+    world: &dyn World,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Entities {
+    let whole = find_slots(words, raw, world, wanted);
+    // The negated words are blanked in the text by their byte ranges, so the rest keeps its
+    // exact form (names such as "ci-runner"). When the engine joined split words ("don t" is
+    // "dont"), its words no longer line up with the typed ones, and the typed words stand in.
+    let normalized = crate::text::normalize(raw);
+    let typed: Vec<crate::text::Token> = crate::text::split(&normalized)
+        .into_iter()
+        .filter(|t| t.kind == crate::text::TokenKind::Word)
+        .collect();
+    let typed_words: Vec<&str> = typed.iter().map(|t| &normalized[t.start..t.end]).collect();
+    let words = if typed.len() == words.len() { words } else { &typed_words[..] };
+    if !(0..words.len()).any(|i| starts_negation(words, i)) {
+        return whole;
+    }
+    let clause_ends = clause_ends(raw, words.len());
+    let mut negated = alloc::vec![false; words.len()];
+    let mut i = 0;
+    while i < words.len() {
+        if !starts_negation(words, i) {
+            i += 1;
+            continue;
+        }
+        if words[i] == "t" {
+            negated[i - 1] = true; // the "don" of "don't"
+        }
+        while i < words.len() && !matches!(words[i], "and" | "but" | "just" | "only") {
+            negated[i] = true;
+            i += 1;
+            if clause_ends[i - 1] {
+                break;
+            }
+        }
+    }
+    let mut kept_text = normalized.clone().into_bytes();
+    for (token, _) in typed.iter().zip(&negated).filter(|(_, &n)| n) {
+        kept_text[token.start..token.end].fill(b' ');
+    }
+    let kept_text = String::from_utf8(kept_text).unwrap_or_default();
+    let kept_words: Vec<&str> = words.iter().zip(&negated).filter(|(_, &n)| !n).map(|(w, _)| *w).collect();
+    let kept = find_slots(&kept_words, &kept_text, world, &|name| name != "text" && wanted(name));
+    Entities {
+        vm: kept.vm.or(whole.vm),
+        disk: kept.disk.or(whole.disk),
+        boot: kept.boot.or(whole.boot),
+        level: kept.level.or(whole.level),
+        seconds: kept.seconds.or(whole.seconds),
+        text: whole.text,
+        entry: kept.entry.or(whole.entry),
+        count: kept.count.or(whole.count),
     }
 }
 

@@ -380,6 +380,13 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         ("shut down the builder now", "builder"),
         ("restart win vm", "windows"),
         ("start win", "windows"),
+        ("turn on the virtual machine devbox", "devbox"),
+        ("bounce the penguin vm", "linux"),
+        ("virsh destroy devbox", "devbox"),
+        ("display devbox pls", "devbox"),
+        ("yo hide devbox's screen", "devbox"),
+        ("pop up the builder vm's display", "builder"),
+        ("put the penguin's window away", "linux"),
     ] {
         assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
     }
@@ -393,6 +400,19 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
     ] {
         assert_eq!(extract(text).vm, None, "{text}");
     }
+}
+
+#[test]
+fn a_value_outside_a_negated_phrase_wins() {
+    assert_eq!(extract("not disk 2, install to disk 1").disk.as_deref(), Some("vda"));
+    assert_eq!(extract("put rayos on the biggest disk instead of the 8 gb one").disk.as_deref(), Some("vdc"));
+    assert_eq!(extract("never mind the windows desktop, start the builder vm").vm.as_deref(), Some("builder"));
+    assert_eq!(extract("boot up devbox, don't touch the others").vm.as_deref(), Some("devbox"));
+    assert_eq!(extract("skip the info messages and show warnings").level, Some(Level::Warn));
+    assert_eq!(extract("not warnings, just the errors from the last boot").level, Some(Level::Error));
+    // Named only inside the negated phrase: kept (whether to act is the classifier's call).
+    assert_eq!(extract("don't restart windows").vm.as_deref(), Some("windows"));
+    assert_eq!(extract("why is linux not starting").vm.as_deref(), Some("linux"));
 }
 
 #[test]
