@@ -1552,13 +1552,16 @@ pub fn extract_slots(
 }
 
 /// Whether a negated phrase starts at `words[i]`: "not", "don't" (split at the apostrophe,
-/// so its "t"), "never (mind)", "skip", "except", "without", "instead of", "rather than".
+/// so its "t"), "never (mind)", "skip", "except", "without", "instead of", "rather than",
+/// "no" before a level.
 fn starts_negation(words: &[&str], i: usize) -> bool {
     match words[i] {
         "not" | "dont" | "never" | "skip" | "except" | "without" => true,
         "t" => i > 0 && words[i - 1].ends_with('n'),
         "instead" => words.get(i + 1) == Some(&"of"),
         "rather" => words.get(i + 1) == Some(&"than"),
+        // "no warnings, only errors" (but "no" is also a correction or a number sign).
+        "no" => words.get(i + 1).is_some_and(|next| Level::from_word(next).is_some()),
         _ => false,
     }
 }

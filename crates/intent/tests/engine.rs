@@ -406,10 +406,15 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
 fn a_value_outside_a_negated_phrase_wins() {
     assert_eq!(extract("not disk 2, install to disk 1").disk.as_deref(), Some("vda"));
     assert_eq!(extract("put rayos on the biggest disk instead of the 8 gb one").disk.as_deref(), Some("vdc"));
-    assert_eq!(extract("never mind the windows desktop, start the builder vm").vm.as_deref(), Some("builder"));
+    assert_eq!(
+        extract("never mind the windows desktop, start the builder vm").vm.as_deref(),
+        Some("builder")
+    );
     assert_eq!(extract("boot up devbox, don't touch the others").vm.as_deref(), Some("devbox"));
     assert_eq!(extract("skip the info messages and show warnings").level, Some(Level::Warn));
     assert_eq!(extract("not warnings, just the errors from the last boot").level, Some(Level::Error));
+    assert_eq!(extract("errors but no warnings").level, Some(Level::Error));
+    assert_eq!(extract("no warnings, only errors").level, Some(Level::Error));
     // Named only inside the negated phrase: kept (whether to act is the classifier's call).
     assert_eq!(extract("don't restart windows").vm.as_deref(), Some("windows"));
     assert_eq!(extract("why is linux not starting").vm.as_deref(), Some("linux"));
