@@ -302,8 +302,8 @@ pub fn number_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
 pub fn ordinal_at(words: &[&str], i: usize) -> Option<u64> {
     let w = *words.get(i)?;
     let named = match w {
-        "first" => 1,
-        "second" => 2,
+        "first" | "primary" => 1,
+        "second" | "secondary" => 2,
         "third" => 3,
         "fourth" => 4,
         "fifth" => 5,
@@ -546,10 +546,26 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             }
         }
     }
-    // "why did it fail to boot last time", "it did not start right the previous time": the
-    // previous boot.
+    // "why did it fail to boot last time", "it did not start right the previous time", "what
+    // went wrong last time": the previous boot.
     if words.iter().any(|w| {
-        matches!(*w, "boot" | "booting" | "boot-up" | "booted" | "start" | "started" | "starting" | "startup")
+        matches!(
+            *w,
+            "boot"
+                | "booting"
+                | "boot-up"
+                | "booted"
+                | "start"
+                | "started"
+                | "starting"
+                | "startup"
+                | "fail"
+                | "failed"
+                | "wrong"
+                | "crashed"
+                | "hung"
+                | "froze"
+        )
     }) && words.windows(2).any(|p| p == ["last", "time"] || p == ["previous", "time"])
     {
         return Some(-1);

@@ -243,6 +243,7 @@ fn boots_absolute_and_relative() {
     assert_eq!(extract("errors from to boots ago").boot, Some(-2));
     assert_eq!(extract("the log of the boot before the last one").boot, Some(-2));
     assert_eq!(extract("why did it not start the last time").boot, Some(-1));
+    assert_eq!(extract("what went wrong last time").boot, Some(-1));
     assert_eq!(extract("i go to the shop").boot, None);
     // Flags of journalctl and of `log show`.
     assert_eq!(extract("journalctl -b -1 -p err").boot, Some(-1));

@@ -477,6 +477,18 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
             "probe-m (independent writer given only the issue, kept apart in round 7)",
             paths.data("probe-m.jsonl"),
         ),
+        (
+            "probe-n (outside-evaluator writer given only the issue, kept apart in round 8-9)",
+            paths.data("probe-n.jsonl"),
+        ),
+        (
+            "probe-o (outside-evaluator writer given only the issue, kept apart in round 8-9)",
+            paths.data("probe-o.jsonl"),
+        ),
+        (
+            "probe-p (outside-evaluator writer given only the issue, kept apart in round 8-9)",
+            paths.data("probe-p.jsonl"),
+        ),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),
