@@ -1292,7 +1292,25 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
         let w = words[i];
         let mut start = match w {
             "containing" | "contains" | "contain" | "mentioning" | "mention" | "mentions" | "matching"
-            | "match" | "matches" | "grep" | "saying" | "says" | "say" | "about" | "regarding" => i + 1,
+            | "match" | "matches" | "grep" | "saying" | "about" | "regarding" => i + 1,
+            // "lines that say timeout", but not "you say you keep logs".
+            "say" | "says"
+                if i > 0
+                    && matches!(
+                        words[i - 1],
+                        "that"
+                            | "which"
+                            | "what"
+                            | "it"
+                            | "line"
+                            | "lines"
+                            | "message"
+                            | "messages"
+                            | "entries"
+                    ) =>
+            {
+                i + 1
+            }
             "word" | "words" | "string" | "term" | "keyword" | "pattern" | "text" if i > 0 => i + 1,
             "for" if searching => i + 1,
             // "find segfault in the logs"

@@ -329,6 +329,8 @@ fn levels_vms_texts_entries_counts() {
     assert_eq!(extract("start windows").vm.as_deref(), Some("windows"));
     assert_eq!(extract("search the log for \"Disk Full\"").text.as_deref(), Some("Disk Full"));
     assert_eq!(extract("logs containing virtio since 5 min").text.as_deref(), Some("virtio"));
+    assert_eq!(extract("show lines that say timeout").text.as_deref(), Some("timeout"));
+    assert_eq!(extract("you say you keep logs, so show me the log from the previous boot").text, None);
     // The term ends with its clause.
     assert_eq!(extract("grep the log for usb, my stick won't mount").text.as_deref(), Some("usb"));
     assert_eq!(extract("show log entries about the watchdog. it fired").text.as_deref(), Some("watchdog"));
