@@ -899,6 +899,11 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     let unknown = m.run_bytes(b"y", "vm", COMMAND_TIMEOUT)?;
     ensure!(unknown.reason.as_deref() == Some("no-such-vm"), "{unknown:?}");
     expect_lines(&unknown, &["there is no VM named 'devbox'"])?;
+    // A VM named only as one to leave out: nothing runs, the reply asks which VM.
+    let except = m.run_bytes(b"stop all vms except linux", "stop", COMMAND_TIMEOUT)?;
+    ensure!(except.reason.as_deref() == Some("needs-target"), "{except:?}");
+    expect_lines(&except, &["say which VM you mean"])?;
+    ensure!(!except.contains("RAYOS_VM:"), "nothing may run: {}", except.text());
     // A mistyped command is still a typo, not a request.
     let typo = m.run("hlep", COMMAND_TIMEOUT)?;
     ensure!(typo.reason.as_deref() == Some("unknown-command"), "{typo:?}");

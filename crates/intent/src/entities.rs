@@ -120,6 +120,10 @@ pub struct Entities {
     pub entry: Option<String>,
     /// A number of lines or records ("the last 20 lines").
     pub count: Option<u64>,
+    /// A target (slot `vm`, `disk` or `entry`, and the value) the request names only as one
+    /// to leave out ("stop all vms except linux", "don't restart windows"): that slot is then
+    /// empty, and no command should be made from the reading without asking which one.
+    pub excluded: Option<(&'static str, String)>,
 }
 
 impl Entities {
@@ -877,6 +881,22 @@ fn is_vm_name_stopword(word: &str) -> bool {
             | "poweroff"
             | "shutdown"
             | "itself"
+            | "hte"
+            | "os"
+            | "immediately"
+            | "gracefully"
+            | "forcefully"
+            | "later"
+            | "ok"
+            | "okay"
+            | "soon"
+            | "quickly"
+            | "fast"
+            | "safely"
+            | "cleanly"
+            | "properly"
+            | "completely"
+            | "already"
     )
 }
 
@@ -1042,7 +1062,7 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
                 if marker(stem) && i > 0 && plausible_vm_name(&tokens[i - 1]) {
                     return Some(String::from(tokens[i - 1].text));
                 }
-                if plausible_vm_name(&TypedToken { text: stem, corrected: &[] }) {
+                if plausible_vm_name(&TypedToken { text: stem, corrected: &[] }) && !is_not_a_vm_name(stem) {
                     return Some(String::from(stem));
                 }
             }
@@ -1089,8 +1109,8 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
 
 /// The VM a request names: a registered name, `linux` or `windows` (typos of one edit
 /// allowed), else a name the wording marks as a VM's ("start the sandbox vm"), else an alias
-/// ("win10" for windows), else a name that ends a VM command ("stop devbox"). `tokens` are the request's tokens as typed (see [`typed_tokens`]),
-/// so names keep their `-` and `_`.
+/// ("win10" for windows), else a name that ends a VM command ("stop devbox"). `tokens` are
+/// the request's tokens as typed (see [`typed_tokens`]), so names keep their `-` and `_`.
 pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Option<String> {
     let mut names: Vec<String> = world.vm_names().into_iter().map(|n| n.to_lowercase()).collect();
     for builtin in ["linux", "windows"] {
@@ -1142,80 +1162,97 @@ const VM_DISTRIBUTIONS: [(&str, &str); 3] = [("ubuntu", "linux"), ("debian", "li
 /// dropped and the command would act on the default VM instead of the one the user named;
 /// with it the shell answers "there is no VM named 'devbox'" when none is registered.
 fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
-    let verb = |w: &str| {
-        matches!(
-            w,
-            "start"
-                | "stop"
-                | "restart"
-                | "reboot"
-                | "show"
-                | "hide"
-                | "boot"
-                | "launch"
-                | "kill"
-                | "run"
-                | "halt"
-                | "bounce"
-                | "reset"
-                | "power"
-                | "spin"
-                | "fire"
-                | "terminate"
-                | "shut"
-                | "resume"
-                | "pause"
-                | "minimise"
-                | "minimize"
-                | "unhide"
-                | "open"
-                | "close"
-                | "stp"
-                | "strt"
-                | "destroy"
-                | "display"
-                | "turn"
-        )
-    };
+    let verb =
+        |w: &str| is_vm_command_word(w) || matches!(w, "stp" | "strt" | "unhide" | "relaunch" | "unpause");
     let particle = |w: &str| {
-        matches!(w, "up" | "down" | "on" | "off" | "the" | "my" | "vm" | "guest" | "virtual" | "machine")
-    };
-    let not_a_name = |w: &str| {
         matches!(
             w,
-            "everything"
-                | "all"
-                | "both"
-                | "them"
-                | "everyone"
-                | "computer"
-                | "pc"
-                | "server"
-                | "box"
-                | "host"
-                | "system"
-                | "hypervisor"
-                | "emulator"
-                | "process"
-                | "thing"
-                | "rayos"
-                | "os"
-                | "me"
-                | "us"
+            "up" | "down"
+                | "on"
+                | "off"
+                | "the"
+                | "my"
+                | "vm"
+                | "guest"
+                | "virtual"
+                | "machine"
+                | "to"
+                | "into"
+                | "back"
+                | "over"
         )
     };
-    let v = tokens.iter().position(|t| verb(t.text))?;
-    let mut j = v + 1;
-    while tokens.get(j).is_some_and(|t| particle(t.text)) {
-        j += 1;
-    }
-    let name = tokens.get(j).filter(|t| {
-        plausible_vm_name(t)
-            && !not_a_name(t.text)
-            && !is_vm_part_word(t.text)
-            && !t.text.chars().all(|c| c.is_ascii_digit())
-    })?;
-    tokens[j + 1..].iter().all(|t| is_vm_name_stopword(t.text)).then(|| String::from(name.text))
+    // The last verb first: in "i want to see devbox" the name follows "see".
+    tokens.iter().enumerate().rev().filter(|(_, t)| verb(t.text)).find_map(|(v, _)| {
+        let mut j = v + 1;
+        while tokens.get(j).is_some_and(|t| particle(t.text)) {
+            j += 1;
+        }
+        let name = tokens.get(j).filter(|t| {
+            plausible_vm_name(t)
+                && !is_not_a_vm_name(t.text)
+                && !is_vm_part_word(t.text)
+                && !t.text.chars().all(|c| c.is_ascii_digit())
+        })?;
+        tokens[j + 1..].iter().all(|t| is_vm_name_stopword(t.text)).then(|| String::from(name.text))
+    })
+}
+
+/// Things a VM command can name that are not VMs: "stop the download", "hide the mouse",
+/// "restart everything", "show my computer's screen".
+fn is_not_a_vm_name(word: &str) -> bool {
+    matches!(
+        word,
+        "everything"
+            | "all"
+            | "both"
+            | "them"
+            | "everyone"
+            | "computer"
+            | "pc"
+            | "server"
+            | "box"
+            | "host"
+            | "system"
+            | "hypervisor"
+            | "emulator"
+            | "process"
+            | "thing"
+            | "rayos"
+            | "os"
+            | "me"
+            | "us"
+            | "user"
+            | "showing"
+            | "mouse"
+            | "cursor"
+            | "pointer"
+            | "keyboard"
+            | "download"
+            | "upload"
+            | "build"
+            | "terminal"
+            | "shell"
+            | "device"
+            | "file"
+            | "files"
+            | "folder"
+            | "app"
+            | "apps"
+            | "program"
+            | "browser"
+            | "music"
+            | "video"
+            | "game"
+            | "update"
+            | "updates"
+            | "backup"
+            | "job"
+            | "task"
+            | "service"
+            | "timer"
+            | "alarm"
+    )
 }
 
 /// A quoted span of the raw text: "...", '...', “...” or ‘...’.
@@ -1262,10 +1299,12 @@ fn clause_ends(raw: &str, word_count: usize) -> Vec<bool> {
         .map(|(i, word)| {
             tokens.get(i + 1).is_some_and(|next| {
                 next.kind == TokenKind::Punct
-                    && next.start == word.end
                     && match &normalized[next.start..next.end] {
                         "," | ";" | "!" | "?" | "(" | ")" => true,
-                        "." => normalized[next.end..].chars().next().is_none_or(char::is_whitespace),
+                        "." => {
+                            next.start == word.end
+                                && normalized[next.end..].chars().next().is_none_or(char::is_whitespace)
+                        }
                         _ => false,
                     }
             })
@@ -1402,13 +1441,14 @@ pub fn find_entry(words: &[&str], raw: &str, world: &dyn World) -> Option<String
         return Some(q);
     }
     // The entry named after "to" or "entry", or before "as default" ("use rayos-test as
-    // default"). Against a list of entries, only a token shaped like an entry's name
-    // ("rayos-test", "build2") counts, so that the boot manager can say there is no such
-    // entry; without a list, any word that is not filler is the best reading.
+    // default"). Against a list of entries, only a token shaped like an entry's name (letters
+    // with a digit, "-", "_" or ".": "rayos-test", "build2"; not "2" or "rayos") counts, so
+    // that the boot manager can say there is no such entry; without a list, any word that is
+    // not filler is the best reading.
     let name_like = |token: &str| {
         entries.is_empty()
-            || token.starts_with("rayos")
-            || token.chars().any(|c| c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+            || (token.chars().any(char::is_alphabetic)
+                && token.chars().any(|c| c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     };
     let raw_words: Vec<&str> = normalized_raw.split_whitespace().collect();
     for (i, w) in raw_words.iter().enumerate() {
@@ -1548,10 +1588,7 @@ pub fn extract_slots(
     // Where that word is in the text: the words must be the typed ones, one for one (no
     // split words joined), so that the typed word at the same place is the one corrected.
     let normalized = crate::text::normalize(raw);
-    let typed: Vec<crate::text::Token> = crate::text::split(&normalized)
-        .into_iter()
-        .filter(|t| t.kind == crate::text::TokenKind::Word)
-        .collect();
+    let typed = word_tokens(&normalized);
     if typed.len() != words.len() {
         return whole;
     }
@@ -1565,15 +1602,15 @@ pub fn extract_slots(
     {
         return whole;
     }
-    let before = find_slots(&words[..at], &normalized[..cut], world, wanted);
-    let after = find_slots(&words[at + 1..], &normalized[resume..], world, wanted);
+    let before = outside_negations(&words[..at], &normalized[..cut], world, wanted);
+    let after = outside_negations(&words[at + 1..], &normalized[resume..], world, wanted);
     fn corrected<T>(whole: Option<T>, before: Option<T>, after: Option<T>) -> Option<T> {
         match (before, after) {
             (Some(_), Some(later)) => Some(later),
             _ => whole,
         }
     }
-    Entities {
+    let mut out = Entities {
         vm: corrected(whole.vm, before.vm, after.vm),
         disk: corrected(whole.disk, before.disk, after.disk),
         boot: corrected(whole.boot, before.boot, after.boot),
@@ -1582,31 +1619,106 @@ pub fn extract_slots(
         text: whole.text,
         entry: corrected(whole.entry, before.entry, after.entry),
         count: corrected(whole.count, before.count, after.count),
+        excluded: None,
+    };
+    // Left out, unless the correction named the slot after all.
+    out.excluded = after.excluded.or(whole.excluded).filter(|(slot, _)| out.value(slot).is_none());
+    out
+}
+
+/// The word tokens of normalised text, with their byte ranges.
+fn word_tokens(normalized: &str) -> Vec<crate::text::Token> {
+    crate::text::split(normalized).into_iter().filter(|t| t.kind == crate::text::TokenKind::Word).collect()
+}
+
+/// How a negated phrase leaves out what it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Negation {
+    /// "not", "don't", "never", "no warnings": a value named inside is not the one meant.
+    Not,
+    /// "except", "without", "skip", "instead of", "rather than", "other than": also for a
+    /// log filter (a level or a time named inside is not to be shown).
+    Exclude,
+}
+
+/// The negated phrase starting at `words[i]`, if one does: "not", "don't" (split at the
+/// apostrophe: its "t" after "don"), "dont", "never (mind)", "no" before a level, and the
+/// excluding "except", "without", "skip", "instead of", "rather than", "other than".
+/// "can't", "isn't", "won't" state a problem ("i can't see the linux desktop, show it"),
+/// not what to leave out.
+fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
+    let next = words.get(i + 1).copied();
+    match words[i] {
+        "not" | "dont" | "never" => Some(Negation::Not),
+        "t" if i > 0 && words[i - 1] == "don" => Some(Negation::Not),
+        // "no warnings, only errors" (but "no" is also a correction or a number sign).
+        "no" if next.is_some_and(|n| Level::from_word(n).is_some()) => Some(Negation::Not),
+        "except" | "without" | "skip" => Some(Negation::Exclude),
+        "instead" if next == Some("of") => Some(Negation::Exclude),
+        "rather" | "other" if next == Some("than") => Some(Negation::Exclude),
+        _ => None,
     }
 }
 
-/// Whether a negated phrase starts at `words[i]`: "not", "don't" (split at the apostrophe,
-/// so its "t"), "never (mind)", "skip", "except", "without", "instead of", "rather than",
-/// "no" before a level.
-fn starts_negation(words: &[&str], i: usize) -> bool {
-    match words[i] {
-        "not" | "dont" | "never" | "skip" | "except" | "without" => true,
-        "t" => i > 0 && words[i - 1].ends_with('n'),
-        "instead" => words.get(i + 1) == Some(&"of"),
-        "rather" => words.get(i + 1) == Some(&"than"),
-        // "no warnings, only errors" (but "no" is also a correction or a number sign).
-        "no" => words.get(i + 1).is_some_and(|next| Level::from_word(next).is_some()),
-        _ => false,
+/// Which words are inside a negated phrase, and of what kind. A phrase runs from its first
+/// word to the end of its clause (see [`clause_ends`]), or to "and", "but", "just", "only",
+/// "then", or to a command verb two or more words in ("not disk 2 install to disk 1").
+fn negated_phrases(words: &[&str], clause_ends: &[bool]) -> Vec<Option<Negation>> {
+    let ends_phrase = |w: &str| matches!(w, "and" | "but" | "just" | "only" | "then");
+    let command_verb = |w: &str| {
+        matches!(
+            w,
+            "install"
+                | "start"
+                | "stop"
+                | "restart"
+                | "show"
+                | "hide"
+                | "arm"
+                | "disarm"
+                | "enable"
+                | "disable"
+                | "set"
+                | "make"
+                | "use"
+                | "put"
+                | "kill"
+                | "launch"
+                | "run"
+                | "open"
+                | "close"
+        )
+    };
+    let mut negated = alloc::vec![None; words.len()];
+    let mut i = 0;
+    while i < words.len() {
+        let Some(kind) = starts_negation(words, i) else {
+            i += 1;
+            continue;
+        };
+        if words[i] == "t" {
+            negated[i - 1] = Some(kind); // the "don" of "don't"
+        }
+        let start = i;
+        while i < words.len() && !ends_phrase(words[i]) && !(i >= start + 2 && command_verb(words[i])) {
+            negated[i] = Some(kind);
+            i += 1;
+            if clause_ends[i - 1] {
+                break;
+            }
+        }
     }
+    negated
 }
 
 /// The slots of the request, where a value named outside a negated phrase wins over one
 /// named inside it: "not disk 2, install to disk 1" is disk 1, "boot rayos-3 by default
 /// instead of rayos-2" is rayos-3, "never mind the windows desktop, start the builder vm" is
-/// builder. A negated phrase runs from its first word (see [`starts_negation`]) to the end of
-/// its clause or to "and", "but", "just", "only". A slot named only inside negated phrases
-/// keeps that value (the classifier, not this, decides whether "don't restart windows" is a
-/// request at all); the search term is always the whole request's.
+/// builder. A target (VM, disk, boot entry) named only inside negated phrases is no value
+/// but [`Entities::excluded`] ("stop all vms except linux"); a log filter (boot, level,
+/// time, count) named only inside is kept after "not" ("are there no warnings") and dropped
+/// after an excluding word ("show the log without errors"). The search term is always the
+/// whole request's.
 fn outside_negations(
     words: &[&str],
     raw: &str,
@@ -1618,50 +1730,46 @@ fn outside_negations(
     // exact form (names such as "ci-runner"). When the engine joined split words ("don t" is
     // "dont"), its words no longer line up with the typed ones, and the typed words stand in.
     let normalized = crate::text::normalize(raw);
-    let typed: Vec<crate::text::Token> = crate::text::split(&normalized)
-        .into_iter()
-        .filter(|t| t.kind == crate::text::TokenKind::Word)
-        .collect();
+    let typed = word_tokens(&normalized);
     let typed_words: Vec<&str> = typed.iter().map(|t| &normalized[t.start..t.end]).collect();
     let words = if typed.len() == words.len() { words } else { &typed_words[..] };
-    if !(0..words.len()).any(|i| starts_negation(words, i)) {
+    if !(0..words.len()).any(|i| starts_negation(words, i).is_some()) {
         return whole;
     }
-    let clause_ends = clause_ends(raw, words.len());
-    let mut negated = alloc::vec![false; words.len()];
-    let mut i = 0;
-    while i < words.len() {
-        if !starts_negation(words, i) {
-            i += 1;
-            continue;
+    let negated = negated_phrases(words, &clause_ends(raw, words.len()));
+    // The slots read with some of the negated words blanked out.
+    let without = |drop: &dyn Fn(Option<Negation>) -> bool| {
+        let mut text = normalized.clone().into_bytes();
+        for (token, _) in typed.iter().zip(&negated).filter(|(_, &n)| drop(n)) {
+            text[token.start..token.end].fill(b' ');
         }
-        if words[i] == "t" {
-            negated[i - 1] = true; // the "don" of "don't"
-        }
-        while i < words.len() && !matches!(words[i], "and" | "but" | "just" | "only") {
-            negated[i] = true;
-            i += 1;
-            if clause_ends[i - 1] {
-                break;
-            }
-        }
-    }
-    let mut kept_text = normalized.clone().into_bytes();
-    for (token, _) in typed.iter().zip(&negated).filter(|(_, &n)| n) {
-        kept_text[token.start..token.end].fill(b' ');
-    }
-    let kept_text = String::from_utf8(kept_text).unwrap_or_default();
-    let kept_words: Vec<&str> = words.iter().zip(&negated).filter(|(_, &n)| !n).map(|(w, _)| *w).collect();
-    let kept = find_slots(&kept_words, &kept_text, world, &|name| name != "text" && wanted(name));
+        let text = String::from_utf8(text).unwrap_or_default();
+        let kept: Vec<&str> =
+            words.iter().zip(&negated).filter(|(_, &n)| !drop(n)).map(|(w, _)| *w).collect();
+        find_slots(&kept, &text, world, &|name| name != "text" && wanted(name))
+    };
+    let outside = without(&|n| n.is_some());
+    let not_excluded = without(&|n| n == Some(Negation::Exclude));
+    let excluded = [
+        ("vm", &whole.vm, &outside.vm),
+        ("disk", &whole.disk, &outside.disk),
+        ("entry", &whole.entry, &outside.entry),
+    ]
+    .into_iter()
+    .find_map(|(slot, inside, outside)| match (inside, outside) {
+        (Some(value), None) => Some((slot, value.clone())),
+        _ => None,
+    });
     Entities {
-        vm: kept.vm.or(whole.vm),
-        disk: kept.disk.or(whole.disk),
-        boot: kept.boot.or(whole.boot),
-        level: kept.level.or(whole.level),
-        seconds: kept.seconds.or(whole.seconds),
+        vm: outside.vm,
+        disk: outside.disk,
+        boot: outside.boot.or(not_excluded.boot),
+        level: outside.level.or(not_excluded.level),
+        seconds: outside.seconds.or(not_excluded.seconds),
         text: whole.text,
-        entry: kept.entry.or(whole.entry),
-        count: kept.count.or(whole.count),
+        entry: outside.entry,
+        count: outside.count.or(not_excluded.count),
+        excluded,
     }
 }
 
@@ -1683,5 +1791,6 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
         text: wanted("text").then(|| find_text(words, &typed, raw)).flatten(),
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
         count: wanted("count").then(|| find_count(words)).flatten(),
+        excluded: None,
     }
 }

@@ -89,11 +89,14 @@ pub struct Reading {
     pub alternatives: [(IntentId, f32); 3],
     /// The slots the intent takes that the request filled.
     pub entities: Entities,
-    /// The canonical shell command; `None` for out of scope.
+    /// The canonical shell command; `None` for out of scope, or when the target is only left
+    /// out (see `reply`).
     pub command: Option<String>,
     /// How the shell must confirm the command.
     pub effect: Effect,
-    /// For out of scope: a short reply saying what RayOS can do and the closest commands.
+    /// For out of scope: a short reply saying what RayOS can do and the closest commands. For
+    /// a request naming its target only as one to leave out (see
+    /// [`entities::Entities::excluded`], then `command` is `None`): how to say which.
     pub reply: Option<String>,
 }
 
@@ -301,7 +304,8 @@ impl Engine {
         let (intent, confidence) = if words.is_empty() {
             // Nothing but symbols: a lone "?" (as in many shells and pagers) asks what can be
             // typed; anything else says nothing.
-            let asks = normalized.trim().chars().all(|c| c == '?') && !normalized.trim().is_empty();
+            let asks = normalized.chars().any(|c| matches!(c, '?' | '\u{ff1f}'))
+                && normalized.chars().all(|c| c.is_whitespace() || matches!(c, '?' | '\u{ff1f}'));
             match self.intent_id(HELP_LABEL).filter(|_| asks) {
                 Some(help) => (help, 1.0),
                 None => (self.oos, 1.0),
@@ -311,10 +315,11 @@ impl Engine {
         };
         let spec = &self.intents[intent.0 as usize];
 
-        let entities =
-            entities::extract_slots(&words, raw, world, &|name| spec.slots.iter().any(|s| s == name));
+        let entities = slots_of(spec, &words, raw, world);
         let question = question_text(raw);
-        let command = spec.command.as_deref().and_then(|template| {
+        // A target named only as one to leave out: no command, a question instead.
+        let left_out = entities.excluded.clone();
+        let command = spec.command.as_deref().filter(|_| left_out.is_none()).and_then(|template| {
             table::render(template, &|name| {
                 if name == "question" {
                     Some(question.clone())
@@ -323,7 +328,11 @@ impl Engine {
                 }
             })
         });
-        let reply = (intent == self.oos).then(|| self.oos_reply(&probabilities));
+        let reply = if intent == self.oos {
+            Some(self.oos_reply(&probabilities))
+        } else {
+            left_out.map(|(slot, value)| which_one_reply(spec, slot, &value))
+        };
         Reading {
             intent,
             label: spec.label.clone(),
@@ -334,6 +343,17 @@ impl Engine {
             effect: spec.effect,
             reply,
         }
+    }
+
+    /// The slots `text` names when read as a request of intent `label`, exactly as
+    /// [`Engine::read`] finds them for that intent; `None` for a label not in the table.
+    /// What a corpus line's annotations must agree with.
+    pub fn slots_as(&self, label: &str, text: &str, world: &dyn World) -> Option<Entities> {
+        let spec = &self.intents[self.intent_id(label)?.0 as usize];
+        let raw = text::truncate(text, text::MAX_INPUT_BYTES);
+        let normalized = text::normalize(raw);
+        let words = analyze_joined(&normalized, &self.lexicon, &self.embeddings, &self.known);
+        Some(slots_of(spec, &words, raw, world))
     }
 
     /// What RayOS can do and the three in-scope commands closest to the request.
@@ -368,6 +388,32 @@ impl Engine {
         reply.push_str(". Type `help` for everything RayOS understands.");
         reply
     }
+}
+
+/// The slots of intent `spec` in a request (`words` analysed from `raw`).
+fn slots_of(spec: &IntentSpec, words: &[&str], raw: &str, world: &dyn World) -> Entities {
+    entities::extract_slots(words, raw, world, &|name| spec.slots.iter().any(|s| s == name))
+}
+
+/// The reply to a request that names its target only as one to leave out ("stop all vms
+/// except linux"): what it was read as, and how to say which one is meant.
+fn which_one_reply(spec: &IntentSpec, slot: &str, value: &str) -> String {
+    let noun = match slot {
+        "vm" => "VM",
+        "disk" => "disk",
+        _ => "boot entry",
+    };
+    let example = spec.command.as_deref().and_then(|template| {
+        table::render(template, &|name| (name == slot).then(|| alloc::format!("<{}>", noun.to_lowercase())))
+    });
+    let mut reply = alloc::format!(
+        "That names {value} only as the {noun} to leave out, so nothing runs: say which {noun} you mean"
+    );
+    if let Some(example) = example {
+        reply.push_str(&alloc::format!(", e.g. `{example}`"));
+    }
+    reply.push('.');
+    reply
 }
 
 /// The words of a normalised request, each unknown word replaced by its lexicon correction.

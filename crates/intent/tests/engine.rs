@@ -314,6 +314,8 @@ fn entries_named_with_number_words() {
     assert_eq!(entry("use rayos-test as default boot").as_deref(), Some("rayos-test"));
     assert_eq!(entry("set the default entry to \"my build\"").as_deref(), Some("my build"));
     assert_eq!(entry("change default boot to the previous install"), None);
+    assert_eq!(entry("set default to 2"), None, "a bare number is no entry's name");
+    assert_eq!(entry("set rayos as default"), None);
 }
 
 #[test]
@@ -334,6 +336,7 @@ fn levels_vms_texts_entries_counts() {
     // The term ends with its clause.
     assert_eq!(extract("grep the log for usb, my stick won't mount").text.as_deref(), Some("usb"));
     assert_eq!(extract("show log entries about the watchdog. it fired").text.as_deref(), Some("watchdog"));
+    assert_eq!(extract("logs containing timeout , then errors").text.as_deref(), Some("timeout"));
     assert_eq!(extract("make rayos b the default").entry.as_deref(), Some("RayOS B"));
     assert_eq!(extract("use the second entry").entry.as_deref(), Some("RayOS B"));
     assert_eq!(extract("last 20 lines").count, Some(20));
@@ -390,6 +393,10 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         ("yo hide devbox's screen", "devbox"),
         ("pop up the builder vm's display", "builder"),
         ("put the penguin's window away", "linux"),
+        ("bring up devbox", "devbox"),
+        ("switch to devbox", "devbox"),
+        ("stop devbox immediately", "devbox"),
+        ("i want to see devbox", "devbox"),
     ] {
         assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
     }
@@ -398,6 +405,12 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         "stop it",
         "start everything",
         "stop devbox and then list the disks",
+        "stop showing the screen",
+        "hide the mouse",
+        "stop the download",
+        "show my computer's screen",
+        "stop the vm immediately",
+        "stop the guest os",
         "kill the vm",
         "start 3",
     ] {
@@ -418,9 +431,36 @@ fn a_value_outside_a_negated_phrase_wins() {
     assert_eq!(extract("not warnings, just the errors from the last boot").level, Some(Level::Error));
     assert_eq!(extract("errors but no warnings").level, Some(Level::Error));
     assert_eq!(extract("no warnings, only errors").level, Some(Level::Error));
-    // Named only inside the negated phrase: kept (whether to act is the classifier's call).
-    assert_eq!(extract("don't restart windows").vm.as_deref(), Some("windows"));
     assert_eq!(extract("why is linux not starting").vm.as_deref(), Some("linux"));
+    assert_eq!(extract("i can't see the linux desktop, show it").vm.as_deref(), Some("linux"));
+    // The phrase also ends at "then" and at a second command.
+    assert_eq!(extract("not disk 2 install to disk 1").disk.as_deref(), Some("vda"));
+    assert_eq!(extract("don't start windows then start linux").vm.as_deref(), Some("linux"));
+    assert_eq!(extract("dont stop linux stop windows").vm.as_deref(), Some("windows"));
+    // Negations after a self-correction count too.
+    assert_eq!(extract("start windows, no wait, not windows, linux").vm.as_deref(), Some("linux"));
+    // A target named only as one to leave out is no value, and says so.
+    for (text, slot, value) in [
+        ("stop all vms except linux", "vm", "linux"),
+        ("don't restart windows", "vm", "windows"),
+        ("install on any disk other than disk 1", "disk", "vda"),
+    ] {
+        let e = extract(text);
+        assert_eq!((e.vm.as_deref(), e.disk.as_deref()), (None, None), "{text}");
+        assert_eq!(e.excluded, Some((slot, String::from(value))), "{text}");
+    }
+    // A log filter: kept after "not"/"no", dropped after an excluding word.
+    assert_eq!(extract("are there no warnings from the last boot").level, Some(Level::Warn));
+    assert_eq!(extract("show the log without errors").level, None);
+}
+
+#[test]
+fn a_request_that_only_leaves_its_target_out_runs_nothing_and_asks_which() {
+    let r = engine().read("stop all vms except linux", &FakeWorld);
+    assert_eq!(r.label, "vm.stop");
+    assert_eq!(r.command, None);
+    let reply = r.reply.expect("a reply says which VM is meant");
+    assert!(reply.contains("linux") && reply.contains("vm stop <vm>"), "{reply}");
 }
 
 #[test]
@@ -548,7 +588,7 @@ fn empty_and_punctuation_only_input_is_oos_but_a_question_mark_asks_for_help() {
         assert!(r.is_oos(), "{text:?}");
         assert_eq!(r.confidence, 1.0);
     }
-    for text in ["?", " ?? "] {
+    for text in ["?", " ?? ", "? ?", "\u{ff1f}"] {
         let r = engine().read(text, &FakeWorld);
         assert_eq!((r.label.as_str(), r.command.as_deref()), ("system.help", Some("help")), "{text:?}");
     }

@@ -45,7 +45,10 @@ pub fn run_plain_language(line: &str) {
     println!("{}", marker(&reading));
     let Some(command) = reading.command.clone() else {
         println!("{}", reading.reply.as_deref().unwrap_or("That is not something RayOS can do."));
-        println!("{}", rayos_markers::SHELL_ERR.with(&[&first, &"out-of-scope"]));
+        // In scope but without a command: the request named its target only as one to leave
+        // out ("stop all vms except linux"), and the reply asks which one is meant.
+        let reason = if reading.is_oos() { "out-of-scope" } else { "needs-target" };
+        println!("{}", rayos_markers::SHELL_ERR.with(&[&first, &reason]));
         return;
     };
     println!("I read this as: {command}  ({}, {:.0}% sure)", reading.label, reading.confidence * 100.0);
@@ -98,6 +101,9 @@ pub fn intent(args: &[&str]) -> CommandResult {
     println!("closest     {}", alternatives.join(", "));
     println!("entities    {}", reading.entities.to_json());
     println!("command     {}", reading.command.as_deref().unwrap_or("- (nothing would run)"));
+    if let (false, Some(reply)) = (reading.is_oos(), reading.reply.as_deref()) {
+        println!("why         {reply}");
+    }
     let effect = match reading.effect {
         Effect::Read => "read: runs at once",
         Effect::Change => "change: asks y/N first",

@@ -199,27 +199,6 @@ pub fn reading_json(engine: &Engine, text: &str, world: &dyn World) -> String {
     )
 }
 
-/// The slots the engine reads from `text` when it is taken as a request of `intent` (only
-/// that intent's slots); `None` for a label the engine does not know. This is what a corpus
-/// line's annotations must agree with.
-pub fn slots_as(
-    engine: &Engine,
-    intent: &str,
-    text: &str,
-    world: &dyn World,
-) -> Option<rayos_intent::Entities> {
-    let id = engine.intent_id(intent)?;
-    let normalized = rayos_intent::text::normalize(text);
-    let words = rayos_intent::analyze_joined(
-        &normalized,
-        engine.lexicon(),
-        engine.embeddings(),
-        engine.known_words(),
-    );
-    let slots = &engine.intents()[id.0 as usize].slots;
-    Some(rayos_intent::entities::extract_slots(&words, text, world, &|name| slots.iter().any(|s| s == name)))
-}
-
 /// Reads labelled requests (`{"text":..,"intent":..}` per line) and writes each with the
 /// entities the engine reads for its label: `{"text","intent","entities"}` (for checking
 /// and writing corpus annotations). A line with an unknown label is an error.
@@ -237,7 +216,8 @@ pub fn run_annotate(input: impl BufRead, mut output: impl Write) -> Result<(), T
         let (Some(text), Some(intent)) = (value["text"].as_str(), value["intent"].as_str()) else {
             return Err(bad(format!("needs \"text\" and \"intent\": {line}")));
         };
-        let entities = slots_as(&engine, intent, text, &HostWorld)
+        let entities = engine
+            .slots_as(intent, text, &HostWorld)
             .ok_or_else(|| bad(format!("unknown intent {intent:?}")))?;
         writeln!(
             output,

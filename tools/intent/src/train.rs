@@ -581,8 +581,8 @@ pub fn table_labels(table_text: &str) -> Result<Vec<String>, TrainError> {
 pub const LEXICON_MIN_COUNT: usize = 3;
 /// A word outside the embedding vocabulary that has a lexicon word it could be corrected to
 /// (one edit; two for long words, when the two are mostly seen under the same intent) this
-/// many times more frequent is taken for a typo of it and left out of the lexicon (the corpus contains deliberate typos; as lexicon words they would
-/// never be corrected).
+/// many times more frequent is taken for a typo of it and left out of the lexicon (the
+/// corpus contains deliberate typos; as lexicon words they would never be corrected).
 pub const TYPO_FREQUENCY_RATIO: usize = 10;
 
 /// The typo lexicon of the training examples: words seen at least [`LEXICON_MIN_COUNT`]

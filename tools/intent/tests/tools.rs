@@ -5,7 +5,7 @@ use std::io::Cursor;
 
 use rayos_intent_tools::data::{read_jsonl, Example};
 use rayos_intent_tools::train::TrainConfig;
-use rayos_intent_tools::{evaluate, load_engine, run_query, slots_as, train, HostWorld, Paths};
+use rayos_intent_tools::{evaluate, load_engine, run_query, train, HostWorld, Paths};
 
 #[test]
 fn query_writes_one_json_object_per_line() {
@@ -71,7 +71,7 @@ fn corpus_annotations_agree_with_the_extraction_rules() {
     let corpus = read_jsonl(&paths.data("train.jsonl")).expect("corpus");
     let (mut agree, mut total) = (0usize, 0usize);
     for e in corpus.iter().step_by(8).filter(|e| !e.entities.is_empty()) {
-        let Some(found) = slots_as(&engine, &e.intent, &e.text, &HostWorld) else { continue };
+        let Some(found) = engine.slots_as(&e.intent, &e.text, &HostWorld) else { continue };
         let found: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&found.to_json()).expect("entities render as JSON");
         total += 1;
