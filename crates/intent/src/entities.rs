@@ -1634,7 +1634,8 @@ fn word_tokens(normalized: &str) -> Vec<crate::text::Token> {
 /// How a negated phrase leaves out what it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Negation {
-    /// "not", "don't", "never", "no warnings": a value named inside is not the one meant.
+    /// "not", "don't", "never", "no warnings": usually negates the verb ("don't show linux
+    /// anymore"), so a value named inside still counts when no other is named.
     Not,
     /// "except", "without", "skip", "instead of", "rather than", "other than": also for a
     /// log filter (a level or a time named inside is not to be shown).
@@ -1714,11 +1715,12 @@ fn negated_phrases(words: &[&str], clause_ends: &[bool]) -> Vec<Option<Negation>
 /// The slots of the request, where a value named outside a negated phrase wins over one
 /// named inside it: "not disk 2, install to disk 1" is disk 1, "boot rayos-3 by default
 /// instead of rayos-2" is rayos-3, "never mind the windows desktop, start the builder vm" is
-/// builder. A target (VM, disk, boot entry) named only inside negated phrases is no value
-/// but [`Entities::excluded`] ("stop all vms except linux"); a log filter (boot, level,
-/// time, count) named only inside is kept after "not" ("are there no warnings") and dropped
-/// after an excluding word ("show the log without errors"). The search term is always the
-/// whole request's.
+/// builder. A value named only inside negated phrases is kept after "not" or "don't", which
+/// usually negate the verb ("i don't need the windows guest anymore" stops windows, "are
+/// there no warnings" asks about warnings), and dropped after an excluding word: "show the
+/// log without errors" filters nothing, and a target (VM, disk, boot entry) left out that
+/// way is no value but [`Entities::excluded`] ("stop all vms except linux"). The search term
+/// is always the whole request's.
 fn outside_negations(
     words: &[&str],
     raw: &str,
@@ -1750,24 +1752,25 @@ fn outside_negations(
     };
     let outside = without(&|n| n.is_some());
     let not_excluded = without(&|n| n == Some(Negation::Exclude));
-    let excluded = [
-        ("vm", &whole.vm, &outside.vm),
-        ("disk", &whole.disk, &outside.disk),
-        ("entry", &whole.entry, &outside.entry),
-    ]
-    .into_iter()
-    .find_map(|(slot, inside, outside)| match (inside, outside) {
-        (Some(value), None) => Some((slot, value.clone())),
-        _ => None,
-    });
+    let (vm, disk, entry) = (
+        outside.vm.or(not_excluded.vm),
+        outside.disk.or(not_excluded.disk),
+        outside.entry.or(not_excluded.entry),
+    );
+    let excluded = [("vm", &whole.vm, &vm), ("disk", &whole.disk, &disk), ("entry", &whole.entry, &entry)]
+        .into_iter()
+        .find_map(|(slot, inside, kept)| match (inside, kept) {
+            (Some(value), None) => Some((slot, value.clone())),
+            _ => None,
+        });
     Entities {
-        vm: outside.vm,
-        disk: outside.disk,
+        vm,
+        disk,
         boot: outside.boot.or(not_excluded.boot),
         level: outside.level.or(not_excluded.level),
         seconds: outside.seconds.or(not_excluded.seconds),
         text: whole.text,
-        entry: outside.entry,
+        entry,
         count: outside.count.or(not_excluded.count),
         excluded,
     }

@@ -432,6 +432,9 @@ fn a_value_outside_a_negated_phrase_wins() {
     assert_eq!(extract("errors but no warnings").level, Some(Level::Error));
     assert_eq!(extract("no warnings, only errors").level, Some(Level::Error));
     assert_eq!(extract("why is linux not starting").vm.as_deref(), Some("linux"));
+    // "don't" mostly negates the verb: the VM is still the one meant.
+    assert_eq!(extract("i don't need the windows guest running anymore").vm.as_deref(), Some("windows"));
+    assert_eq!(extract("dont show the linux vm anymore").vm.as_deref(), Some("linux"));
     assert_eq!(extract("i can't see the linux desktop, show it").vm.as_deref(), Some("linux"));
     // The phrase also ends at "then" and at a second command.
     assert_eq!(extract("not disk 2 install to disk 1").disk.as_deref(), Some("vda"));
@@ -442,7 +445,7 @@ fn a_value_outside_a_negated_phrase_wins() {
     // A target named only as one to leave out is no value, and says so.
     for (text, slot, value) in [
         ("stop all vms except linux", "vm", "linux"),
-        ("don't restart windows", "vm", "windows"),
+        ("kill every vm except windows", "vm", "windows"),
         ("install on any disk other than disk 1", "disk", "vda"),
     ] {
         let e = extract(text);
