@@ -233,16 +233,23 @@ pub fn run_annotate(input: impl BufRead, mut output: impl Write) -> Result<(), T
 
 /// Reads one request per line and writes one JSON reading per line (`"command": null` for
 /// out of scope). Blank lines are skipped.
-pub fn run_query(input: impl BufRead, mut output: impl Write) -> io::Result<()> {
+pub fn run_query(mut input: impl BufRead, mut output: impl Write) -> io::Result<()> {
     let (engine, _) = load_engine(&Paths::workspace())?;
-    for line in input.lines() {
-        let line = line?;
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        if input.read_until(b'\n', &mut bytes)? == 0 {
+            return Ok(());
+        }
+        // Bytes that are not UTF-8 are read as U+FFFD, as the kernel's shell would never
+        // pass them on: one bad line does not end the run.
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
-        writeln!(output, "{}", reading_json(&engine, &line, &HostWorld))?;
+        writeln!(output, "{}", reading_json(&engine, line, &HostWorld))?;
     }
-    Ok(())
 }
 
 /// Scores of a labelled set.
@@ -399,6 +406,16 @@ pub fn evaluate_readings(readings: &[(Example, rayos_intent::Reading)], world: &
 pub fn run_eval(path: &Path, mut out: impl Write) -> Result<EvalReport, ToolError> {
     let (engine, _) = load_engine(&Paths::workspace())?;
     let examples = data::read_jsonl(path)?;
+    // A label the engine does not know would only count as a misread: say so instead.
+    if let Some((line, e)) = examples.iter().enumerate().find(|(_, e)| engine.intent_id(&e.intent).is_none())
+    {
+        let known: Vec<&str> = engine.intents().iter().map(|spec| spec.label.as_str()).collect();
+        return Err(ToolError::Data(DataError::Parse {
+            path: path.to_path_buf(),
+            line: line + 1,
+            why: format!("{:?} is not an intent label; the labels are: {}", e.intent, known.join(", ")),
+        }));
+    }
     let report = evaluate(&engine, &examples, &HostWorld);
     let io_error = |e| ToolError::Io(path.to_path_buf(), e);
     writeln!(out, "intent eval: {}", path.display()).map_err(io_error)?;

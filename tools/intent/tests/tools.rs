@@ -5,7 +5,7 @@ use std::io::Cursor;
 
 use rayos_intent_tools::data::{read_jsonl, Example};
 use rayos_intent_tools::train::TrainConfig;
-use rayos_intent_tools::{evaluate, load_engine, run_query, train, HostWorld, Paths};
+use rayos_intent_tools::{evaluate, load_engine, run_eval, run_query, train, HostWorld, Paths};
 
 #[test]
 fn query_writes_one_json_object_per_line() {
@@ -22,6 +22,34 @@ fn query_writes_one_json_object_per_line() {
     assert!(lines[0]["confidence"].as_f64().is_some_and(|c| (0.0..=1.0).contains(&c)));
     assert_eq!(lines[1]["intent"], "oos");
     assert!(lines[1]["command"].is_null());
+}
+
+#[test]
+fn query_reads_past_a_line_that_is_not_utf8() {
+    let input = Cursor::new(b"start linux\n\xff\xfe bad bytes\r\nstop linux\r\n".to_vec());
+    let mut output = Vec::new();
+    run_query(input, &mut output).expect("query runs");
+    let text = String::from_utf8(output).expect("utf-8");
+    let intents: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("each line is JSON")["intent"].to_string()
+        })
+        .collect();
+    assert_eq!(intents, ["\"vm.start\"", "\"oos\"", "\"vm.stop\""]);
+}
+
+#[test]
+fn eval_rejects_a_label_that_is_not_an_intent() {
+    let path = std::env::temp_dir().join(format!("rayos-eval-bad-label-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &path,
+        "{\"text\":\"start linux\",\"intent\":\"vm.start\"}\n{\"text\":\"stop it\",\"intent\":\"vm.halt\"}\n",
+    )
+    .expect("temp file");
+    let error = run_eval(&path, Vec::new()).expect_err("an unknown label is an error").to_string();
+    let _ = std::fs::remove_file(&path);
+    assert!(error.contains(":2:") && error.contains("\"vm.halt\" is not an intent label"), "{error}");
 }
 
 #[test]
