@@ -321,10 +321,11 @@ fn normalize_value(v: &serde_json::Value) -> String {
     }
 }
 
-/// Whether a labelled entity value and a read one name the same thing. Disks and boot
-/// entries are compared after resolving the label against the same world the engine read
-/// with: a label may name them as a person would ("disk 2", "2", "the 8 GB disk", "entry 3")
-/// where the engine gives the resolved name (`vdb`, `rayos-2`).
+/// Whether a labelled entity value and a read one name the same thing: equal, or equal once
+/// the label is resolved the way the engine resolves what people type, against the same
+/// world. A label may name things as a person would: "disk 2", "2", "the 8 GB disk" (`vdb`,
+/// `vda`), "entry 3" (`rayos-2`), "win10" (`windows`), "warnings" (`warn`), "last"
+/// (boot -1), "2 min" (120 seconds).
 fn same_entity(slot: &str, gold: &serde_json::Value, read: &serde_json::Value, world: &dyn World) -> bool {
     let (gold, read) = (normalize_value(gold), normalize_value(read));
     if gold == read {
@@ -333,9 +334,14 @@ fn same_entity(slot: &str, gold: &serde_json::Value, read: &serde_json::Value, w
     let resolves_to_read = |phrase: String| {
         let normalized = rayos_intent::text::normalize(&phrase);
         let words = rayos_intent::text::words(&normalized);
+        use rayos_intent::entities as e;
         let resolved = match slot {
-            "disk" => rayos_intent::entities::find_disk(&words, world),
-            "entry" => rayos_intent::entities::find_entry(&words, &phrase, world),
+            "disk" => e::find_disk(&words, world),
+            "entry" => e::find_entry(&words, &phrase, world),
+            "vm" => e::find_vm(&words, &e::typed_tokens(&normalized, &words, &words), world),
+            "level" => e::find_level(&words).map(|l| String::from(l.as_str())),
+            "boot" => e::find_boot(&words, world).map(|b| b.to_string()),
+            "seconds" => e::find_seconds(&words).map(|s| s.to_string()),
             _ => None,
         };
         resolved.is_some_and(|r| r.to_lowercase() == read)

@@ -78,6 +78,38 @@ fn eval_counts_errors_and_entity_mistakes() {
 }
 
 #[test]
+fn eval_compares_entities_as_the_engine_resolves_them() {
+    let (engine, _) = load_engine(&Paths::workspace()).expect("weights load");
+    let example = |text: &str, intent: &str, entities: serde_json::Value| Example {
+        text: text.into(),
+        intent: intent.into(),
+        entities: entities.as_object().cloned().unwrap_or_default(),
+        source: None,
+    };
+    // Labels written as a person would, against the engine's resolved values.
+    let examples = vec![
+        example("install rayos on the second disk", "install.run", serde_json::json!({"disk": "disk 2"})),
+        example(
+            "warnings from the last boot",
+            "log.show",
+            serde_json::json!({"level": "warnings", "boot": "last"}),
+        ),
+        example("restart the win10 vm", "vm.restart", serde_json::json!({"vm": "win10"})),
+        example("arm the watchdog for 2 min", "watchdog.arm", serde_json::json!({"seconds": "2 min"})),
+    ];
+    let report = evaluate(&engine, &examples, &HostWorld);
+    assert_eq!(report.accuracy, 1.0, "{report}");
+    assert_eq!(report.entity_f1, 1.0, "{report}");
+    // But a different disk is a different disk.
+    let wrong = vec![example(
+        "install rayos on the second disk",
+        "install.run",
+        serde_json::json!({"disk": "disk 1"}),
+    )];
+    assert_eq!(evaluate(&engine, &wrong, &HostWorld).entity_f1, 0.0);
+}
+
+#[test]
 fn dev_set_meets_the_targets() {
     let paths = Paths::workspace();
     let (engine, size_bytes) = load_engine(&paths).expect("weights load");
