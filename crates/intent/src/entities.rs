@@ -296,7 +296,7 @@ pub fn number_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
         seen_number = true;
         used += 1;
     }
-    if !seen_number || (used == 1 && (first == "hundred" || first == "thousand")) {
+    if !seen_number {
         return None;
     }
     Some((total.saturating_add(current), used))
@@ -582,6 +582,21 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
 /// `-b`/`--boot` (the running boot, when known). Read from the normalised text, since the
 /// words have lost the signs.
 pub fn find_boot_flag(normalized: &str, world: &dyn World) -> Option<i64> {
+    // "boot=-1", "crash(-1)", "crash -1": a negative number right after a boot or crash is
+    // relative, as in `journalctl -b -1`.
+    for (i, _) in normalized.match_indices('-') {
+        let before =
+            normalized[..i].trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '=' | '(' | ':'));
+        let named = ["boot", "crash", "boot_id", "b"].iter().any(|w| {
+            before.strip_suffix(w).is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric()))
+        });
+        let n: &str = normalized[i + 1..].split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+        if named && before.len() < i && !n.is_empty() {
+            if let Some(n) = digits(n).filter(|&n| n > 0) {
+                return Some(-(n.min(1 << 40) as i64));
+            }
+        }
+    }
     let tokens: Vec<&str> = normalized.split_whitespace().collect();
     let at = tokens.iter().position(|t| matches!(*t, "-b" | "--boot" | "--boot=" | "-b="))?;
     let current = || world.current_boot().map(|b| b.min(i64::MAX as u64) as i64);
@@ -897,6 +912,12 @@ fn is_vm_name_stopword(word: &str) -> bool {
             | "properly"
             | "completely"
             | "already"
+            | "rayos"
+            | "still"
+            | "kernel"
+            | "main"
+            | "full"
+            | "entire"
     )
 }
 
@@ -1055,8 +1076,18 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
     let marker = |w: &str| matches!(w, "vm" | "guest");
     let screen_word = |w: &str| matches!(w, "screen" | "desktop" | "display" | "window" | "console" | "face");
     for i in 0..tokens.len() {
-        // A possessive before a screen: "devbox's screen", "the builder vm's display".
+        // A name before a screen: "the devbox display", "devbox's screen", "the builder vm's
+        // display".
         let text = tokens[i].text;
+        if i > 0
+            && matches!(tokens[i - 1].text, "the" | "my" | "our")
+            && is(i + 1, &screen_word)
+            && plausible_vm_name(&tokens[i])
+            && !is_not_a_vm_name(text)
+            && !screen_word(text)
+        {
+            return Some(String::from(text));
+        }
         if let Some(stem) = text.strip_suffix("'s").or_else(|| text.strip_suffix("\u{2019}s")) {
             if is(i + 1, &screen_word) {
                 if marker(stem) && i > 0 && plausible_vm_name(&tokens[i - 1]) {
@@ -1091,9 +1122,14 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
         }
         let after_determiner = i > 0 && determiner(tokens[i - 1].text);
         let mut j = i + 1;
-        if !after_determiner
+        // "vm start sandbox", "vm start --name sandbox".
+        while !after_determiner
+            && j <= i + 2
             && is(j, &|n| {
-                matches!(n, "start" | "stop" | "restart" | "show" | "hide" | "reboot" | "named" | "called")
+                matches!(
+                    n,
+                    "start" | "stop" | "restart" | "show" | "hide" | "reboot" | "named" | "called" | "name"
+                )
             })
         {
             j += 1;
@@ -1360,6 +1396,13 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
             matches!(
                 *n,
                 "the"
+                    | "anything"
+                    | "something"
+                    | "everything"
+                    | "stuff"
+                    | "entries"
+                    | "lines"
+                    | "i"
                     | "word"
                     | "words"
                     | "string"
@@ -1498,6 +1541,17 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
     for i in 0..words.len() {
         if let Some((n, used)) = number_at(words, i) {
             let next = words.get(i + used).copied().unwrap_or("");
+            let previous = if i > 0 { words[i - 1] } else { "" };
+            // "boot 10 logs" names a boot; "the last one" is no count.
+            if matches!(previous, "boot" | "crash" | "entry" | "number") || (words[i] == "one" && used == 1) {
+                continue;
+            }
+            // "-n 30", "count=100", "limit 50", "Get-WinEvent -MaxEvents 100"
+            if matches!(previous, "n" | "count" | "limit" | "maxevents" | "head")
+                && time_unit_seconds(next).is_none()
+            {
+                return Some(n);
+            }
             if matches!(
                 next,
                 "lines"

@@ -343,6 +343,18 @@ fn levels_vms_texts_entries_counts() {
     assert_eq!(extract("errors in the last 20 minutes").count, None);
     assert_eq!(extract("tail log 40").count, Some(40));
     assert_eq!(extract("give me the 100 newest log entries").count, Some(100));
+    assert_eq!(extract("show the last hundred log lines").count, Some(100));
+    assert_eq!(extract("journalctl -p warning -n 30").count, Some(30));
+    assert_eq!(extract("boot 10 logs please").count, None);
+    assert_eq!(extract("warnings in the boot before the last one").count, None);
+    // A negative number after a boot or a crash is relative, as in journalctl -b -1.
+    assert_eq!(extract("crash -1").boot, Some(-1));
+    assert_eq!(extract("log.query(boot=-1, grep=panic)").boot, Some(-1));
+    assert_eq!(extract("grep -i timeout in the log").text.as_deref(), Some("timeout"));
+    assert_eq!(
+        extract("look through the log for anything about the watchdog").text.as_deref(),
+        Some("watchdog")
+    );
 }
 
 #[test]
@@ -394,6 +406,8 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         ("pop up the builder vm's display", "builder"),
         ("put the penguin's window away", "linux"),
         ("bring up devbox", "devbox"),
+        ("show me the devbox display", "devbox"),
+        ("vm start --name buildbox", "buildbox"),
         ("switch to devbox", "devbox"),
         ("stop devbox immediately", "devbox"),
         ("i want to see devbox", "devbox"),
@@ -411,6 +425,9 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         "show my computer's screen",
         "stop the vm immediately",
         "stop the guest os",
+        "reboot just the guest, rayos itself stays up",
+        "boot the guest kernel",
+        "show the main display",
         "kill the vm",
         "start 3",
     ] {
