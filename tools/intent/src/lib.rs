@@ -492,6 +492,18 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
             "probe-p (outside-evaluator writer given only the issue, kept apart in round 8-9)",
             paths.data("probe-p.jsonl"),
         ),
+        (
+            "probe-q (outside-evaluator writer given only the issue, kept apart in round 10)",
+            paths.data("probe-q.jsonl"),
+        ),
+        (
+            "probe-r (outside-evaluator writer given only the issue, kept apart in round 10)",
+            paths.data("probe-r.jsonl"),
+        ),
+        (
+            "probe-s (outside-evaluator writer given only the issue, kept apart in round 10)",
+            paths.data("probe-s.jsonl"),
+        ),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),
