@@ -52,15 +52,19 @@ fn eval_rejects_a_label_that_is_not_an_intent() {
     assert!(error.contains(":2:") && error.contains("\"vm.halt\" is not an intent label"), "{error}");
 }
 
-#[test]
-fn eval_counts_errors_and_entity_mistakes() {
-    let (engine, _) = load_engine(&Paths::workspace()).expect("weights load");
-    let example = |text: &str, intent: &str, entities: serde_json::Value| Example {
+/// A labelled example as an evaluation file would hold it.
+fn example(text: &str, intent: &str, entities: serde_json::Value) -> Example {
+    Example {
         text: text.into(),
         intent: intent.into(),
         entities: entities.as_object().cloned().unwrap_or_default(),
         source: None,
-    };
+    }
+}
+
+#[test]
+fn eval_counts_errors_and_entity_mistakes() {
+    let (engine, _) = load_engine(&Paths::workspace()).expect("weights load");
     let examples = vec![
         example("stop the linux vm", "vm.stop", serde_json::json!({"vm": "linux"})),
         example("stop the linux vm", "vm.start", serde_json::json!({"vm": "windows"})),
@@ -80,12 +84,6 @@ fn eval_counts_errors_and_entity_mistakes() {
 #[test]
 fn eval_compares_entities_as_the_engine_resolves_them() {
     let (engine, _) = load_engine(&Paths::workspace()).expect("weights load");
-    let example = |text: &str, intent: &str, entities: serde_json::Value| Example {
-        text: text.into(),
-        intent: intent.into(),
-        entities: entities.as_object().cloned().unwrap_or_default(),
-        source: None,
-    };
     // Labels written as a person would, against the engine's resolved values.
     let examples = vec![
         example("install rayos on the second disk", "install.run", serde_json::json!({"disk": "disk 2"})),
