@@ -121,7 +121,7 @@ pub struct Entities {
     /// A number of lines or records ("the last 20 lines").
     pub count: Option<u64>,
     /// A target (slot `vm`, `disk` or `entry`, and the value) the request names only as one
-    /// to leave out ("stop all vms except linux", "don't restart windows"): that slot is then
+    /// to leave out ("stop all vms except linux", "install on any disk but vda"): that slot is then
     /// empty, and no command should be made from the reading without asking which one.
     pub excluded: Option<(&'static str, String)>,
 }
@@ -1698,7 +1698,8 @@ enum Negation {
 
 /// The negated phrase starting at `words[i]`, if one does: "not", "don't" (split at the
 /// apostrophe: its "t" after "don"), "dont", "never (mind)", "no" before a level, and the
-/// excluding "except", "without", "skip", "instead of", "rather than", "other than".
+/// excluding "except", "without", "skip", "instead of", "rather than", "other than", and
+/// "but" after "all", "any" or "every" ("all vms but linux").
 /// "can't", "isn't", "won't" state a problem ("i can't see the linux desktop, show it"),
 /// not what to leave out.
 fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
@@ -1709,6 +1710,14 @@ fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
         // "no warnings, only errors" (but "no" is also a correction or a number sign).
         "no" if next.is_some_and(|n| Level::from_word(n).is_some()) => Some(Negation::Not),
         "except" | "without" | "skip" => Some(Negation::Exclude),
+        // "all vms but linux", "any disk but vda"
+        "but"
+            if words[i.saturating_sub(3)..i]
+                .iter()
+                .any(|w| matches!(*w, "all" | "any" | "every" | "everything")) =>
+        {
+            Some(Negation::Exclude)
+        }
         "instead" if next == Some("of") => Some(Negation::Exclude),
         "rather" | "other" if next == Some("than") => Some(Negation::Exclude),
         _ => None,
@@ -1754,13 +1763,20 @@ fn negated_phrases(words: &[&str], clause_ends: &[bool]) -> Vec<Option<Negation>
         if words[i] == "t" {
             negated[i - 1] = Some(kind); // the "don" of "don't"
         }
+        // The cue word itself always belongs to the phrase (so the scan moves on even when
+        // the cue is a word that ends other phrases, such as "but").
         let start = i;
-        while i < words.len() && !ends_phrase(words[i]) && !(i >= start + 2 && command_verb(words[i])) {
+        negated[i] = Some(kind);
+        i += 1;
+        let phrase_ends = |i: usize| {
+            i >= words.len()
+                || clause_ends[i - 1]
+                || ends_phrase(words[i])
+                || (i >= start + 2 && command_verb(words[i]))
+        };
+        while !phrase_ends(i) {
             negated[i] = Some(kind);
             i += 1;
-            if clause_ends[i - 1] {
-                break;
-            }
         }
     }
     negated

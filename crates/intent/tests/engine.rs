@@ -464,6 +464,7 @@ fn a_value_outside_a_negated_phrase_wins() {
         ("stop all vms except linux", "vm", "linux"),
         ("kill every vm except windows", "vm", "windows"),
         ("install on any disk other than disk 1", "disk", "vda"),
+        ("stop all vms but linux", "vm", "linux"),
     ] {
         let e = extract(text);
         assert_eq!((e.vm.as_deref(), e.disk.as_deref()), (None, None), "{text}");
@@ -618,8 +619,11 @@ fn assert_valid(r: &rayos_intent::Reading) {
     let e = engine();
     assert!(e.intent_id(&r.label).is_some());
     assert!(r.confidence.is_finite() && (0.0..=1.0).contains(&r.confidence), "{}", r.confidence);
-    assert_eq!(r.is_oos(), r.command.is_none());
-    assert_eq!(r.is_oos(), r.reply.is_some());
+    // No command exactly when out of scope or when the target was only left out; then a
+    // reply says why.
+    let nothing_to_run = r.is_oos() || r.entities.excluded.is_some();
+    assert_eq!(nothing_to_run, r.command.is_none(), "{r:?}");
+    assert_eq!(nothing_to_run, r.reply.is_some(), "{r:?}");
     for (id, p) in r.alternatives {
         assert!((id.0 as usize) < e.intents().len() && p.is_finite());
     }
@@ -647,6 +651,27 @@ proptest! {
     #[test]
     fn any_wordy_string_gives_a_valid_reading(text in "[a-z0-9 \"'\\-/#.]{0,200}") {
         assert_valid(&engine().read(&text, &FakeWorld));
+    }
+
+    /// Sentences made of the words the entity rules react to (negations, corrections,
+    /// clause ends, VM verbs, numbers): every one must come back, with all slots read.
+    #[test]
+    fn rule_word_salad_gives_a_valid_reading(
+        words in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "but", "all", "any", "not", "don't", "dont", "t", "no", "never", "except", "without", "instead",
+                "of", "rather", "than", "other", "and", "then", "just", "only", "stop", "start", "show", "the",
+                "vm", "guest", "linux", "devbox", "devbox's", "screen", "disk", "2", "-1", "boot", "crash", "last",
+                "one", "hundred", "n", "errors", "warnings", "grep", "for", "say", "actually", "wait", "sorry",
+                ",", ".", "?", "entry", "rayos-2", "to", "as", "default", "\"x\"",
+            ]),
+            0..24,
+        )
+    ) {
+        let text = words.join(" ");
+        assert_valid(&engine().read(&text, &FakeWorld));
+        let normalized = normalize(&text);
+        let _ = entities::extract(&rayos_intent::text::words(&normalized), &text, &FakeWorld);
     }
 
     #[test]
