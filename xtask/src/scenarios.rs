@@ -904,6 +904,11 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     ensure!(except.reason.as_deref() == Some("needs-target"), "{except:?}");
     expect_lines(&except, &["say which VM you mean"])?;
     ensure!(!except.contains("RAYOS_VM:"), "nothing may run: {}", except.text());
+    let shown = m.run_ok("intent stop all vms except linux", COMMAND_TIMEOUT)?;
+    expect_lines(
+        &shown,
+        &["command     - (nothing would run)", "why         That names linux only as the VM"],
+    )?;
     // A mistyped command is still a typo, not a request.
     let typo = m.run("hlep", COMMAND_TIMEOUT)?;
     ensure!(typo.reason.as_deref() == Some("unknown-command"), "{typo:?}");
