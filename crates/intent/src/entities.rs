@@ -1240,7 +1240,6 @@ fn is_not_a_vm_name(word: &str) -> bool {
     matches!(
         word,
         "everything"
-            | "all"
             | "both"
             | "them"
             | "everyone"
@@ -1254,9 +1253,6 @@ fn is_not_a_vm_name(word: &str) -> bool {
             | "emulator"
             | "process"
             | "thing"
-            | "rayos"
-            | "os"
-            | "me"
             | "us"
             | "user"
             | "showing"
@@ -1321,13 +1317,12 @@ const TEXT_STOP: [&str; 38] = [
     "plz", "thanks", "thx", "thank", "asap", "log", "right", "again", "if", "when", "whenever", "ok",
 ];
 
-/// For each word of `raw`, whether a clause ends after it: a comma, semicolon, `!`, `?`, a
-/// bracket, or a full stop before a space. All false when `raw` does not have `word_count`
-/// words (split words were joined).
-fn clause_ends(raw: &str, word_count: usize) -> Vec<bool> {
+/// For each word of `normalized`, whether a clause ends after it: a comma, semicolon, `!`,
+/// `?`, a bracket, or a full stop before a space. All false when the text does not have
+/// `word_count` words (split words were joined).
+fn clause_ends(normalized: &str, word_count: usize) -> Vec<bool> {
     use crate::text::TokenKind;
-    let normalized = crate::text::normalize(raw);
-    let tokens = crate::text::split(&normalized);
+    let tokens = crate::text::split(normalized);
     let ends: Vec<bool> = tokens
         .iter()
         .enumerate()
@@ -1362,7 +1357,7 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
     }
     let searching =
         words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
-    let clause_ends = clause_ends(raw, words.len());
+    let clause_ends = clause_ends(&crate::text::normalize(raw), words.len());
     for i in 0..words.len() {
         let w = words[i];
         let mut start = match w {
@@ -1798,6 +1793,10 @@ fn outside_negations(
     wanted: &dyn Fn(&str) -> bool,
 ) -> Entities {
     let whole = find_slots(words, raw, world, wanted);
+    let has_negation = |words: &[&str]| (0..words.len()).any(|i| starts_negation(words, i).is_some());
+    if !has_negation(words) {
+        return whole;
+    }
     // The negated words are blanked in the text by their byte ranges, so the rest keeps its
     // exact form (names such as "ci-runner"). When the engine joined split words ("don t" is
     // "dont"), its words no longer line up with the typed ones, and the typed words stand in.
@@ -1805,10 +1804,10 @@ fn outside_negations(
     let typed = word_tokens(&normalized);
     let typed_words: Vec<&str> = typed.iter().map(|t| &normalized[t.start..t.end]).collect();
     let words = if typed.len() == words.len() { words } else { &typed_words[..] };
-    if !(0..words.len()).any(|i| starts_negation(words, i).is_some()) {
+    if !has_negation(words) {
         return whole;
     }
-    let negated = negated_phrases(words, &clause_ends(raw, words.len()));
+    let negated = negated_phrases(words, &clause_ends(&normalized, words.len()));
     // The slots read with some of the negated words blanked out.
     let without = |drop: &dyn Fn(Option<Negation>) -> bool| {
         let mut text = normalized.clone().into_bytes();

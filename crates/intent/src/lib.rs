@@ -304,8 +304,9 @@ impl Engine {
         let (intent, confidence) = if words.is_empty() {
             // Nothing but symbols: a lone "?" (as in many shells and pagers) asks what can be
             // typed; anything else says nothing.
-            let asks = normalized.chars().any(|c| matches!(c, '?' | '\u{ff1f}'))
-                && normalized.chars().all(|c| c.is_whitespace() || matches!(c, '?' | '\u{ff1f}'));
+            let symbols = normalized.trim();
+            let asks = !symbols.is_empty()
+                && symbols.chars().all(|c| c.is_whitespace() || matches!(c, '?' | '\u{ff1f}'));
             match self.intent_id(HELP_LABEL).filter(|_| asks) {
                 Some(help) => (help, 1.0),
                 None => (self.oos, 1.0),

@@ -205,25 +205,21 @@ pub fn reading_json(engine: &Engine, text: &str, world: &dyn World) -> String {
 pub fn run_annotate(input: impl BufRead, mut output: impl Write) -> Result<(), ToolError> {
     let (engine, _) = load_engine(&Paths::workspace())?;
     let stdin = || PathBuf::from("<stdin>");
-    for line in input.lines() {
+    for (i, line) in input.lines().enumerate() {
         let line = line.map_err(|e| ToolError::Io(stdin(), e))?;
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |why: String| ToolError::Io(stdin(), io::Error::new(io::ErrorKind::InvalidData, why));
-        let value: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| bad(format!("{e}: {line}")))?;
-        let (Some(text), Some(intent)) = (value["text"].as_str(), value["intent"].as_str()) else {
-            return Err(bad(format!("needs \"text\" and \"intent\": {line}")));
-        };
+        let bad = |why: String| ToolError::Data(DataError::Parse { path: stdin(), line: i + 1, why });
+        let example: Example = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         let entities = engine
-            .slots_as(intent, text, &HostWorld)
-            .ok_or_else(|| bad(format!("unknown intent {intent:?}")))?;
+            .slots_as(&example.intent, &example.text, &HostWorld)
+            .ok_or_else(|| bad(format!("{:?} is not an intent label", example.intent)))?;
         writeln!(
             output,
             "{{\"text\":{},\"intent\":{},\"entities\":{}}}",
-            json_string(text),
-            json_string(intent),
+            json_string(&example.text),
+            json_string(&example.intent),
             entities.to_json()
         )
         .map_err(|e| ToolError::Io(PathBuf::from("<stdout>"), e))?;

@@ -608,8 +608,9 @@ pub fn build_lexicon(examples: &[Example], embeddings: &Embeddings) -> Lexicon {
     // A typo means what its word means: one edit away is close enough on its own, but two
     // edits apart ("verizon", "version") the two must also be seen in requests of the same
     // intent ("proccesor" and "processor" both in system.cpu).
+    let count_of = |w: &str| counts.get(w).copied().unwrap_or(0);
     let typo_of = |w: &str, candidate: &str| {
-        count_of_in(&counts, candidate) >= TYPO_FREQUENCY_RATIO * count_of_in(&counts, w)
+        count_of(candidate) >= TYPO_FREQUENCY_RATIO * count_of(w)
             && (text::edit_distance_capped(w, candidate, 1) <= 1 || main_label(w) == main_label(candidate))
     };
     let mut frequent: Vec<(&String, usize)> =
@@ -617,7 +618,6 @@ pub fn build_lexicon(examples: &[Example], embeddings: &Embeddings) -> Lexicon {
     frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let all: Vec<&str> = frequent.iter().map(|(w, _)| w.as_str()).collect();
     let candidates = Lexicon::build(&all);
-    let count_of = |w: &str| count_of_in(&counts, w);
     let words: Vec<&str> = frequent
         .iter()
         .filter(|(w, _)| {
@@ -632,8 +632,4 @@ pub fn build_lexicon(examples: &[Example], embeddings: &Embeddings) -> Lexicon {
         .map(|(w, _)| w.as_str())
         .collect();
     Lexicon::build(&words)
-}
-
-fn count_of_in(counts: &std::collections::BTreeMap<String, usize>, word: &str) -> usize {
-    counts.get(word).copied().unwrap_or(0)
 }
