@@ -909,6 +909,9 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
         &shown,
         &["command     - (nothing would run)", "why         That names linux only as the VM"],
     )?;
+    // Word order decides the direction: airplane mode off is the network on.
+    let airplane = m.run_ok("intent turn off airplane mode", COMMAND_TIMEOUT)?;
+    expect_lines(&airplane, &["net.enable", "command     net enable"])?;
     // A mistyped command is still a typo, not a request.
     let typo = m.run("hlep", COMMAND_TIMEOUT)?;
     ensure!(typo.reason.as_deref() == Some("unknown-command"), "{typo:?}");

@@ -699,7 +699,10 @@ pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
             if words.get(j).is_some_and(|n| matches!(*n, "number" | "no" | "num" | "nr" | "#")) {
                 j += 1;
             }
-            if let Some((n, _)) = number_at(words, j) {
+            // Dictation hears "disk two" at the end of a request as "disc to" or "disk too".
+            let dictated_two = matches!(words.get(j), Some(&"to" | &"too"))
+                && words[j + 1..].iter().all(|w| matches!(*w, "please" | "pls" | "now" | "thanks"));
+            if let Some(n) = number_at(words, j).map(|(n, _)| n).or(dictated_two.then_some(2)) {
                 if let Some(name) = by_index(n) {
                     return Some(name);
                 }
@@ -1134,7 +1137,7 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
         {
             j += 1;
         }
-        if let Some(t) = tokens.get(j).filter(|t| plausible_vm_name(t)) {
+        if let Some(t) = tokens.get(j).filter(|t| plausible_vm_name(t) && !is_not_a_vm_name(t.text)) {
             if !after_determiner || !is_vm_part_word(t.text) {
                 return Some(String::from(t.text));
             }
@@ -1194,7 +1197,7 @@ const VM_SHORT_FORMS: [(&str, &str); 5] =
 const VM_DISTRIBUTIONS: [(&str, &str); 3] = [("ubuntu", "linux"), ("debian", "linux"), ("busybox", "linux")];
 
 /// A name that ends a VM command with nothing but filler after it: "stop devbox",
-/// "power on devbox please", "shut down the builder now". Without this the name would be
+/// "power on devbox please", "shut down the builder now", "pull the plug on devbox". Without this the name would be
 /// dropped and the command would act on the default VM instead of the one the user named;
 /// with it the shell answers "there is no VM named 'devbox'" when none is registered.
 fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
@@ -1218,12 +1221,7 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
                 | "over"
         )
     };
-    // The last verb first: in "i want to see devbox" the name follows "see".
-    tokens.iter().enumerate().rev().filter(|(_, t)| verb(t.text)).find_map(|(v, _)| {
-        let mut j = v + 1;
-        while tokens.get(j).is_some_and(|t| particle(t.text)) {
-            j += 1;
-        }
+    let name_at = |j: usize| {
         let name = tokens.get(j).filter(|t| {
             plausible_vm_name(t)
                 && !is_not_a_vm_name(t.text)
@@ -1231,11 +1229,51 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
                 && !t.text.chars().all(|c| c.is_ascii_digit())
         })?;
         tokens[j + 1..].iter().all(|t| is_vm_name_stopword(t.text)).then(|| String::from(name.text))
+    };
+    // The last verb first: in "i want to see devbox" the name follows "see".
+    let after_verb = tokens.iter().enumerate().rev().filter(|(_, t)| verb(t.text)).find_map(|(v, _)| {
+        let mut j = v + 1;
+        while tokens.get(j).is_some_and(|t| particle(t.text)) {
+            // "switch to devbox", but not "restart the vm to test it": after the thing
+            // acted on, "to" says why.
+            let says_why = matches!(tokens[j].text, "to" | "into")
+                && tokens[v + 1..j].iter().any(|t| matches!(t.text, "vm" | "guest" | "machine"));
+            if says_why {
+                return None;
+            }
+            j += 1;
+        }
+        name_at(j)
+    });
+    // A VM request in other words ends with where it acts: "pull the plug on devbox",
+    // "take me to devbox".
+    // "to" only where it goes somewhere: "restart the vm to fix it" names no VM.
+    after_verb.or_else(|| {
+        let polite = |w: &str| matches!(w, "please" | "pls" | "plz" | "now" | "thanks" | "asap");
+        let last = tokens.iter().rposition(|t| !polite(t.text))?;
+        let back = |n: usize| last.checked_sub(n).map_or("", |i| tokens[i].text);
+        let before = back(1);
+        let goes = before == "on"
+            || matches!(before, "to" | "into" | "onto")
+                && matches!(
+                    back(2),
+                    "me" | "us"
+                        | "go"
+                        | "switch"
+                        | "over"
+                        | "back"
+                        | "jump"
+                        | "get"
+                        | "bring"
+                        | "take"
+                        | "move"
+                );
+        goes.then(|| name_at(last)).flatten()
     })
 }
 
 /// Things a VM command can name that are not VMs: "stop the download", "hide the mouse",
-/// "restart everything", "show my computer's screen".
+/// "restart everything", "show my computer's screen", "give the vm back".
 fn is_not_a_vm_name(word: &str) -> bool {
     matches!(
         word,
@@ -1284,6 +1322,10 @@ fn is_not_a_vm_name(word: &str) -> bool {
             | "service"
             | "timer"
             | "alarm"
+            | "back"
+            | "again"
+            | "too"
+            | "also"
     )
 }
 
@@ -1439,9 +1481,11 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
 pub fn find_entry(words: &[&str], raw: &str, world: &dyn World) -> Option<String> {
     let entries = world.boot_entries();
     let normalized_raw = crate::text::normalize(raw);
-    // Numbers as digits, so that "rayos two" names the entry `rayos-2`.
+    // Numbers as digits and dictated dashes dropped, so that "rayos two" and "ray os dash
+    // two" name the entry `rayos-2`.
     let spoken: Vec<String> = words
         .iter()
+        .filter(|w| !matches!(**w, "dash" | "hyphen"))
         .map(|w| match unit_word(w).or_else(|| tens_word(w)) {
             Some(n) => n.to_string(),
             None => String::from(*w),

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 
 use crate::embeddings::Embeddings;
 use crate::known::{is_neutral, Familiarity};
+use crate::polarity;
 
 /// Which poolings of the word vectors make up the dense features, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,21 +34,25 @@ pub struct Pooling {
     /// and the pooled vectors, whose scale does not depend on length, decide alone: that
     /// rejected long in-scope requests (cross-validation, round 4).
     pub fourth_root_sparse: bool,
+    /// Not a pooling: a full-weight indicator of the direction the request turns something
+    /// (see [`crate::polarity`]), which word order decides and a bag of words cannot see.
+    pub polarity: bool,
 }
 
 impl Pooling {
     /// The flags as stored in the weights: bit 0 mean, bit 1 max, bit 2 unfamiliar, bit 3
-    /// the fourth-root scale of the sparse indicators.
+    /// the fourth-root scale of the sparse indicators, bit 4 the polarity indicator.
     pub fn bits(self) -> u32 {
         u32::from(self.mean)
             | u32::from(self.max) << 1
             | u32::from(self.unfamiliar) << 2
             | u32::from(self.fourth_root_sparse) << 3
+            | u32::from(self.polarity) << 4
     }
 
     /// Parses stored flags; `None` for unknown bits or no pooling at all.
     pub fn from_bits(bits: u32) -> Option<Pooling> {
-        if bits & !15 != 0 || bits & 7 == 0 {
+        if bits & !31 != 0 || bits & 7 == 0 {
             return None;
         }
         Some(Pooling {
@@ -55,6 +60,7 @@ impl Pooling {
             max: bits & 2 != 0,
             unfamiliar: bits & 4 != 0,
             fourth_root_sparse: bits & 8 != 0,
+            polarity: bits & 16 != 0,
         })
     }
 
@@ -80,6 +86,7 @@ const KIND_TRIGRAM: u8 = 3;
 const KIND_UNFAMILIAR_COUNT: u8 = 4;
 const KIND_UNFAMILIAR_SHARE: u8 = 5;
 const KIND_EDGE: u8 = 6;
+const KIND_POLARITY: u8 = 7;
 
 struct Fnv(u64);
 
@@ -259,20 +266,27 @@ pub fn featurize(
             _ => out.sparse.push((bucket, value)),
         }
     }
+    // Full-weight indicators, so that a long request does not dilute them.
+    let mut add_full_weight = |bucket: u32| match out.sparse.binary_search_by_key(&bucket, |&(b, _)| b) {
+        Ok(at) => out.sparse[at].1 += 1.0,
+        Err(at) => out.sparse.insert(at, (bucket, 1.0)),
+    };
     if pooling.unfamiliar {
         // How many words are unfamiliar (0, 1, 2, 3 or more) and what share of the words
-        // (none, up to a third, up to two thirds, more): full-weight indicators, so that a
-        // long request does not dilute them.
+        // (none, up to a third, up to two thirds, more).
         let mut count = Fnv::new(KIND_UNFAMILIAR_COUNT);
         count.byte(unfamiliar.min(3) as u8);
         let share = if unfamiliar == 0 { 0 } else { 1 + (3 * unfamiliar).saturating_sub(1) / counted.max(1) };
         let mut part = Fnv::new(KIND_UNFAMILIAR_SHARE);
         part.byte(share.min(3) as u8);
-        for bucket in [count.bucket(mask), part.bucket(mask)] {
-            match out.sparse.binary_search_by_key(&bucket, |&(b, _)| b) {
-                Ok(at) => out.sparse[at].1 += 1.0,
-                Err(at) => out.sparse.insert(at, (bucket, 1.0)),
-            }
+        add_full_weight(count.bucket(mask));
+        add_full_weight(part.bucket(mask));
+    }
+    if pooling.polarity {
+        if let Some(direction) = polarity::polarity(request_words) {
+            let mut h = Fnv::new(KIND_POLARITY);
+            h.byte(direction as u8);
+            add_full_weight(h.bucket(mask));
         }
     }
 }

@@ -43,6 +43,7 @@ pub mod features;
 pub mod format;
 pub mod known;
 pub mod model;
+pub mod polarity;
 pub mod spell;
 pub mod table;
 pub mod text;

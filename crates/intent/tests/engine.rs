@@ -178,6 +178,24 @@ fn typos_punctuation_extra_words_and_order_keep_the_intent() {
 // ---------------------------------------------------------------- entities
 
 #[test]
+fn word_order_decides_on_or_off() {
+    // A bag of words reads these the wrong way round; the polarity feature does not.
+    let e = engine();
+    for (text, label) in [
+        ("airplane mode off", "net.enable"),
+        ("turn off airplane mode", "net.enable"),
+        ("airplane mode on", "net.disable"),
+        ("don't keep the network off, enable it", "net.enable"),
+        ("enable networking, not disable", "net.enable"),
+        ("the network is on and i never asked, turn it off", "net.disable"),
+        ("arm the watchdog, don't disarm it", "watchdog.arm"),
+        ("don't arm the watchdog", "watchdog.disarm"),
+    ] {
+        assert_eq!(e.read(text, &FakeWorld).label, label, "{text}");
+    }
+}
+
+#[test]
 fn numbers_as_digits_and_words() {
     let w = ["twenty", "five"];
     assert_eq!(entities::number_at(&w, 0), Some((25, 2)));
@@ -279,6 +297,9 @@ fn disks_by_name_index_ordinal_and_size() {
         ("install to the second one", "vdb"),
         ("list the discs", "none"),
         ("put it on the third disc", "vdc"),
+        // Dictated "disk two".
+        ("install rayos on disc to", "vdb"),
+        ("install on disk too please", "vdb"),
     ] {
         assert_eq!(extract(text).disk.as_deref().unwrap_or("none"), disk, "{text}");
     }
@@ -307,6 +328,7 @@ fn entries_named_with_number_words() {
         entities::extract(&words(&normalized), text, &Entries).entry
     };
     assert_eq!(entry("make rayos two the default").as_deref(), Some("rayos-2"));
+    assert_eq!(entry("make rayos dash one the default").as_deref(), Some("rayos-1"));
     assert_eq!(entry("default rayos 1").as_deref(), Some("rayos-1"));
     assert_eq!(entry("boot into recovery by default").as_deref(), Some("recovery"));
     assert_eq!(entry("make rayos nine the default"), None);
@@ -411,6 +433,10 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         ("switch to devbox", "devbox"),
         ("stop devbox immediately", "devbox"),
         ("i want to see devbox", "devbox"),
+        // Other words for a VM command end with where it acts.
+        ("pull the plug on devbox", "devbox"),
+        ("take me to devbox", "devbox"),
+        ("switch over to devbox please", "devbox"),
     ] {
         assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
     }
@@ -430,6 +456,11 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         "show the main display",
         "kill the vm",
         "start 3",
+        // After the thing acted on, "to" says why.
+        "restart the vm to test",
+        "restart the vm to fix it",
+        "hide the vm to the tray",
+        "give the vm back to me",
     ] {
         assert_eq!(extract(text).vm, None, "{text}");
     }
@@ -812,7 +843,8 @@ fn os_words_with_another_meaning_are_out_of_scope() {
 #[test]
 fn classifier_section_round_trips_with_int8_sparse_rows() {
     use rayos_intent::{Classifier, Pooling};
-    let pooling = Pooling { mean: true, max: false, unfamiliar: true, fourth_root_sparse: true };
+    let pooling =
+        Pooling { mean: true, max: false, unfamiliar: true, fourth_root_sparse: true, polarity: true };
     let mut next = 0.0f32;
     let mut model = Classifier::new(3, 8, 4, 2, pooling, || {
         next += 0.25;
@@ -857,7 +889,7 @@ fn dot_product_matches_a_plain_sum() {
 #[test]
 fn pooling_flags_round_trip() {
     use rayos_intent::Pooling;
-    for bits in (1..16).filter(|b| b & 7 != 0) {
+    for bits in (1..32).filter(|b| b & 7 != 0) {
         let p = Pooling::from_bits(bits).expect("valid flags");
         assert_eq!(p.bits(), bits);
         assert_eq!(p.blocks(), (bits & 7).count_ones() as usize);
@@ -866,6 +898,7 @@ fn pooling_flags_round_trip() {
         Pooling::from_bits(0).is_none()
             && Pooling::from_bits(8).is_none()
             && Pooling::from_bits(16).is_none()
+            && Pooling::from_bits(32 | 1).is_none()
     );
 }
 

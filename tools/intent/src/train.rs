@@ -64,7 +64,13 @@ impl Default for TrainConfig {
         TrainConfig {
             bucket_count: 1 << 13,
             hidden: 128,
-            pooling: Pooling { mean: true, max: true, unfamiliar: true, fourth_root_sparse: true },
+            pooling: Pooling {
+                mean: true,
+                max: true,
+                unfamiliar: true,
+                fourth_root_sparse: true,
+                polarity: true,
+            },
             hidden_learning_rate: 0.25,
             epochs: 12,
             averaged_epochs: 6,
