@@ -500,6 +500,18 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
             "probe-s (outside-evaluator writer given only the issue, kept apart in round 10)",
             paths.data("probe-s.jsonl"),
         ),
+        (
+            "probe-t (outside-evaluator writer given only the issue, kept apart in round 11)",
+            paths.data("probe-t.jsonl"),
+        ),
+        (
+            "probe-u (outside-evaluator writer given only the issue, kept apart in round 11)",
+            paths.data("probe-u.jsonl"),
+        ),
+        (
+            "probe-v (outside-evaluator writer given only the issue, kept apart in round 11)",
+            paths.data("probe-v.jsonl"),
+        ),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),
