@@ -1091,6 +1091,13 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
         {
             return Some(String::from(text));
         }
+        // A name after a screen: "the display of devbox", "detach the screen of builder".
+        if screen_word(text)
+            && is(i + 1, &|w| w == "of")
+            && tokens.get(i + 2).is_some_and(|t| plausible_vm_name(t) && !is_not_a_vm_name(t.text))
+        {
+            return Some(String::from(tokens[i + 2].text));
+        }
         if let Some(stem) = text.strip_suffix("'s").or_else(|| text.strip_suffix("\u{2019}s")) {
             if is(i + 1, &screen_word) {
                 if marker(stem) && i > 0 && plausible_vm_name(&tokens[i - 1]) {
@@ -1101,8 +1108,10 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
                 }
             }
         }
+        // "vm", "guest", "virtual machine", and "v m" as dictation or haste splits it.
         let marks = marker(tokens[i].text)
-            || (tokens[i].text == "virtual" && is(i + 1, &|n| matches!(n, "machine" | "machines")));
+            || (tokens[i].text == "virtual" && is(i + 1, &|n| matches!(n, "machine" | "machines")))
+            || (tokens[i].text == "v" && is(i + 1, &|n| n == "m"));
         if !marks {
             if matches!(tokens[i].text, "named" | "called") {
                 if let Some(t) = tokens.get(i + 1).filter(|t| plausible_vm_name(t)) {

@@ -407,6 +407,9 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     ] {
         assert_eq!(extract(text).vm, None, "{text}");
     }
+    assert_eq!(extract("detach the display of devbox").vm.as_deref(), Some("devbox"));
+    assert_eq!(extract("stop the builder v m").vm.as_deref(), Some("builder"));
+    assert_eq!(extract("close the window of the vm").vm, None);
     assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
     assert_eq!(extract("start up the vm builder please").vm.as_deref(), Some("builder"));
 }
