@@ -699,9 +699,11 @@ pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
             if words.get(j).is_some_and(|n| matches!(*n, "number" | "no" | "num" | "nr" | "#")) {
                 j += 1;
             }
-            // Dictation hears "disk two" at the end of a request as "disc to" or "disk too".
+            // Dictation hears "disk two" at the end of a request as "disc to" or "disk too";
+            // after a determiner "too" means also ("format the disk too").
             let dictated_two = matches!(words.get(j), Some(&"to" | &"too"))
-                && words[j + 1..].iter().all(|w| matches!(*w, "please" | "pls" | "now" | "thanks"));
+                && words[j + 1..].iter().all(|w| crate::text::is_filler(w))
+                && !(i > 0 && matches!(words[i - 1], "the" | "this" | "that" | "my" | "a" | "your" | "our"));
             if let Some(n) = number_at(words, j).map(|(n, _)| n).or(dictated_two.then_some(2)) {
                 if let Some(name) = by_index(n) {
                     return Some(name);
@@ -1091,10 +1093,13 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
         {
             return Some(String::from(text));
         }
-        // A name after a screen: "the display of devbox", "detach the screen of builder".
+        // A name after a screen: "the display of devbox", "detach the screen of builder" (a
+        // short form or distribution is left to find_vm: "the display of ubuntu" is linux).
         if screen_word(text)
             && is(i + 1, &|w| w == "of")
-            && tokens.get(i + 2).is_some_and(|t| plausible_vm_name(t) && !is_not_a_vm_name(t.text))
+            && tokens
+                .get(i + 2)
+                .is_some_and(|t| plausible_vm_name(t) && !is_not_a_vm_name(t.text) && !is_vm_alias(t.text))
         {
             return Some(String::from(tokens[i + 2].text));
         }
@@ -1199,16 +1204,22 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
     named_after_vm_verb(tokens)
 }
 
+/// Whether the word is a short form or a distribution standing for a built-in VM.
+fn is_vm_alias(word: &str) -> bool {
+    VM_SHORT_FORMS.iter().chain(VM_DISTRIBUTIONS.iter()).any(|(alias, _)| *alias == word)
+}
+
 /// Short forms and nicknames of the built-in VMs' names.
 const VM_SHORT_FORMS: [(&str, &str); 5] =
     [("win", "windows"), ("win10", "windows"), ("win11", "windows"), ("tux", "linux"), ("penguin", "linux")];
 /// Systems that, unmarked, stand for the built-in linux VM ("boot debian").
 const VM_DISTRIBUTIONS: [(&str, &str); 3] = [("ubuntu", "linux"), ("debian", "linux"), ("busybox", "linux")];
 
-/// A name that ends a VM command with nothing but filler after it: "stop devbox",
-/// "power on devbox please", "shut down the builder now", "pull the plug on devbox". Without this the name would be
-/// dropped and the command would act on the default VM instead of the one the user named;
-/// with it the shell answers "there is no VM named 'devbox'" when none is registered.
+/// A name that ends a VM command with nothing but filler after it: "stop devbox", "power on
+/// devbox please", "shut down the builder now", "pull the plug on devbox". Without this the
+/// name would be dropped and the command would act on the default VM instead of the one the
+/// user named; with it the shell answers "there is no VM named 'devbox'" when none is
+/// registered.
 fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
     let verb =
         |w: &str| is_vm_command_word(w) || matches!(w, "stp" | "strt" | "unhide" | "relaunch" | "unpause");
@@ -1243,9 +1254,11 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
     let after_verb = tokens.iter().enumerate().rev().filter(|(_, t)| verb(t.text)).find_map(|(v, _)| {
         let mut j = v + 1;
         while tokens.get(j).is_some_and(|t| particle(t.text)) {
-            // "switch to devbox", but not "restart the vm to test it": after the thing
-            // acted on, "to" says why.
+            // "switch to devbox" and "switch the vm to devbox", but not "restart the vm to
+            // test it": after the thing acted on, "to" says why, unless the verb moves the
+            // screen somewhere.
             let says_why = matches!(tokens[j].text, "to" | "into")
+                && !matches!(tokens[v].text, "switch" | "change" | "move" | "flip" | "swap" | "go" | "jump")
                 && tokens[v + 1..j].iter().any(|t| matches!(t.text, "vm" | "guest" | "machine"));
             if says_why {
                 return None;
@@ -1254,29 +1267,17 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
         }
         name_at(j)
     });
-    // A VM request in other words ends with where it acts: "pull the plug on devbox",
-    // "take me to devbox".
-    // "to" only where it goes somewhere: "restart the vm to fix it" names no VM.
+    // A VM request in other words ends with where it goes: "pull the plug on devbox", "take
+    // me to devbox". Not "start it on startup" nor "restart the vm to fix it".
     after_verb.or_else(|| {
-        let polite = |w: &str| matches!(w, "please" | "pls" | "plz" | "now" | "thanks" | "asap");
-        let last = tokens.iter().rposition(|t| !polite(t.text))?;
+        let last = tokens.iter().rposition(|t| !crate::text::is_filler(t.text))?;
         let back = |n: usize| last.checked_sub(n).map_or("", |i| tokens[i].text);
-        let before = back(1);
-        let goes = before == "on"
-            || matches!(before, "to" | "into" | "onto")
+        let goes = (back(1) == "on" && back(2) == "plug")
+            || (matches!(back(1), "to" | "into" | "onto")
                 && matches!(
                     back(2),
-                    "me" | "us"
-                        | "go"
-                        | "switch"
-                        | "over"
-                        | "back"
-                        | "jump"
-                        | "get"
-                        | "bring"
-                        | "take"
-                        | "move"
-                );
+                    "me" | "us" | "go" | "switch" | "over" | "jump" | "move" | "flip" | "swap"
+                ));
         goes.then(|| name_at(last)).flatten()
     })
 }
@@ -1332,6 +1333,7 @@ fn is_not_a_vm_name(word: &str) -> bool {
             | "timer"
             | "alarm"
             | "back"
+            | "over"
             | "again"
             | "too"
             | "also"

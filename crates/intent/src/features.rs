@@ -285,7 +285,10 @@ pub fn featurize(
     if pooling.polarity {
         if let Some(direction) = polarity::polarity(request_words) {
             let mut h = Fnv::new(KIND_POLARITY);
-            h.byte(direction as u8);
+            h.byte(match direction {
+                polarity::Polarity::On => 0,
+                polarity::Polarity::Off => 1,
+            });
             add_full_weight(h.bucket(mask));
         }
     }

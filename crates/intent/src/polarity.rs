@@ -80,8 +80,7 @@ fn particle_sign(words: &[&str], i: usize) -> i32 {
     let after_particle_verb = takes_particle(before);
     // "network down" is how a status question says it; "take it down" is a command.
     let is_state = words[i] == "down" && !matches!(before, "it" | "them" | "back");
-    let at_end =
-        i + 1 == words.len() || matches!(words[i + 1], "please" | "pls" | "now" | "again" | "thanks");
+    let at_end = words[i + 1..].iter().all(|w| crate::text::is_filler(w));
     if (after_particle_verb && !is_state) || (words[i] == "on" && at_end) {
         sign
     } else {
@@ -89,12 +88,14 @@ fn particle_sign(words: &[&str], i: usize) -> i32 {
     }
 }
 
-/// Whether a negation stands at `i`: "not", "never", or the "t" of "don't",
-/// "doesn't", "isn't" (but not of "can't", which states a problem: "i can't connect"), and
-/// neither "never mind" nor "why don't you", which ask for the thing.
+/// Whether a negation stands at `i`: "not", "never", "dont", or the "t" of "don't",
+/// "doesn't", "isn't" (but not of "can't" or "can not", which state a problem: "i can't
+/// connect"), and neither "never mind" nor "why don't you", which ask for the thing.
 fn is_negation(words: &[&str], i: usize) -> bool {
     match words[i] {
-        "not" | "dont" => true,
+        // "i can not connect" states a problem, as "can't" does.
+        "not" => !(i > 0 && matches!(words[i - 1], "can" | "could")),
+        "dont" | "doesnt" | "didnt" | "isnt" | "arent" | "wont" | "shouldnt" => true,
         "never" => words.get(i + 1) != Some(&"mind"),
         "t" => {
             i > 0
@@ -109,18 +110,18 @@ fn is_network_noun(word: &str) -> bool {
     matches!(word, "network" | "networking" | "internet" | "net" | "wifi" | "connection" | "connectivity")
 }
 
-/// Whether a negation stands one or two words before the direction word at `i`, or up to
-/// four when a verb of keeping stands between ("don't keep the network off"); never across
-/// another direction word ("don't stop, start it").
+/// Whether a negation stands one or two words before the direction word at `i`, or right
+/// before a verb that takes the direction as its particle, up to four words back ("don't
+/// keep the network off", "don't turn the wifi off"); never across another direction word
+/// ("don't stop, start it").
 fn negated(words: &[&str], i: usize) -> bool {
-    let mut reach = 2;
     for (back, j) in (i.saturating_sub(4)..i).rev().enumerate() {
-        if matches!(words[j], "keep" | "leave" | "stay" | "let") {
-            reach = 4;
+        if back < 2 && is_negation(words, j) {
+            return true;
         }
-        // "no" negates nouns ("no internet", below), not verbs: "disable it, no, enable it"
-        // corrects itself.
-        if back < reach && is_negation(words, j) {
+        let takes_direction =
+            matches!(words[j], "keep" | "leave" | "stay" | "let" | "turn" | "switch" | "put" | "flip");
+        if takes_direction && j > 0 && is_negation(words, j - 1) {
             return true;
         }
         if direction_word(words[j]) {
@@ -134,16 +135,43 @@ fn direction_word(word: &str) -> bool {
     verb_sign(word) != 0 || matches!(word, "on" | "up" | "down" | "off")
 }
 
+/// Where a request names airplane (flight) mode: the index of its "mode".
+fn airplane_mode_at(words: &[&str]) -> Option<usize> {
+    (1..words.len()).find(|&i| {
+        words[i] == "mode" && matches!(words[i - 1], "airplane" | "aeroplane" | "flight" | "plane")
+    })
+}
+
+fn ends_clause(word: &str) -> bool {
+    matches!(word, "and" | "then" | "but" | "also" | "so")
+}
+
+/// Whether the direction word at `k` acts on the airplane mode whose "mode" is at `mode`:
+/// up to three words before it or two after, in the same clause ("turn off airplane mode",
+/// "airplane mode off", but not "enable wifi" in "disable airplane mode and enable wifi").
+fn acts_on_airplane_mode(words: &[&str], k: usize, mode: usize) -> bool {
+    let start = mode - 1;
+    let between = if k < start && k + 3 >= start {
+        &words[k + 1..start]
+    } else if k > mode && k <= mode + 2 {
+        &words[mode + 1..k]
+    } else {
+        return false;
+    };
+    !between.iter().any(|w| ends_clause(w))
+}
+
 /// The direction the words turn something, or `None` when they name none or contradict each
 /// other. Every direction word counts, turned round when a negation stands shortly before
-/// it; "no internet" counts as off; airplane (flight) mode turns the whole result round.
+/// it; "no internet" counts as off. Airplane (flight) mode on is the network off: the words
+/// that act on it count the other way round, and named with none ("put it in airplane
+/// mode") it counts as entered, unless the request leaves it ("get out of airplane mode")
+/// or a negation stands before it.
 pub fn polarity(words: &[&str]) -> Option<Polarity> {
+    let airplane = airplane_mode_at(words);
     let mut sum = 0;
-    let mut airplane = false;
+    let mut acts_on_airplane = false;
     for (i, &word) in words.iter().enumerate() {
-        if word == "mode" && i > 0 && matches!(words[i - 1], "airplane" | "aeroplane" | "flight" | "plane") {
-            airplane = true;
-        }
         let mut sign = match word {
             "on" | "up" | "down" | "off" => particle_sign(words, i),
             // "dis arm", "un-arm"
@@ -155,19 +183,22 @@ pub fn polarity(words: &[&str]) -> Option<Polarity> {
         } else if sign != 0 && negated(words, i) {
             sign = -sign;
         }
+        if sign != 0 && airplane.is_some_and(|mode| acts_on_airplane_mode(words, i, mode)) {
+            sign = -sign;
+            acts_on_airplane = true;
+        }
         sum += sign;
     }
-    if airplane {
-        // Airplane mode on is the network off. Named with no direction, it is entered ("put
-        // it in airplane mode") unless the request leaves it ("get out of airplane mode").
-        let leaves = words.iter().any(|w| matches!(*w, "exit" | "leave" | "quit" | "out" | "end"));
-        sum = if sum != 0 {
-            -sum
-        } else if leaves {
-            1
-        } else {
-            -1
-        };
+    if let (Some(mode), false) = (airplane, acts_on_airplane) {
+        let before = mode.saturating_sub(5)..mode - 1;
+        if words[before.clone()]
+            .iter()
+            .any(|w| matches!(*w, "exit" | "leave" | "leaving" | "quit" | "out" | "end"))
+        {
+            sum += 1;
+        } else if !before.into_iter().any(|j| is_negation(words, j)) {
+            sum -= 1;
+        }
     }
     match sum {
         0 => None,
@@ -215,6 +246,13 @@ mod tests {
         assert_eq!(read("go back to having no network"), Some(Polarity::Off));
         assert_eq!(read("i can't connect, turn the wifi on"), Some(Polarity::On));
         assert_eq!(read("why don't you arm the watchdog"), Some(Polarity::On));
+        assert_eq!(read("disable airplane mode and enable wifi"), Some(Polarity::On));
+        assert_eq!(read("turn airplane mode off and turn wifi on"), Some(Polarity::On));
+        assert_eq!(read("turn on the network, then leave airplane mode"), Some(Polarity::On));
+        assert_eq!(read("don't turn off airplane mode"), Some(Polarity::Off));
+        assert_eq!(read("don't put it in airplane mode"), None);
+        assert_eq!(read("i can not connect, turn the wifi on"), Some(Polarity::On));
+        assert_eq!(read("please don't turn the wifi off"), Some(Polarity::On));
         assert_eq!(read("never mind the status, arm it"), Some(Polarity::On));
     }
 

@@ -141,3 +141,9 @@ pub fn edit_distance_capped(a: &str, b: &str, cap: usize) -> usize {
     }
     previous[b.len()].min(cap + 1)
 }
+
+/// Words that add politeness or urgency and nothing else, at the end of a request ("stop
+/// devbox please", "network on now").
+pub fn is_filler(word: &str) -> bool {
+    matches!(word, "please" | "pls" | "plz" | "now" | "thanks" | "thx" | "asap" | "again")
+}

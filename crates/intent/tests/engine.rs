@@ -300,6 +300,7 @@ fn disks_by_name_index_ordinal_and_size() {
         // Dictated "disk two".
         ("install rayos on disc to", "vdb"),
         ("install on disk too please", "vdb"),
+        ("install rayos and format the disk too", "none"),
     ] {
         assert_eq!(extract(text).disk.as_deref().unwrap_or("none"), disk, "{text}");
     }
@@ -408,6 +409,7 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
         assert_eq!(extract(text).vm, None, "{text}");
     }
     assert_eq!(extract("detach the display of devbox").vm.as_deref(), Some("devbox"));
+    assert_eq!(extract("show the display of ubuntu").vm.as_deref(), Some("linux"));
     assert_eq!(extract("stop the builder v m").vm.as_deref(), Some("builder"));
     assert_eq!(extract("close the window of the vm").vm, None);
     assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
@@ -440,6 +442,7 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         ("pull the plug on devbox", "devbox"),
         ("take me to devbox", "devbox"),
         ("switch over to devbox please", "devbox"),
+        ("switch the vm to devbox", "devbox"),
     ] {
         assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
     }
@@ -459,6 +462,10 @@ fn a_bare_name_after_a_vm_verb_is_the_vm_not_the_default() {
         "show the main display",
         "kill the vm",
         "start 3",
+        // Where it acts, but not a VM: "on" and "to" only after "plug" and "me".
+        "start it on startup",
+        "stop devbox, i'm on battery",
+        "bring it back to life",
         // After the thing acted on, "to" says why.
         "restart the vm to test",
         "restart the vm to fix it",
