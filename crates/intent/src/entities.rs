@@ -1403,14 +1403,15 @@ fn clause_ends(normalized: &str, word_count: usize) -> Vec<bool> {
 
 /// A search term: quoted, or after "containing", "mentioning", "grep", "search ... for".
 /// Keywords are read from `words` (typo-corrected); the term itself is copied from `typed`
-/// (the same words as typed), which must be as long as `words`.
-pub fn find_text(words: &[&str], typed: &[&str], raw: &str) -> Option<String> {
+/// (the same words as typed), which must be as long as `words`. `normalized` is `raw`
+/// normalised (where the term's clause ends).
+pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) -> Option<String> {
     if let Some(q) = quoted(raw) {
         return Some(q);
     }
     let searching =
         words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
-    let clause_ends = clause_ends(&crate::text::normalize(raw), words.len());
+    let clause_ends = clause_ends(normalized, words.len());
     for i in 0..words.len() {
         let w = words[i];
         let mut start = match w {
@@ -1915,7 +1916,7 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
         level: wanted("level").then(|| find_level(words)).flatten(),
         // Units as typed first: "mins" is a unit even where the lexicon would correct it.
         seconds: wanted("seconds").then(|| find_seconds(&typed).or_else(|| find_seconds(words))).flatten(),
-        text: wanted("text").then(|| find_text(words, &typed, raw)).flatten(),
+        text: wanted("text").then(|| find_text(words, &typed, raw, &normalized)).flatten(),
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
         count: wanted("count").then(|| find_count(words)).flatten(),
         excluded: None,
