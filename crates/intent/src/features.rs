@@ -6,7 +6,9 @@
 //! corpus never showed; the character trigrams carry robustness to typos; words and bigrams
 //! carry the exact phrasings, the first and last word how a question differs from a command
 //! ("is the network on" against "network on"); the unfamiliar-word block and counts (see
-//! [`crate::known`]) carry what a request talks about that RayOS's requests never do.
+//! [`crate::known`]) carry what a request talks about that RayOS's requests never do. Two
+//! indicators read word order that a bag of words loses: the direction a request orders or
+//! asks about ([`crate::polarity`]), and the words a negation sets aside ("not the linux vm").
 
 use alloc::vec::Vec;
 
@@ -37,22 +39,33 @@ pub struct Pooling {
     /// Not a pooling: a full-weight indicator of the direction the request turns something
     /// (see [`crate::polarity`]), which word order decides and a bag of words cannot see.
     pub polarity: bool,
+    /// With `polarity`: a direction that a request describes or asks about ("is the network
+    /// on") is a separate indicator from one it orders ("turn the network on"); see
+    /// [`crate::polarity::directions`].
+    pub states: bool,
+    /// Words a negation sets aside ("not the linux vm", "rather than the whole os": the two
+    /// words after the negation, past articles) are indicators of their own as well, so
+    /// that "restart rayos, not the linux vm" does not count "vm" as the thing to restart.
+    pub negated_words: bool,
 }
 
 impl Pooling {
     /// The flags as stored in the weights: bit 0 mean, bit 1 max, bit 2 unfamiliar, bit 3
-    /// the fourth-root scale of the sparse indicators, bit 4 the polarity indicator.
+    /// the fourth-root scale of the sparse indicators, bit 4 the polarity indicator, bit 5
+    /// states apart from orders in it.
     pub fn bits(self) -> u32 {
         u32::from(self.mean)
             | u32::from(self.max) << 1
             | u32::from(self.unfamiliar) << 2
             | u32::from(self.fourth_root_sparse) << 3
             | u32::from(self.polarity) << 4
+            | u32::from(self.states) << 5
+            | u32::from(self.negated_words) << 6
     }
 
     /// Parses stored flags; `None` for unknown bits or no pooling at all.
     pub fn from_bits(bits: u32) -> Option<Pooling> {
-        if bits & !31 != 0 || bits & 7 == 0 {
+        if bits & !127 != 0 || bits & 7 == 0 {
             return None;
         }
         Some(Pooling {
@@ -61,6 +74,8 @@ impl Pooling {
             unfamiliar: bits & 4 != 0,
             fourth_root_sparse: bits & 8 != 0,
             polarity: bits & 16 != 0,
+            states: bits & 32 != 0,
+            negated_words: bits & 64 != 0,
         })
     }
 
@@ -87,6 +102,38 @@ const KIND_UNFAMILIAR_COUNT: u8 = 4;
 const KIND_UNFAMILIAR_SHARE: u8 = 5;
 const KIND_EDGE: u8 = 6;
 const KIND_POLARITY: u8 = 7;
+const KIND_NEGATED: u8 = 8;
+
+/// Where the words a negation sets aside start and end: after "not", "don't", "never" (not
+/// "never mind"), "no", "without", "except", "rather than" and "instead of", the next two
+/// words past articles and "just", "only", "even" ("not the linux vm", "don't just check
+/// it"), within the clause.
+fn negated_scope(words: &[&str], i: usize) -> Option<core::ops::Range<usize>> {
+    let cue = match words[i] {
+        "not" | "dont" | "never" | "no" | "without" | "except" | "nor" => words.get(i + 1) != Some(&"mind"),
+        "t" => i > 0 && matches!(words[i - 1], "don" | "doesn" | "didn" | "isn" | "aren" | "won" | "shouldn"),
+        "than" => i > 0 && words[i - 1] == "rather",
+        "of" => i > 0 && words[i - 1] == "instead",
+        _ => false,
+    };
+    if !cue {
+        return None;
+    }
+    let mut start = i + 1;
+    while start < words.len()
+        && matches!(words[start], "the" | "a" | "an" | "just" | "only" | "even" | "my" | "this" | "that")
+    {
+        start += 1;
+    }
+    let mut end = start;
+    while end < words.len()
+        && end < start + 2
+        && !matches!(words[end], "and" | "but" | "then" | "so" | "just")
+    {
+        end += 1;
+    }
+    (end > start).then_some(start..end)
+}
 
 struct Fnv(u64);
 
@@ -157,11 +204,14 @@ fn feature_words<'t>(words: &[&'t str], out: &mut Vec<&'t str>) {
 
 /// Computes the features of a request's words (normalised, typo-corrected; see
 /// [`crate::analyze`]). `bucket_count` must be a power of two. `familiar` decides which words
-/// are familiar (used only with [`Pooling::unfamiliar`]). `scratch` is reused between calls
-/// to spare allocations.
+/// are familiar (used only with [`Pooling::unfamiliar`]). `asks` says whether the request
+/// ends as a question (see [`crate::text::ends_as_question`]; used only with
+/// [`Pooling::states`]). `scratch` is reused between calls to spare allocations.
+#[allow(clippy::too_many_arguments)]
 pub fn featurize(
     embeddings: &Embeddings,
     request_words: &[&str],
+    asks: bool,
     bucket_count: u32,
     pooling: Pooling,
     familiar: &dyn Familiarity,
@@ -225,6 +275,15 @@ pub fn featurize(
         h.byte(b'$');
         scratch.push(h.bucket(mask));
     }
+    if pooling.negated_words {
+        for i in 0..words.len() {
+            for w in negated_scope(&words, i).map_or(&[][..], |r| &words[r]) {
+                let mut h = Fnv::new(KIND_NEGATED);
+                h.bytes(w.as_bytes());
+                scratch.push(h.bucket(mask));
+            }
+        }
+    }
     for (i, w) in words.iter().enumerate() {
         let mut h = Fnv::new(KIND_WORD);
         h.bytes(w.as_bytes());
@@ -283,13 +342,55 @@ pub fn featurize(
         add_full_weight(part.bucket(mask));
     }
     if pooling.polarity {
-        if let Some(direction) = polarity::polarity(request_words) {
-            let mut h = Fnv::new(KIND_POLARITY);
-            h.byte(match direction {
-                polarity::Polarity::On => 0,
-                polarity::Polarity::Off => 1,
-            });
-            add_full_weight(h.bucket(mask));
+        let mut indicate = |direction: Option<polarity::Polarity>, described: bool| {
+            if let Some(direction) = direction {
+                let mut h = Fnv::new(KIND_POLARITY);
+                h.byte(
+                    match direction {
+                        polarity::Polarity::On => 0,
+                        polarity::Polarity::Off => 1,
+                    } + if described { 2 } else { 0 },
+                );
+                add_full_weight(h.bucket(mask));
+            }
+        };
+        if pooling.states {
+            let found = polarity::directions(request_words, asks);
+            indicate(polarity::Directions::of(found.ordered), false);
+            indicate(polarity::Directions::of(found.described), true);
+        } else {
+            indicate(polarity::polarity(request_words), false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::negated_scope;
+
+    fn set_aside(text: &str) -> alloc::vec::Vec<&str> {
+        let words: alloc::vec::Vec<&str> = text.split(' ').collect();
+        (0..words.len())
+            .filter_map(|i| negated_scope(&words, i))
+            .flat_map(|r| words[r].iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn negations_set_aside_the_next_two_words() {
+        assert_eq!(set_aside("not the linux vm restart rayos itself"), ["linux", "vm"]);
+        assert_eq!(set_aside("reboot the host rather than the whole os"), ["whole", "os"]);
+        assert_eq!(set_aside("don t just check it"), ["check", "it"]);
+        assert_eq!(set_aside("restart all the system not only one vm"), ["one", "vm"]);
+        assert_eq!(set_aside("no actions"), ["actions"]);
+        assert_eq!(set_aside("use the disk instead of vda"), ["vda"]);
+    }
+
+    #[test]
+    fn some_negations_set_nothing_aside() {
+        assert!(set_aside("never mind the logs show memory").is_empty());
+        assert!(set_aside("restart the vm").is_empty());
+        assert!(set_aside("not").is_empty());
+        assert!(set_aside("not and then reboot").is_empty());
     }
 }

@@ -292,6 +292,7 @@ impl Engine {
         features::featurize(
             &self.embeddings,
             &words,
+            text::ends_as_question(&normalized),
             self.model.bucket_count,
             self.model.pooling,
             &self.known,
@@ -551,7 +552,17 @@ pub fn features_of(
     let words = analyze_joined(&normalized, lexicon, embeddings, known);
     let mut features = Features::default();
     let mut scratch = Vec::new();
-    features::featurize(embeddings, &words, bucket_count, pooling, familiar, &mut scratch, &mut features);
+    let asks = text::ends_as_question(&normalized);
+    features::featurize(
+        embeddings,
+        &words,
+        asks,
+        bucket_count,
+        pooling,
+        familiar,
+        &mut scratch,
+        &mut features,
+    );
     features
 }
 

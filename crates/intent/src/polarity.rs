@@ -7,6 +7,10 @@
 //! same and their order decides. The classifier gets the direction found here as a feature
 //! ([`crate::features::Pooling::polarity`]) and learns how far to trust it for each intent;
 //! nothing is overruled by it.
+//!
+//! A direction can also be asked about rather than ordered: "is the network on?", "net up?"
+//! and "did someone turn it off" want `net status`, "turn the network on" and "net up" want
+//! it changed. [`directions`] keeps the two apart ([`crate::features::Pooling::states`]).
 
 /// The direction a request turns something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +66,25 @@ fn takes_particle(word: &str) -> bool {
     )
 }
 
-/// Whether the word at `i` is "on", "up" or "down" used as a particle, and its sign.
-fn particle_sign(words: &[&str], i: usize) -> i32 {
+fn is_copula(word: &str) -> bool {
+    matches!(word, "is" | "s" | "was" | "are" | "re" | "were" | "been" | "still")
+}
+
+/// Whether the word at `i` is "on", "up" or "down" used as a particle, and its sign. Right
+/// after a copula ("the vm is off") the word describes a state, which counts only where
+/// states are told apart from orders (`describing`).
+fn particle_sign(words: &[&str], i: usize, describing: bool) -> i32 {
     let before = if i > 0 { words[i - 1] } else { "" };
-    // "the vm is off" describes; "kick off the build" starts.
-    if matches!(before, "is" | "s" | "was" | "are" | "re" | "were" | "been" | "still") {
-        return 0;
+    if is_copula(before) {
+        return if !describing {
+            0
+        } else if words[i] == "off" || words[i] == "down" {
+            -1
+        } else if words[i] == "on" || words[i] == "up" {
+            1
+        } else {
+            0
+        };
     }
     if words[i] == "off" {
         return if before == "kick" { 1 } else { -1 };
@@ -80,6 +97,9 @@ fn particle_sign(words: &[&str], i: usize) -> i32 {
     let after_particle_verb = takes_particle(before);
     // "network down" is how a status question says it; "take it down" is a command.
     let is_state = words[i] == "down" && !matches!(before, "it" | "them" | "back");
+    if is_state && after_particle_verb && describing {
+        return -1;
+    }
     let at_end = words[i + 1..].iter().all(|w| crate::text::is_filler(w));
     if (after_particle_verb && !is_state) || (words[i] == "on" && at_end) {
         sign
@@ -161,19 +181,114 @@ fn acts_on_airplane_mode(words: &[&str], k: usize, mode: usize) -> bool {
     !between.iter().any(|w| ends_clause(w))
 }
 
+/// Whether the direction word at `i` describes a state ("is the network on", "are we
+/// offline", "did someone turn it off") rather than orders one: "did" or "does" stands up
+/// to five words before it in the same clause, or a copula does and the word is a state
+/// ("on", "off", "offline", "disabled", not "disable"); no other direction word, "to" ("is
+/// it possible to stop the network", "it is to be turned off"), "make sure", "ensure" or
+/// "keep" stands between.
+fn describes(words: &[&str], i: usize, asks: bool) -> bool {
+    let word = words[i];
+    // At "airplane" of "airplane mode": being in it is a state.
+    let state = matches!(
+        word,
+        "on" | "off" | "up" | "down" | "online" | "offline" | "airplane" | "aeroplane" | "flight" | "plane"
+    ) || word.ends_with("ed");
+    let mut asked = false;
+    for j in (i.saturating_sub(5)..i).rev() {
+        let before = words[j];
+        if ends_clause(before) || direction_word(before) {
+            break;
+        }
+        if matches!(before, "to" | "sure" | "ensure" | "make" | "keep" | "keeps") {
+            return false;
+        }
+        asked |= (state && is_copula(before)) || matches!(before, "did" | "does");
+    }
+    asked || (asks && state && asked_bare(words, i))
+}
+
+/// Whether the state word at `i` of a request that ends with a question mark is asked about
+/// with no verb ("net up?", "offline?", "wifi on?"): it stands in the last clause, and
+/// nothing before it in that clause orders ("can you turn it off?", "please go offline?").
+fn asked_bare(words: &[&str], i: usize) -> bool {
+    if words[i + 1..].iter().any(|w| ends_clause(w)) {
+        return false;
+    }
+    for &before in words[..i].iter().rev() {
+        if ends_clause(before) {
+            break;
+        }
+        if takes_particle(before) && !is_network_noun(before) && !matches!(before, "mode" | "watchdog" | "wd")
+            || matches!(
+                before,
+                "you" | "u" | "please" | "pls" | "plz" | "go" | "get" | "make" | "keep" | "let"
+            )
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// The directions a request names, summed: +1 for every word that turns something on, -1
+/// for every word that turns it off (see [`polarity`] for which words count and how).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Directions {
+    /// Words that order a direction ("turn it off", "enable the network").
+    pub ordered: i32,
+    /// Words that describe or ask about a state ("is the network on", "we're offline").
+    pub described: i32,
+}
+
+impl Directions {
+    /// The direction of a sum: `None` for zero.
+    pub fn of(sum: i32) -> Option<Polarity> {
+        match sum {
+            0 => None,
+            s if s > 0 => Some(Polarity::On),
+            _ => Some(Polarity::Off),
+        }
+    }
+}
+
 /// The direction the words turn something, or `None` when they name none or contradict each
 /// other. Every direction word counts, turned round when a negation stands shortly before
 /// it; "no internet" counts as off. Airplane (flight) mode on is the network off: the words
 /// that act on it count the other way round, and named with none ("put it in airplane
 /// mode") it counts as entered, unless the request leaves it ("get out of airplane mode")
-/// or a negation stands before it.
+/// or a negation stands before it. A particle right after a copula ("the vm is off") counts
+/// for nothing here; see [`directions`] for a reading that tells states from orders.
 pub fn polarity(words: &[&str]) -> Option<Polarity> {
+    let found = sum_directions(words, None);
+    Directions::of(found.ordered + found.described)
+}
+
+/// [`polarity`]'s sums, with the words that describe or ask about a state apart from
+/// those that order one: a state word ("on", "offline", "disabled") after a copula, any
+/// direction word after "did" or "does", and, when the request ends with a question mark
+/// (`asks`), a state word with no verb before it ("net up?"). Particles after a copula
+/// count here as states.
+pub fn directions(words: &[&str], asks: bool) -> Directions {
+    sum_directions(words, Some(asks))
+}
+
+/// The sums; `describing` is `None` for [`polarity`]'s plain reading, and otherwise whether
+/// the request ends as a question.
+fn sum_directions(words: &[&str], describing: Option<bool>) -> Directions {
     let airplane = airplane_mode_at(words);
-    let mut sum = 0;
+    let mut found = Directions::default();
+    let mut add = |sum: i32, at: usize| {
+        if describing.is_some_and(|asks| describes(words, at, asks)) {
+            found.described += sum;
+        } else {
+            found.ordered += sum;
+        }
+    };
     let mut acts_on_airplane = false;
     for (i, &word) in words.iter().enumerate() {
         let mut sign = match word {
-            "on" | "up" | "down" | "off" => particle_sign(words, i),
+            "on" | "up" | "down" | "off" => particle_sign(words, i, describing.is_some()),
             // "dis arm", "un-arm"
             "arm" | "armed" if i > 0 && matches!(words[i - 1], "dis" | "un") => -1,
             _ => verb_sign(word),
@@ -187,7 +302,9 @@ pub fn polarity(words: &[&str]) -> Option<Polarity> {
             sign = -sign;
             acts_on_airplane = true;
         }
-        sum += sign;
+        if sign != 0 {
+            add(sign, i);
+        }
     }
     if let (Some(mode), false) = (airplane, acts_on_airplane) {
         let before = mode.saturating_sub(5)..mode - 1;
@@ -195,16 +312,12 @@ pub fn polarity(words: &[&str]) -> Option<Polarity> {
             .iter()
             .any(|w| matches!(*w, "exit" | "leave" | "leaving" | "quit" | "out" | "end"))
         {
-            sum += 1;
+            add(1, mode - 1);
         } else if !before.into_iter().any(|j| is_negation(words, j)) {
-            sum -= 1;
+            add(-1, mode - 1);
         }
     }
-    match sum {
-        0 => None,
-        s if s > 0 => Some(Polarity::On),
-        _ => Some(Polarity::Off),
-    }
+    found
 }
 
 #[cfg(test)]
@@ -260,5 +373,39 @@ mod tests {
     fn contradictions_give_no_direction() {
         assert_eq!(read("disable the network, no, enable it"), None);
         assert_eq!(read("the vm is off"), None);
+    }
+
+    fn states(text: &str) -> (Option<Polarity>, Option<Polarity>) {
+        let normalized = crate::text::normalize(text);
+        let found = directions(&crate::text::words(&normalized), crate::text::ends_as_question(&normalized));
+        (Directions::of(found.ordered), Directions::of(found.described))
+    }
+
+    #[test]
+    fn states_apart_from_orders() {
+        use Polarity::{Off, On};
+        assert_eq!(states("is the network enabled?"), (None, Some(On)));
+        assert_eq!(states("are we offline"), (None, Some(Off)));
+        assert_eq!(states("the vm is off"), (None, Some(Off)));
+        assert_eq!(states("is the network down"), (None, Some(Off)));
+        assert_eq!(states("did someone turn the network on?"), (None, Some(On)));
+        assert_eq!(states("is airplane mode on?"), (None, Some(Off)));
+        assert_eq!(states("are we in airplane mode"), (None, Some(Off)));
+        assert_eq!(states("why is the network on, can you disable it?"), (Some(Off), Some(On)));
+        assert_eq!(states("make sure the network is off"), (Some(Off), None));
+        assert_eq!(states("turn the network on"), (Some(On), None));
+        assert_eq!(states("the network is still off, turn it on"), (Some(On), Some(Off)));
+        assert_eq!(states("net up?"), (None, Some(On)));
+        assert_eq!(states("offline?"), (None, Some(Off)));
+        assert_eq!(states("net up"), (Some(On), None));
+        assert_eq!(states("can you turn it off?"), (Some(Off), None));
+        assert_eq!(states("disable the watchdog, then wifi on?"), (Some(Off), Some(On)));
+    }
+
+    #[test]
+    fn the_plain_reading_counts_states_as_before() {
+        assert_eq!(read("the vm is off"), None);
+        assert_eq!(read("is the network enabled?"), Some(Polarity::On));
+        assert_eq!(read("why is the network on, can you disable it?"), None);
     }
 }

@@ -142,6 +142,14 @@ pub fn edit_distance_capped(a: &str, b: &str, cap: usize) -> usize {
     previous[b.len()].min(cap + 1)
 }
 
+/// Whether normalised text ends as a question: with "?" (or a full-width one), before any
+/// closing quotes, brackets or spaces.
+pub fn ends_as_question(normalized: &str) -> bool {
+    normalized
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']' | '}'))
+        .ends_with(['?', '\u{ff1f}'])
+}
+
 /// Words that add politeness or urgency and nothing else, at the end of a request ("stop
 /// devbox please", "network on now").
 pub fn is_filler(word: &str) -> bool {

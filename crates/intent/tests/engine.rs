@@ -853,8 +853,15 @@ fn os_words_with_another_meaning_are_out_of_scope() {
 #[test]
 fn classifier_section_round_trips_with_int8_sparse_rows() {
     use rayos_intent::{Classifier, Pooling};
-    let pooling =
-        Pooling { mean: true, max: false, unfamiliar: true, fourth_root_sparse: true, polarity: true };
+    let pooling = Pooling {
+        mean: true,
+        max: false,
+        unfamiliar: true,
+        fourth_root_sparse: true,
+        polarity: true,
+        states: true,
+        negated_words: true,
+    };
     let mut next = 0.0f32;
     let mut model = Classifier::new(3, 8, 4, 2, pooling, || {
         next += 0.25;
@@ -899,7 +906,7 @@ fn dot_product_matches_a_plain_sum() {
 #[test]
 fn pooling_flags_round_trip() {
     use rayos_intent::Pooling;
-    for bits in (1..32).filter(|b| b & 7 != 0) {
+    for bits in (1..128).filter(|b| b & 7 != 0) {
         let p = Pooling::from_bits(bits).expect("valid flags");
         assert_eq!(p.bits(), bits);
         assert_eq!(p.blocks(), (bits & 7).count_ones() as usize);
@@ -908,7 +915,8 @@ fn pooling_flags_round_trip() {
         Pooling::from_bits(0).is_none()
             && Pooling::from_bits(8).is_none()
             && Pooling::from_bits(16).is_none()
-            && Pooling::from_bits(32 | 1).is_none()
+            && Pooling::from_bits(32).is_none()
+            && Pooling::from_bits(128 | 1).is_none()
     );
 }
 

@@ -70,6 +70,8 @@ impl Default for TrainConfig {
                 unfamiliar: true,
                 fourth_root_sparse: true,
                 polarity: true,
+                states: true,
+                negated_words: true,
             },
             hidden_learning_rate: 0.25,
             epochs: 12,
@@ -133,6 +135,8 @@ pub struct Prepared {
     pub label: usize,
     /// The analysed words (for word dropout).
     pub words: Vec<String>,
+    /// Whether the request ends as a question (for word dropout).
+    pub asks: bool,
     /// The words this example finds unfamiliar (for word dropout).
     pub unfamiliar: Vec<String>,
 }
@@ -171,12 +175,19 @@ fn analysed_words(embeddings: &Embeddings, lexicon: &Lexicon, raw: &str) -> Vec<
 }
 
 /// The words of a request as the engine classifies them: analysed, then split words joined.
-fn joined_words(embeddings: &Embeddings, lexicon: &Lexicon, known: &KnownWords, raw: &str) -> Vec<String> {
+/// The words of a request as the engine analyses them, and whether it ends as a question.
+fn joined_words(
+    embeddings: &Embeddings,
+    lexicon: &Lexicon,
+    known: &KnownWords,
+    raw: &str,
+) -> (Vec<String>, bool) {
     let normalized = text::normalize(text::truncate(raw, text::MAX_INPUT_BYTES));
-    rayos_intent::analyze_joined(&normalized, lexicon, embeddings, known)
+    let words = rayos_intent::analyze_joined(&normalized, lexicon, embeddings, known)
         .into_iter()
         .map(String::from)
-        .collect()
+        .collect();
+    (words, text::ends_as_question(&normalized))
 }
 
 impl InScopeWords {
@@ -251,12 +262,13 @@ pub fn prepare(
             let source = (!held_apart && e.intent != rayos_intent::OOS_LABEL).then(|| source_of(e, index));
             let familiar = LeaveSourceOut { words: in_scope, source };
             // The words once, then the features from them (what `features_of` does in one).
-            let words = joined_words(embeddings, lexicon, known, &e.text);
+            let (words, asks) = joined_words(embeddings, lexicon, known, &e.text);
             let word_refs: Vec<&str> = words.iter().map(String::as_str).collect();
             let mut features = Features::default();
             rayos_intent::features::featurize(
                 embeddings,
                 &word_refs,
+                asks,
                 config.bucket_count,
                 config.pooling,
                 &familiar,
@@ -264,7 +276,7 @@ pub fn prepare(
                 &mut features,
             );
             let unfamiliar = words.iter().filter(|w| !familiar.is_familiar(w)).cloned().collect();
-            Ok(Prepared { features, label, words, unfamiliar })
+            Ok(Prepared { features, label, words, asks, unfamiliar })
         })
         .collect()
 }
@@ -347,6 +359,7 @@ pub fn fit(
                 rayos_intent::features::featurize(
                     embeddings,
                     &kept,
+                    example.asks,
                     config.bucket_count,
                     config.pooling,
                     &familiar,
