@@ -912,6 +912,9 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     // Word order decides the direction: airplane mode off is the network on.
     let airplane = m.run_ok("intent turn off airplane mode", COMMAND_TIMEOUT)?;
     expect_lines(&airplane, &["net.enable", "command     net enable"])?;
+    // A question mark asks about the state instead of changing it.
+    let asked = m.run_ok("intent net up?", COMMAND_TIMEOUT)?;
+    expect_lines(&asked, &["net.status", "command     net status"])?;
     // A mistyped command is still a typo, not a request.
     let typo = m.run("hlep", COMMAND_TIMEOUT)?;
     ensure!(typo.reason.as_deref() == Some("unknown-command"), "{typo:?}");
