@@ -104,14 +104,22 @@ const KIND_EDGE: u8 = 6;
 const KIND_POLARITY: u8 = 7;
 const KIND_NEGATED: u8 = 8;
 
-/// Where the words a negation sets aside start and end: after "not", "don't", "never" (not
-/// "never mind"), "no", "without", "except", "rather than" and "instead of", the next two
-/// words past articles and "just", "only", "even" ("not the linux vm", "don't just check
-/// it"), within the clause.
+/// Where the words a negation sets aside start and end: after "not", "don't", "doesn't" and
+/// the like, "never", "no", "nor", "without", "except", "rather than" and "instead of", the
+/// next two words past articles, "my", "this", "that", "just", "only" and "even" ("not the
+/// linux vm", "don't just check it"), up to "and", "but", "then" or "so". Not after "never
+/// mind", "doesn't matter" or "why don't you", which set nothing aside.
 fn negated_scope(words: &[&str], i: usize) -> Option<core::ops::Range<usize>> {
+    let sets_aside = || !matches!(words.get(i + 1), Some(&"mind") | Some(&"matter"));
     let cue = match words[i] {
-        "not" | "dont" | "never" | "no" | "without" | "except" | "nor" => words.get(i + 1) != Some(&"mind"),
-        "t" => i > 0 && matches!(words[i - 1], "don" | "doesn" | "didn" | "isn" | "aren" | "won" | "shouldn"),
+        "not" | "dont" | "doesnt" | "didnt" | "isnt" | "arent" | "wont" | "shouldnt" | "never" | "no"
+        | "without" | "except" | "nor" => sets_aside(),
+        "t" => {
+            i > 0
+                && matches!(words[i - 1], "don" | "doesn" | "didn" | "isn" | "aren" | "won" | "shouldn")
+                && !(i > 1 && words[i - 2] == "why")
+                && sets_aside()
+        }
         "than" => i > 0 && words[i - 1] == "rather",
         "of" => i > 0 && words[i - 1] == "instead",
         _ => false,
@@ -392,5 +400,7 @@ mod tests {
         assert!(set_aside("restart the vm").is_empty());
         assert!(set_aside("not").is_empty());
         assert!(set_aside("not and then reboot").is_empty());
+        assert!(set_aside("it doesn t matter restart the vm").is_empty());
+        assert!(set_aside("why don t you restart the vm").is_empty());
     }
 }

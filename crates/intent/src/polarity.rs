@@ -76,7 +76,38 @@ fn is_copula(word: &str) -> bool {
 fn particle_sign(words: &[&str], i: usize, describing: bool) -> i32 {
     let before = if i > 0 { words[i - 1] } else { "" };
     if is_copula(before) {
-        return if !describing {
+        // "is it on right now", "the network is off, turn it on", but not "what is on
+        // boot 3" or "what's on vda": a preposition before what it places.
+        let ends_phrase = words.get(i + 1).is_none_or(|next| {
+            !(next.starts_with(|c: char| c.is_ascii_digit())
+                || matches!(
+                    *next,
+                    "the"
+                        | "a"
+                        | "an"
+                        | "my"
+                        | "this"
+                        | "that"
+                        | "your"
+                        | "our"
+                        | "its"
+                        | "their"
+                        | "boot"
+                        | "disk"
+                        | "drive"
+                        | "partition"
+                        | "screen"
+                        | "display"
+                        | "page"
+                        | "line"
+                        | "vda"
+                        | "vdb"
+                        | "sda"
+                        | "sdb"
+                        | "nvme0n1"
+                ))
+        });
+        return if !describing || !ends_phrase {
             0
         } else if words[i] == "off" || words[i] == "down" {
             -1
@@ -95,7 +126,8 @@ fn particle_sign(words: &[&str], i: usize, describing: bool) -> i32 {
         _ => return 0,
     };
     let after_particle_verb = takes_particle(before);
-    // "network down" is how a status question says it; "take it down" is a command.
+    // "network down" reads as a state: in the plain reading it counts for nothing, where
+    // states are told apart it counts as off ("take it down" is a command either way).
     let is_state = words[i] == "down" && !matches!(before, "it" | "them" | "back");
     if is_state && after_particle_verb && describing {
         return -1;
@@ -144,6 +176,13 @@ fn negated(words: &[&str], i: usize) -> bool {
         if takes_direction && j > 0 && is_negation(words, j - 1) {
             return true;
         }
+        // "i don't want to disable it", "i didn't mean to disarm it"
+        let wants_to = words[j] == "to"
+            && j > 1
+            && matches!(words[j - 1], "want" | "mean" | "need" | "wanted" | "meant");
+        if wants_to && is_negation(words, j - 2) {
+            return true;
+        }
         if direction_word(words[j]) {
             return false;
         }
@@ -182,17 +221,28 @@ fn acts_on_airplane_mode(words: &[&str], k: usize, mode: usize) -> bool {
 }
 
 /// Whether the direction word at `i` describes a state ("is the network on", "are we
-/// offline", "did someone turn it off") rather than orders one: "did" or "does" stands up
-/// to five words before it in the same clause, or a copula does and the word is a state
-/// ("on", "off", "offline", "disabled", not "disable"); no other direction word, "to" ("is
-/// it possible to stop the network", "it is to be turned off"), "make sure", "ensure" or
-/// "keep" stands between.
+/// offline", "did someone turn it off") rather than orders one. Looking back up to five
+/// words in the same clause, with no other direction word between: a copula before a state
+/// word ("on", "off", "offline", "disabled", "no"; not "disable", unless the request ends
+/// with a question mark: "is watchdog arm?"), or "did" or "does" opening a question ("did
+/// someone ...", "why did you ..."). "to" between them orders ("is it possible to stop the
+/// network", "it is to be turned off"), as do "make sure", "be sure", "ensure" and "keep"
+/// before the copula ("make sure the network is off").
 fn describes(words: &[&str], i: usize, asks: bool) -> bool {
     let word = words[i];
     // At "airplane" of "airplane mode": being in it is a state.
     let state = matches!(
         word,
-        "on" | "off" | "up" | "down" | "online" | "offline" | "airplane" | "aeroplane" | "flight" | "plane"
+        "on" | "off"
+            | "up"
+            | "down"
+            | "online"
+            | "offline"
+            | "no"
+            | "airplane"
+            | "aeroplane"
+            | "flight"
+            | "plane"
     ) || word.ends_with("ed");
     let mut asked = false;
     for j in (i.saturating_sub(5)..i).rev() {
@@ -200,12 +250,41 @@ fn describes(words: &[&str], i: usize, asks: bool) -> bool {
         if ends_clause(before) || direction_word(before) {
             break;
         }
-        if matches!(before, "to" | "sure" | "ensure" | "make" | "keep" | "keeps") {
+        let orders = match before {
+            "to" => !asked,
+            "sure" => j > 0 && matches!(words[j - 1], "make" | "makes" | "be"),
+            "ensure" | "keep" | "keeps" => true,
+            _ => false,
+        };
+        if orders {
             return false;
         }
-        asked |= (state && is_copula(before)) || matches!(before, "did" | "does");
+        // "is watchdog arm?": a state in the words of someone still learning English.
+        asked |= (state || asks) && is_state_copula(words, j) || opens_question(words, j);
     }
     asked || (asks && state && asked_bare(words, i))
+}
+
+/// A copula, where a state is told apart from an order: also "am", "isn't" and the like,
+/// and not the "s" of "let's".
+fn is_state_copula(words: &[&str], j: usize) -> bool {
+    match words[j] {
+        "s" => !(j > 0 && words[j - 1] == "let"),
+        "am" | "m" | "isn" | "isnt" | "aren" | "arent" | "wasn" | "wasnt" => true,
+        word => is_copula(word),
+    }
+}
+
+/// "did" or "does" opening a question: first in its clause or after a question word ("did
+/// someone turn it off", "why did you disable it"), not "i did that already".
+fn opens_question(words: &[&str], j: usize) -> bool {
+    matches!(words[j], "did" | "does")
+        && (j == 0
+            || ends_clause(words[j - 1])
+            || matches!(
+                words[j - 1],
+                "why" | "when" | "who" | "what" | "how" | "where" | "so" | "ok" | "hey" | "rayos"
+            ))
 }
 
 /// Whether the state word at `i` of a request that ends with a question mark is asked about
@@ -366,6 +445,8 @@ mod tests {
         assert_eq!(read("don't put it in airplane mode"), None);
         assert_eq!(read("i can not connect, turn the wifi on"), Some(Polarity::On));
         assert_eq!(read("please don't turn the wifi off"), Some(Polarity::On));
+        assert_eq!(read("i didn't mean to disarm it"), Some(Polarity::On));
+        assert_eq!(read("i dont want to disable it"), Some(Polarity::On));
         assert_eq!(read("never mind the status, arm it"), Some(Polarity::On));
     }
 
@@ -396,6 +477,17 @@ mod tests {
         assert_eq!(states("turn the network on"), (Some(On), None));
         assert_eq!(states("the network is still off, turn it on"), (Some(On), Some(Off)));
         assert_eq!(states("net up?"), (None, Some(On)));
+        assert_eq!(states("is watchdog arm?"), (None, Some(On)));
+        assert_eq!(states("is it possible to stop the network?"), (Some(Off), None));
+        assert_eq!(states("let's turn the wifi off"), (Some(Off), None));
+        assert_eq!(states("why am i offline"), (None, Some(Off)));
+        assert_eq!(states("how to tell if wifi is on"), (None, Some(On)));
+        assert_eq!(states("are you sure the network is off?"), (None, Some(Off)));
+        assert_eq!(states("is there no internet?"), (None, Some(Off)));
+        assert_eq!(states("wifi on?!"), (None, Some(On)));
+        assert_eq!(states("i did that already, now disable the network"), (Some(Off), None));
+        assert_eq!(states("what is on boot 3"), (None, None));
+        assert_eq!(states("is it on right now"), (None, Some(On)));
         assert_eq!(states("offline?"), (None, Some(Off)));
         assert_eq!(states("net up"), (Some(On), None));
         assert_eq!(states("can you turn it off?"), (Some(Off), None));

@@ -142,11 +142,12 @@ pub fn edit_distance_capped(a: &str, b: &str, cap: usize) -> usize {
     previous[b.len()].min(cap + 1)
 }
 
-/// Whether normalised text ends as a question: with "?" (or a full-width one), before any
-/// closing quotes, brackets or spaces.
+/// Whether normalised text ends as a question: its last question mark (or full-width one)
+/// or alphanumeric character is a question mark, so that closing quotes, brackets, "!" and
+/// emoji after it do not count ("wifi on?!", "net up? 🙂").
 pub fn ends_as_question(normalized: &str) -> bool {
     normalized
-        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ']' | '}'))
+        .trim_end_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '?' | '\u{ff1f}'))
         .ends_with(['?', '\u{ff1f}'])
 }
 

@@ -174,8 +174,8 @@ fn analysed_words(embeddings: &Embeddings, lexicon: &Lexicon, raw: &str) -> Vec<
     rayos_intent::analyze(&normalized, lexicon, embeddings).into_iter().map(String::from).collect()
 }
 
-/// The words of a request as the engine classifies them: analysed, then split words joined.
-/// The words of a request as the engine analyses them, and whether it ends as a question.
+/// The words of a request as the engine classifies them (analysed, then split words
+/// joined), and whether it ends as a question.
 fn joined_words(
     embeddings: &Embeddings,
     lexicon: &Lexicon,
