@@ -47,12 +47,16 @@ pub struct Pooling {
     /// words after the negation, past articles) are indicators of their own as well, so
     /// that "restart rayos, not the linux vm" does not count "vm" as the thing to restart.
     pub negated_words: bool,
+    /// A word bigram across an article or possessive is an indicator too, the same as
+    /// the two words side by side: "restart the vm", "restart my vm" and "restart vm" share
+    /// "restart vm".
+    pub across_articles: bool,
 }
 
 impl Pooling {
     /// The flags as stored in the weights: bit 0 mean, bit 1 max, bit 2 unfamiliar, bit 3
     /// the fourth-root scale of the sparse indicators, bit 4 the polarity indicator, bit 5
-    /// states apart from orders in it.
+    /// states apart from orders in it, bit 6 the negated words, bit 7 bigrams across articles.
     pub fn bits(self) -> u32 {
         u32::from(self.mean)
             | u32::from(self.max) << 1
@@ -61,11 +65,12 @@ impl Pooling {
             | u32::from(self.polarity) << 4
             | u32::from(self.states) << 5
             | u32::from(self.negated_words) << 6
+            | u32::from(self.across_articles) << 7
     }
 
     /// Parses stored flags; `None` for unknown bits or no pooling at all.
     pub fn from_bits(bits: u32) -> Option<Pooling> {
-        if bits & !127 != 0 || bits & 7 == 0 {
+        if bits & !255 != 0 || bits & 7 == 0 {
             return None;
         }
         Some(Pooling {
@@ -76,6 +81,7 @@ impl Pooling {
             polarity: bits & 16 != 0,
             states: bits & 32 != 0,
             negated_words: bits & 64 != 0,
+            across_articles: bits & 128 != 0,
         })
     }
 
@@ -141,6 +147,12 @@ fn negated_scope(words: &[&str], i: usize) -> Option<core::ops::Range<usize>> {
         end += 1;
     }
     (end > start).then_some(start..end)
+}
+
+/// Articles and the words that stand where one does ("my", "this"): what
+/// [`Pooling::across_articles`] reads across.
+fn is_article(word: &str) -> bool {
+    matches!(word, "the" | "a" | "an" | "my" | "this" | "that" | "your" | "our" | "its")
 }
 
 struct Fnv(u64);
@@ -302,6 +314,16 @@ pub fn featurize(
             h.byte(b' ');
             h.bytes(next.as_bytes());
             scratch.push(h.bucket(mask));
+            // The pair across an article too: "restart the vm" also reads "restart vm".
+            if pooling.across_articles && is_article(next) {
+                if let Some(after) = words.get(i + 2) {
+                    let mut h = Fnv::new(KIND_BIGRAM);
+                    h.bytes(w.as_bytes());
+                    h.byte(b' ');
+                    h.bytes(after.as_bytes());
+                    scratch.push(h.bucket(mask));
+                }
+            }
         }
         if *w == "#" {
             continue;

@@ -861,6 +861,7 @@ fn classifier_section_round_trips_with_int8_sparse_rows() {
         polarity: true,
         states: true,
         negated_words: true,
+        across_articles: true,
     };
     let mut next = 0.0f32;
     let mut model = Classifier::new(3, 8, 4, 2, pooling, || {
@@ -906,7 +907,7 @@ fn dot_product_matches_a_plain_sum() {
 #[test]
 fn pooling_flags_round_trip() {
     use rayos_intent::Pooling;
-    for bits in (1..128).filter(|b| b & 7 != 0) {
+    for bits in (1..256).filter(|b| b & 7 != 0) {
         let p = Pooling::from_bits(bits).expect("valid flags");
         assert_eq!(p.bits(), bits);
         assert_eq!(p.blocks(), (bits & 7).count_ones() as usize);
@@ -916,7 +917,7 @@ fn pooling_flags_round_trip() {
             && Pooling::from_bits(8).is_none()
             && Pooling::from_bits(16).is_none()
             && Pooling::from_bits(32).is_none()
-            && Pooling::from_bits(128 | 1).is_none()
+            && Pooling::from_bits(256 | 1).is_none()
     );
 }
 
@@ -972,4 +973,19 @@ proptest! {
     fn typed_text_extraction_never_panics(text in "[a-z0-9 \\-_.,'\"]{0,80}") {
         let _ = extract(&text);
     }
+}
+
+#[test]
+fn bigrams_read_across_articles() {
+    // Every indicator of "restart vm" (its words, their pair, how it starts and ends, its
+    // character trigrams) is one of "restart the vm" too: the pair across "the" included.
+    let e = engine();
+    assert!(e.model().pooling.across_articles);
+    let bare = e.features("restart vm");
+    let with_article = e.features("restart the vm");
+    for (bucket, _) in &bare.sparse {
+        assert!(with_article.sparse.iter().any(|(b, _)| b == bucket), "bucket {bucket} missing");
+    }
+    let other = e.features("restart this linux vm");
+    assert!(bare.sparse.iter().any(|(b, _)| !other.sparse.iter().any(|(o, _)| o == b)));
 }

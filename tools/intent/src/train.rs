@@ -72,6 +72,7 @@ impl Default for TrainConfig {
                 polarity: true,
                 states: true,
                 negated_words: true,
+                across_articles: true,
             },
             hidden_learning_rate: 0.25,
             epochs: 12,
