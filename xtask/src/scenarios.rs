@@ -111,7 +111,9 @@ fn boot_virtio_commands(ctx: &Ctx) -> Result<()> {
         tail.text()
     );
     m.run_ok("clear", COMMAND_TIMEOUT)?;
-    let wrong = m.run("version extra", COMMAND_TIMEOUT)?;
+    // An option a command does not take is refused (plain words after it would be a
+    // request for System 2: see system2-shell).
+    let wrong = m.run("version --extra", COMMAND_TIMEOUT)?;
     ensure!(!wrong.ok && wrong.reason.as_deref() == Some("bad-args"), "version with an argument: {wrong:?}");
 
     m.send(b"shutdown\r")?;
@@ -874,6 +876,14 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     until_confirm(&mut m, b"please reboot the machine")?;
     let refused = m.run_bytes(b"y", "reboot", COMMAND_TIMEOUT)?;
     ensure!(refused.reason.as_deref() == Some("not-confirmed"), "'y' must not confirm a reboot: {refused:?}");
+    // A command that takes no arguments, followed by plain words, is a request: "reboot the
+    // linux vm" means the VM, not the machine.
+    // (The answer's marker names the command it declined: vm, not reboot.)
+    until_confirm(&mut m, b"reboot the linux vm")?;
+    let vm_restart = m.run_bytes(b"n", "vm", COMMAND_TIMEOUT)?;
+    ensure!(vm_restart.reason.as_deref() == Some("not-confirmed"), "{vm_restart:?}");
+    let uptime = m.run_bytes(b"uptime please", "uptime", COMMAND_TIMEOUT)?;
+    ensure!(uptime.ok && uptime.contains("RAYOS_INTENT:system.uptime:"), "{}", uptime.text());
     // Subsystems that are not built yet say so.
     let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
     ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");

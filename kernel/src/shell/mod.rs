@@ -110,13 +110,21 @@ pub fn run() -> ! {
     }
 }
 
-/// Runs one line: a command, or (when its first word is none) a request for System 2.
+/// Runs one line: a command, or (when its first word is none) a request for System 2. A
+/// command that takes no arguments, followed by words that are not options, is a request
+/// too: "reboot the linux vm" means the VM, "uptime please" the uptime.
 pub fn execute(line: &str) {
     // An empty line is no request: a new prompt, as in any shell.
-    let Some(first) = line.split_whitespace().next() else { return };
-    let is_command = rayos_shell::commands::find(first).is_some();
+    let mut words = line.split_whitespace();
+    let Some(first) = words.next() else { return };
+    let command = rayos_shell::commands::find(first);
+    let mut rest = words.peekable();
+    let plain_words_after_bare_command = command.is_some_and(|spec| spec.usage.is_empty())
+        && rest.peek().is_some()
+        && rest.all(|w| !w.starts_with('-'));
+    let is_command = command.is_some() && !plain_words_after_bare_command;
     let looks_like_typo =
-        !is_command && !line.trim().contains(' ') && rayos_shell::commands::suggest(first).is_some();
+        command.is_none() && !line.trim().contains(' ') && rayos_shell::commands::suggest(first).is_some();
     if is_command || looks_like_typo {
         execute_command(line);
     } else {
