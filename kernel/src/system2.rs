@@ -29,6 +29,17 @@ pub fn engine() -> Result<&'static Engine, &'static str> {
         .map_err(String::as_str)
 }
 
+/// Whether some intent runs the command `name`, so that System 2 can read a request that
+/// starts with that word ("reboot the linux vm"). False when the engine does not load.
+pub fn runs_command(name: &str) -> bool {
+    engine().is_ok_and(|engine| {
+        engine
+            .intents()
+            .iter()
+            .any(|spec| spec.command.as_deref().and_then(|c| c.split_whitespace().next()) == Some(name))
+    })
+}
+
 /// What the engine resolves entities against: this machine's VMs, disks and boots.
 pub struct KernelWorld;
 

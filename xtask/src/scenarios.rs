@@ -884,6 +884,9 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     ensure!(vm_restart.reason.as_deref() == Some("not-confirmed"), "{vm_restart:?}");
     let uptime = m.run_bytes(b"uptime please", "uptime", COMMAND_TIMEOUT)?;
     ensure!(uptime.ok && uptime.contains("RAYOS_INTENT:system.uptime:"), "{}", uptime.text());
+    // No request clears the screen: there the words stay a usage error.
+    let clear = m.run("clear the screen", COMMAND_TIMEOUT)?;
+    ensure!(clear.reason.as_deref() == Some("bad-args"), "{clear:?}");
     // Subsystems that are not built yet say so.
     let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
     ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");

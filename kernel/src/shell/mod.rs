@@ -112,7 +112,8 @@ pub fn run() -> ! {
 
 /// Runs one line: a command, or (when its first word is none) a request for System 2. A
 /// command that takes no arguments, followed by words that are not options, is a request
-/// too: "reboot the linux vm" means the VM, "uptime please" the uptime.
+/// too when System 2 can run that command: "reboot the linux vm" means the VM, "uptime
+/// please" the uptime ("clear the screen" stays a usage error: no request clears it).
 pub fn execute(line: &str) {
     // An empty line is no request: a new prompt, as in any shell.
     let mut words = line.split_whitespace();
@@ -121,7 +122,8 @@ pub fn execute(line: &str) {
     let mut rest = words.peekable();
     let plain_words_after_bare_command = command.is_some_and(|spec| spec.usage.is_empty())
         && rest.peek().is_some()
-        && rest.all(|w| !w.starts_with('-'));
+        && rest.all(|w| !w.starts_with('-'))
+        && crate::system2::runs_command(first);
     let is_command = command.is_some() && !plain_words_after_bare_command;
     let looks_like_typo =
         command.is_none() && !line.trim().contains(' ') && rayos_shell::commands::suggest(first).is_some();
