@@ -20,8 +20,9 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "list commands, or explain one",
         details: "Without an argument, lists every command with a one-line description. With a command \
                   name, shows its usage and what it does. Lines that do not start with a command (or \
-                  start with one that takes no arguments, followed by plain words) go to System 2, \
-                  which reads them as requests in plain words (see intent and ask).",
+                  start with one that takes no arguments, followed by plain words, when a request can \
+                  run it) go to System 2, which reads them as requests in plain words (see intent and \
+                  ask).",
     },
     CommandSpec {
         name: "version",
@@ -152,8 +153,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "<text>",
         summary: "show how System 2 reads a request, without running it",
         details: "Lines that do not start with a command (or start with one that takes no arguments, \
-                  followed by plain words: reboot the linux vm) go to System 2, the intent engine, which \
-                  runs what they ask for. intent <text> shows its reading instead: the intent, how sure \
+                  followed by plain words, when a request can run it: reboot the linux vm) go to System \
+                  2, the intent engine, which runs what they ask for. intent <text> shows its reading instead: the intent, how sure \
                   it is, the three closest intents, the entities it found (VM, disk, boot, level, \
                   duration, text, entry), the command it would run and how that would be confirmed.",
     },
