@@ -308,20 +308,19 @@ pub fn featurize(
         let mut h = Fnv::new(KIND_WORD);
         h.bytes(w.as_bytes());
         scratch.push(h.bucket(mask));
-        if let Some(next) = words.get(i + 1) {
+        let bigram = |second: &str| {
             let mut h = Fnv::new(KIND_BIGRAM);
             h.bytes(w.as_bytes());
             h.byte(b' ');
-            h.bytes(next.as_bytes());
-            scratch.push(h.bucket(mask));
+            h.bytes(second.as_bytes());
+            h.bucket(mask)
+        };
+        if let Some(next) = words.get(i + 1) {
+            scratch.push(bigram(next));
             // The pair across an article too: "restart the vm" also reads "restart vm".
             if pooling.across_articles && is_article(next) {
                 if let Some(after) = words.get(i + 2) {
-                    let mut h = Fnv::new(KIND_BIGRAM);
-                    h.bytes(w.as_bytes());
-                    h.byte(b' ');
-                    h.bytes(after.as_bytes());
-                    scratch.push(h.bucket(mask));
+                    scratch.push(bigram(after));
                 }
             }
         }
