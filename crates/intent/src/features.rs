@@ -47,7 +47,8 @@ pub struct Pooling {
     /// words after the negation, past articles) are indicators of their own as well, so
     /// that "restart rayos, not the linux vm" does not count "vm" as the thing to restart.
     pub negated_words: bool,
-    /// A word bigram across an article or possessive is an indicator too, the same as
+    /// A word bigram across an article or possessive ([`crate::text::is_article`]) is an
+    /// indicator too, the same as
     /// the two words side by side: "restart the vm", "restart my vm" and "restart vm" share
     /// "restart vm".
     pub across_articles: bool,
@@ -147,12 +148,6 @@ fn negated_scope(words: &[&str], i: usize) -> Option<core::ops::Range<usize>> {
         end += 1;
     }
     (end > start).then_some(start..end)
-}
-
-/// Articles and the words that stand where one does ("my", "this"): what
-/// [`Pooling::across_articles`] reads across.
-fn is_article(word: &str) -> bool {
-    matches!(word, "the" | "a" | "an" | "my" | "this" | "that" | "your" | "our" | "its")
 }
 
 struct Fnv(u64);
@@ -318,7 +313,7 @@ pub fn featurize(
         if let Some(next) = words.get(i + 1) {
             scratch.push(bigram(next));
             // The pair across an article too: "restart the vm" also reads "restart vm".
-            if pooling.across_articles && is_article(next) {
+            if pooling.across_articles && crate::text::is_article(next) {
                 if let Some(after) = words.get(i + 2) {
                     scratch.push(bigram(after));
                 }

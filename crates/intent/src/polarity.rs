@@ -75,23 +75,20 @@ fn is_copula(word: &str) -> bool {
 /// states are told apart from orders (`describing`).
 fn particle_sign(words: &[&str], i: usize, describing: bool) -> i32 {
     let before = if i > 0 { words[i - 1] } else { "" };
+    let sign = match words[i] {
+        "on" | "up" => 1,
+        "off" | "down" => -1,
+        _ => return 0,
+    };
     if is_copula(before) {
         // "is it on right now", "the network is off, turn it on", but not "what is on
         // boot 3" or "what's on vda": a preposition before what it places.
         let ends_phrase = words.get(i + 1).is_none_or(|next| {
             !(next.starts_with(|c: char| c.is_ascii_digit())
+                || crate::text::is_article(next)
                 || matches!(
                     *next,
-                    "the"
-                        | "a"
-                        | "an"
-                        | "my"
-                        | "this"
-                        | "that"
-                        | "your"
-                        | "our"
-                        | "its"
-                        | "their"
+                    "their"
                         | "boot"
                         | "disk"
                         | "drive"
@@ -107,24 +104,11 @@ fn particle_sign(words: &[&str], i: usize, describing: bool) -> i32 {
                         | "nvme0n1"
                 ))
         });
-        return if !describing || !ends_phrase {
-            0
-        } else if words[i] == "off" || words[i] == "down" {
-            -1
-        } else if words[i] == "on" || words[i] == "up" {
-            1
-        } else {
-            0
-        };
+        return if describing && ends_phrase { sign } else { 0 };
     }
     if words[i] == "off" {
         return if before == "kick" { 1 } else { -1 };
     }
-    let sign = match words[i] {
-        "on" | "up" => 1,
-        "down" => -1,
-        _ => return 0,
-    };
     let after_particle_verb = takes_particle(before);
     // "network down" reads as a state: in the plain reading it counts for nothing, where
     // states are told apart it counts as off ("take it down" is a command either way).
@@ -196,9 +180,12 @@ fn direction_word(word: &str) -> bool {
 
 /// Where a request names airplane (flight) mode: the index of its "mode".
 fn airplane_mode_at(words: &[&str]) -> Option<usize> {
-    (1..words.len()).find(|&i| {
-        words[i] == "mode" && matches!(words[i - 1], "airplane" | "aeroplane" | "flight" | "plane")
-    })
+    (1..words.len()).find(|&i| words[i] == "mode" && is_airplane(words[i - 1]))
+}
+
+/// The first word of "airplane mode" and its other names.
+fn is_airplane(word: &str) -> bool {
+    matches!(word, "airplane" | "aeroplane" | "flight" | "plane")
 }
 
 fn ends_clause(word: &str) -> bool {
@@ -231,19 +218,9 @@ fn acts_on_airplane_mode(words: &[&str], k: usize, mode: usize) -> bool {
 fn describes(words: &[&str], i: usize, asks: bool) -> bool {
     let word = words[i];
     // At "airplane" of "airplane mode": being in it is a state.
-    let state = matches!(
-        word,
-        "on" | "off"
-            | "up"
-            | "down"
-            | "online"
-            | "offline"
-            | "no"
-            | "airplane"
-            | "aeroplane"
-            | "flight"
-            | "plane"
-    ) || word.ends_with("ed");
+    let state = matches!(word, "on" | "off" | "up" | "down" | "online" | "offline" | "no")
+        || is_airplane(word)
+        || word.ends_with("ed");
     let mut asked = false;
     for j in (i.saturating_sub(5)..i).rev() {
         let before = words[j];

@@ -154,9 +154,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "show how System 2 reads a request, without running it",
         details: "Lines that do not start with a command (or start with one that takes no arguments, \
                   followed by plain words, when a request can run it: reboot the linux vm) go to System \
-                  2, the intent engine, which runs what they ask for. intent <text> shows its reading instead: the intent, how sure \
-                  it is, the three closest intents, the entities it found (VM, disk, boot, level, \
-                  duration, text, entry), the command it would run and how that would be confirmed.",
+                  2, the intent engine, which runs what they ask for. intent <text> shows its reading \
+                  instead: the intent, how sure it is, the three closest intents, the entities it found \
+                  (VM, disk, boot, level, duration, text, entry), the command it would run and how that \
+                  would be confirmed.",
     },
     CommandSpec {
         name: "ask",
