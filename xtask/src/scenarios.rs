@@ -887,6 +887,14 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     // No request clears the screen: there the words stay a usage error.
     let clear = m.run("clear the screen", COMMAND_TIMEOUT)?;
     ensure!(clear.reason.as_deref() == Some("bad-args"), "{clear:?}");
+    // An answer typed when no question waits runs nothing and says so ("n" alone once read as
+    // a reboot, "no" as turning the network off).
+    for answer in ["n", "no"] {
+        let stray = m.run_bytes(answer.as_bytes(), answer, COMMAND_TIMEOUT)?;
+        ensure!(stray.reason.as_deref() == Some("out-of-scope"), "{stray:?}");
+        ensure!(!stray.lines.iter().any(|l| markers::SHELL_CONFIRM.parse(l).is_some()), "{}", stray.text());
+        expect_lines(&stray, &["Nothing is waiting for an answer"])?;
+    }
     // Subsystems that are not built yet say so.
     let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
     ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");

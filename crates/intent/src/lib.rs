@@ -303,6 +303,7 @@ impl Engine {
         self.fast.logits(&self.model, &features, &mut probabilities);
         model::softmax(&mut probabilities);
         let alternatives = top3(&probabilities);
+        let says_too_little = is_lone_answer(&words) || is_lone_letter(&words);
         let (intent, confidence) = if words.is_empty() {
             // Nothing but symbols: a lone "?" (as in many shells and pagers) asks what can be
             // typed; anything else says nothing.
@@ -313,6 +314,8 @@ impl Engine {
                 Some(help) => (help, 1.0),
                 None => (self.oos, 1.0),
             }
+        } else if says_too_little {
+            (self.oos, 1.0)
         } else {
             self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold)
         };
@@ -331,7 +334,9 @@ impl Engine {
                 }
             })
         });
-        let reply = if intent == self.oos {
+        let reply = if is_lone_answer(&words) {
+            Some(String::from(LONE_ANSWER_REPLY))
+        } else if intent == self.oos {
             Some(self.oos_reply(&probabilities))
         } else {
             left_out.map(|(slot, value)| which_one_reply(spec, slot, &value))
@@ -391,6 +396,43 @@ impl Engine {
         reply.push_str(". Type `help` for everything RayOS understands.");
         reply
     }
+}
+
+/// What RayOS says to a yes, a no or a cancel that answers no question.
+pub const LONE_ANSWER_REPLY: &str = "Nothing is waiting for an answer. RayOS asks for y/N (or for \
+     `yes`) right after a request that changes something, and reads the answer there; this line \
+     was not read as a request. Type `help` for everything RayOS understands.";
+
+/// True when a request is only the answer to a question ("y", "no", "ok", "yes please",
+/// "cancel"), none of which asks RayOS to do anything. Read by the classifier, "no" turned the
+/// network off and "n" read as a reboot (from the sign of "no" and from character pieces).
+fn is_lone_answer(words: &[&str]) -> bool {
+    let is_answer = |w: &str| {
+        matches!(
+            w,
+            "y" | "n"
+                | "yes"
+                | "no"
+                | "yeah"
+                | "yep"
+                | "yup"
+                | "nope"
+                | "nah"
+                | "ok"
+                | "okay"
+                | "cancel"
+                | "abort"
+        )
+    };
+    let is_courtesy = |w: &str| matches!(w, "please" | "thanks" | "thank" | "you");
+    words.iter().any(|w| is_answer(w)) && words.iter().all(|w| is_answer(w) || is_courtesy(w))
+}
+
+/// A request of one letter says nothing, except the two letters that are requests of their
+/// own ("h" for help, "w" for Unix's who-and-uptime): the classifier would read "p" or "n"
+/// from its character pieces alone (as a shutdown and a reboot).
+fn is_lone_letter(words: &[&str]) -> bool {
+    matches!(words, [word] if word.chars().count() == 1 && !matches!(*word, "h" | "w"))
 }
 
 /// The slots of intent `spec` in a request (`words` analysed from `raw`).

@@ -656,6 +656,27 @@ fn empty_and_punctuation_only_input_is_oos_but_a_question_mark_asks_for_help() {
     }
 }
 
+#[test]
+fn an_answer_with_no_question_and_a_lone_letter_run_nothing() {
+    // The classifier alone read "n" as a reboot, "p" as a shutdown and "no" as turning the
+    // network off.
+    for text in ["n", "y", "No", "yes please", "ok!", "Cancel", "nope, thanks"] {
+        let r = engine().read(text, &FakeWorld);
+        assert!(r.is_oos(), "{text:?}");
+        assert_eq!(r.reply.as_deref(), Some(rayos_intent::LONE_ANSWER_REPLY), "{text:?}");
+    }
+    for text in ["p", "b", "m", "r", "7"] {
+        let r = engine().read(text, &FakeWorld);
+        assert!(r.is_oos() && r.command.is_none(), "{text:?}");
+        assert_ne!(r.reply.as_deref(), Some(rayos_intent::LONE_ANSWER_REPLY), "{text:?}");
+    }
+    // Letters that are requests, and answers inside a request, are read as before.
+    assert_eq!(engine().read("h", &FakeWorld).label, "system.help");
+    assert_eq!(engine().read("w", &FakeWorld).label, "system.uptime");
+    assert_eq!(engine().read("yes, restart the linux vm", &FakeWorld).label, "vm.restart");
+    assert_eq!(engine().read("no network please", &FakeWorld).label, "net.disable");
+}
+
 fn assert_valid(r: &rayos_intent::Reading) {
     let e = engine();
     assert!(e.intent_id(&r.label).is_some());
