@@ -382,6 +382,45 @@ fn duration_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
     Some((n.saturating_mul(unit), used + 1))
 }
 
+/// A duration written with a decimal point ("1.5 minutes", "0.5h", "arm wd 2.5"), in
+/// seconds, rounded to the nearest. The words lose the point ("1", "5"), and read alone they
+/// gave "5 minutes" for "1.5 minutes" and 5 seconds for "90.5 seconds", so it is read from
+/// the normalised text. Version-like numbers ("1.2.3") are none.
+fn decimal_seconds(normalized: &str) -> Option<u64> {
+    use crate::text::TokenKind::{Punct, Word};
+    let tokens = crate::text::split(normalized);
+    let text = |i: usize| tokens.get(i).map_or("", |t| &normalized[t.start..t.end]);
+    let touching = |i: usize| tokens.get(i + 1).is_some_and(|next| tokens[i].end == next.start);
+    let is_point = |i: usize| tokens.get(i).is_some_and(|t| t.kind == Punct) && text(i) == ".";
+    for i in 0..tokens.len() {
+        let (Some(whole), true, true) = (digits(text(i)), is_point(i + 1), touching(i) && touching(i + 1))
+        else {
+            continue;
+        };
+        let fraction_word = text(i + 2);
+        let fraction_end = fraction_word.find(|c: char| !c.is_ascii_digit()).unwrap_or(fraction_word.len());
+        let (fraction, attached_unit) = fraction_word.split_at(fraction_end);
+        let version_like =
+            (i >= 2 && is_point(i - 1) && touching(i - 2)) || (is_point(i + 3) && touching(i + 2));
+        if fraction.is_empty() || fraction.len() > 9 || tokens[i + 2].kind != Word || version_like {
+            continue;
+        }
+        let before = if i > 0 { text(i - 1) } else { "" };
+        let unit = if !attached_unit.is_empty() {
+            time_unit_seconds(attached_unit)
+        } else {
+            time_unit_seconds(text(i + 3))
+                .or_else(|| matches!(before, "arm" | "timeout" | "watchdog" | "wd" | "dog").then_some(1))
+        };
+        let Some(unit) = unit else { continue };
+        let scale = 10u64.pow(fraction.len() as u32);
+        let fraction: u64 = fraction.parse().ok()?;
+        let part = (fraction.saturating_mul(unit).saturating_mul(2) + scale) / (2 * scale);
+        return Some(whole.saturating_mul(unit).saturating_add(part));
+    }
+    None
+}
+
 /// The first duration in `words` (adjacent parts summed: "1 hour 30 minutes").
 pub fn find_seconds(words: &[&str]) -> Option<u64> {
     let mut i = 0;
@@ -542,6 +581,17 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             let window = &words[i + 1..words.len().min(i + 3)];
             if window.iter().any(|b| is_boot_word(b)) {
                 return Some(-1);
+            }
+        }
+        // "the third boot", "the 3rd boot": boots are numbered from the first.
+        if let Some(n) = ordinal_at(words, i) {
+            if words.get(i + 1).is_some_and(|b| matches!(*b, "boot" | "bootup" | "startup"))
+                && !words.get(i + 2).is_some_and(|a| {
+                    // "the 2nd boot ago"; "the second boot today" counts within a day.
+                    matches!(*a, "ago" | "back" | "before" | "of" | "today" | "this" | "after" | "since")
+                })
+            {
+                return Some(n.min(i64::MAX as u64) as i64);
             }
         }
         if matches!(w, "this" | "current" | "present") && words.get(i + 1).is_some_and(|b| is_boot_word(b)) {
@@ -1340,6 +1390,19 @@ fn is_not_a_vm_name(word: &str) -> bool {
     )
 }
 
+/// A quoted name after "called", "named", "vm" or "guest" ('the vm called "build box"'):
+/// the VM meant, even with a space in its name. Before, no VM was found in such a request,
+/// and a VM command without one acts on linux.
+fn quoted_vm_name(raw: &str) -> Option<String> {
+    let name = quoted(raw)?;
+    let at = raw.find(name.as_str())?;
+    let before = raw[..at].trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let marked = ["called", "named", "vm", "guest"].iter().any(|m| {
+        before.strip_suffix(m).is_some_and(|rest| rest.is_empty() || rest.ends_with(char::is_whitespace))
+    });
+    (marked && name.chars().count() <= 64).then_some(name)
+}
+
 /// A quoted span of the raw text: "...", '...', “...” or ‘...’.
 fn quoted(raw: &str) -> Option<String> {
     let pairs = [('"', '"'), ('\u{201c}', '\u{201d}'), ('\u{2018}', '\u{2019}'), ('\'', '\''), ('`', '`')];
@@ -1633,9 +1696,11 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
             let before = if k > 0 { words[k - 1] } else { "" };
             // "journalctl -n 50": `-n` counts lines there too.
             let journal_lines = before == "journalctl" && k < i;
+            // A number followed by another ("last 1 5 hours": 1.5 hours as words) is no count.
             if (journal_lines
                 || matches!(before, "last" | "latest" | "recent" | "tail" | "newest" | "top" | "first"))
                 && time_unit_seconds(next).is_none()
+                && digits(next).is_none()
                 && !matches!(next, "boots" | "boot" | "crashes")
             {
                 return Some(n);
@@ -1908,14 +1973,25 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
     let normalized = crate::text::normalize(raw);
     let typed = crate::text::words(&normalized);
     Entities {
-        vm: wanted("vm").then(|| find_vm(words, &typed_tokens(&normalized, words, &typed), world)).flatten(),
+        vm: wanted("vm")
+            .then(|| {
+                // A quoted name of several words is the VM's whole name; one word is found as typed.
+                quoted_vm_name(raw)
+                    .filter(|name| name.contains(char::is_whitespace))
+                    .or_else(|| find_vm(words, &typed_tokens(&normalized, words, &typed), world))
+            })
+            .flatten(),
         disk: wanted("disk").then(|| find_disk(words, world)).flatten(),
         boot: wanted("boot")
             .then(|| find_boot_flag(&normalized, world).or_else(|| find_boot(words, world)))
             .flatten(),
         level: wanted("level").then(|| find_level(words)).flatten(),
         // Units as typed first: "mins" is a unit even where the lexicon would correct it.
-        seconds: wanted("seconds").then(|| find_seconds(&typed).or_else(|| find_seconds(words))).flatten(),
+        seconds: wanted("seconds")
+            .then(|| {
+                decimal_seconds(&normalized).or_else(|| find_seconds(&typed)).or_else(|| find_seconds(words))
+            })
+            .flatten(),
         text: wanted("text").then(|| find_text(words, &typed, raw, &normalized)).flatten(),
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
         count: wanted("count").then(|| find_count(words)).flatten(),

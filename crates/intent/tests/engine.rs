@@ -233,6 +233,24 @@ fn durations() {
 }
 
 #[test]
+fn durations_with_a_decimal_point() {
+    // Read from the words alone, "1.5 minutes" was 5 minutes and "90.5 seconds" 5 seconds.
+    for (text, seconds) in [
+        ("arm the watchdog for 1.5 minutes", 90),
+        ("arm the watchdog for 90.5 seconds", 91),
+        ("wd 0.5h", 1800),
+        ("watchdog 2.5min", 150),
+        ("arm wd 2.5", 3),
+        ("errors in the past 0.25 days", 21_600),
+    ] {
+        assert_eq!(extract(text).seconds, Some(seconds), "{text}");
+    }
+    let last = extract("logs from the last 1.5 hours");
+    assert_eq!((last.seconds, last.count), (Some(5400), None), "'last 1' is no count of lines");
+    assert_eq!(extract("after updating to 1.2.3 errors in the last 10 minutes").seconds, Some(600));
+}
+
+#[test]
 fn boots_absolute_and_relative() {
     for (text, boot) in [
         ("logs of the last boot", -1),
@@ -254,6 +272,11 @@ fn boots_absolute_and_relative() {
         assert_eq!(extract(text).boot, Some(boot), "{text}");
     }
     assert_eq!(extract("show the log").boot, None);
+    // Ordinals count from the first boot, unless they count back or within a day.
+    assert_eq!(extract("errors from the 3rd boot").boot, Some(3));
+    assert_eq!(extract("logs of the third boot").boot, Some(3));
+    assert_eq!(extract("the second boot today failed").boot, None);
+    assert_eq!(extract("second to last boot").boot, Some(-2));
     assert_eq!(extract("crash 5 times").boot, None);
     assert_eq!(extract("errors at boot before linux started").boot, None, "a time of this boot");
     assert_eq!(extract("show the log from startup before the crash").boot, None);
@@ -414,6 +437,12 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     assert_eq!(extract("close the window of the vm").vm, None);
     assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
     assert_eq!(extract("start up the vm builder please").vm.as_deref(), Some("builder"));
+    // A quoted name of several words is the whole name (no VM found ran the command on linux).
+    assert_eq!(extract("start the vm called \"my vm\"").vm.as_deref(), Some("my vm"));
+    assert_eq!(extract("restart the guest named 'ci runner'").vm.as_deref(), Some("ci runner"));
+    let quoted = engine().read("stop vm \"build box\"", &FakeWorld);
+    assert_eq!(quoted.command.as_deref(), Some("vm stop \"build box\""));
+    assert_eq!(extract("show the vm output containing \"two words\"").vm, None);
 }
 
 #[test]
