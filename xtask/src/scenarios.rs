@@ -925,6 +925,11 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     ensure!(except.reason.as_deref() == Some("needs-target"), "{except:?}");
     expect_lines(&except, &["say which VM you mean"])?;
     ensure!(!except.contains("RAYOS_VM:"), "nothing may run: {}", except.text());
+    // Every VM, where `vm stop` takes one: nothing runs (it stopped linux alone).
+    let every = m.run_bytes(b"stop all vms", "stop", COMMAND_TIMEOUT)?;
+    ensure!(every.reason.as_deref() == Some("needs-target"), "{every:?}");
+    expect_lines(&every, &["That asks for every VM", "`vm stop <vm>`"])?;
+    ensure!(!every.contains("RAYOS_VM:"), "nothing may run: {}", every.text());
     let shown = m.run_ok("intent stop all vms except linux", COMMAND_TIMEOUT)?;
     expect_lines(
         &shown,

@@ -91,13 +91,14 @@ pub struct Reading {
     /// The slots the intent takes that the request filled.
     pub entities: Entities,
     /// The canonical shell command; `None` for out of scope, or when the target is only left
-    /// out (see `reply`).
+    /// out or is every VM (see `reply`).
     pub command: Option<String>,
     /// How the shell must confirm the command.
     pub effect: Effect,
     /// For out of scope: a short reply saying what RayOS can do and the closest commands. For
     /// a request naming its target only as one to leave out (see
-    /// [`entities::Entities::excluded`], then `command` is `None`): how to say which.
+    /// [`entities::Entities::excluded`]) or naming every VM where the command acts on one
+    /// ("stop all vms"), when `command` is `None`: how to say which.
     pub reply: Option<String>,
 }
 
@@ -323,21 +324,29 @@ impl Engine {
 
         let entities = slots_of(spec, &words, raw, world);
         let question = question_text(raw);
-        // A target named only as one to leave out: no command, a question instead.
+        // A target named only as one to leave out, or every VM where a command takes one: no
+        // command, a question instead.
         let left_out = entities.excluded.clone();
-        let command = spec.command.as_deref().filter(|_| left_out.is_none()).and_then(|template| {
-            table::render(template, &|name| {
-                if name == "question" {
-                    Some(question.clone())
-                } else {
-                    entities.value(name)
-                }
-            })
-        });
+        let every_vm = left_out.is_none()
+            && entities.vm.is_none()
+            && spec.slots.iter().any(|s| s == "vm")
+            && names_every_vm(&words);
+        let command =
+            spec.command.as_deref().filter(|_| left_out.is_none() && !every_vm).and_then(|template| {
+                table::render(template, &|name| {
+                    if name == "question" {
+                        Some(question.clone())
+                    } else {
+                        entities.value(name)
+                    }
+                })
+            });
         let reply = if is_lone_answer(&words) {
             Some(String::from(LONE_ANSWER_REPLY))
         } else if intent == self.oos {
             Some(self.oos_reply(&probabilities))
+        } else if every_vm {
+            Some(every_vm_reply(spec))
         } else {
             left_out.map(|(slot, value)| which_one_reply(spec, slot, &value))
         };
@@ -396,6 +405,33 @@ impl Engine {
         reply.push_str(". Type `help` for everything RayOS understands.");
         reply
     }
+}
+
+/// Whether a request is about every VM at once ("stop all vms", "restart both guests"):
+/// "all", "every", "each" or "both" with a VM word at most two words later.
+fn names_every_vm(words: &[&str]) -> bool {
+    words.iter().enumerate().any(|(i, w)| {
+        matches!(*w, "all" | "every" | "each" | "both")
+            && words[i + 1..words.len().min(i + 4)]
+                .iter()
+                .any(|v| matches!(*v, "vm" | "vms" | "guest" | "guests" | "machines" | "virtual"))
+    })
+}
+
+/// The reply to a request for every VM where the command acts on one: it would otherwise
+/// run on linux, the default VM, alone.
+fn every_vm_reply(spec: &IntentSpec) -> String {
+    let example = spec
+        .command
+        .as_deref()
+        .and_then(|template| table::render(template, &|name| (name == "vm").then(|| String::from("<vm>"))));
+    let mut reply =
+        String::from("That asks for every VM, and RayOS acts on one VM at a time, so nothing runs");
+    if let Some(example) = example {
+        reply.push_str(&alloc::format!(": say which VM you mean, e.g. `{example}` (`vm list` shows them)"));
+    }
+    reply.push('.');
+    reply
 }
 
 /// What RayOS says to a yes, a no or a cancel that answers no question.

@@ -686,6 +686,20 @@ fn empty_and_punctuation_only_input_is_oos_but_a_question_mark_asks_for_help() {
 }
 
 #[test]
+fn every_vm_where_a_command_takes_one_runs_nothing() {
+    // A VM command without a VM acts on linux: "stop all vms" stopped linux alone.
+    for (text, example) in
+        [("stop all vms", "`vm stop <vm>`"), ("please restart both guests", "`vm restart <vm>`")]
+    {
+        let r = engine().read(text, &FakeWorld);
+        assert_eq!(r.command, None, "{text}");
+        assert!(r.reply.as_deref().is_some_and(|reply| reply.contains(example)), "{r:?}");
+    }
+    assert_eq!(engine().read("list all vms", &FakeWorld).command.as_deref(), Some("vm list"));
+    assert_eq!(engine().read("stop all the linux vms", &FakeWorld).command.as_deref(), Some("vm stop linux"));
+}
+
+#[test]
 fn an_answer_with_no_question_and_a_lone_letter_run_nothing() {
     // The classifier alone read "n" as a reboot, "p" as a shutdown and "no" as turning the
     // network off.
@@ -710,10 +724,11 @@ fn assert_valid(r: &rayos_intent::Reading) {
     let e = engine();
     assert!(e.intent_id(&r.label).is_some());
     assert!(r.confidence.is_finite() && (0.0..=1.0).contains(&r.confidence), "{}", r.confidence);
-    // No command exactly when out of scope or when the target was only left out; then a
-    // reply says why.
-    let nothing_to_run = r.is_oos() || r.entities.excluded.is_some();
-    assert_eq!(nothing_to_run, r.command.is_none(), "{r:?}");
+    // No command when out of scope, when the target was only left out or is every VM; then
+    // a reply says why.
+    let nothing_to_run = r.command.is_none();
+    assert!(!r.is_oos() || nothing_to_run, "{r:?}");
+    assert!(r.entities.excluded.is_none() || nothing_to_run, "{r:?}");
     assert_eq!(nothing_to_run, r.reply.is_some(), "{r:?}");
     for (id, p) in r.alternatives {
         assert!((id.0 as usize) < e.intents().len() && p.is_finite());
