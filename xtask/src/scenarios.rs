@@ -483,6 +483,15 @@ fn crash_recorded_after_panic(ctx: &Ctx) -> Result<()> {
         &m.run_ok("crash show latest", COMMAND_TIMEOUT)?,
         &["'debug panic' was requested", "rayos_kernel::shell::", "last log lines:", "rflags"],
     )?;
+    // By boot: the previous boot's record, asked for in plain words too; this boot has none.
+    let by_boot = m.run_ok("crash show --boot -1", COMMAND_TIMEOUT)?;
+    expect_lines(&by_boot, &["'debug panic' was requested"])?;
+    let asked = m.run_bytes(b"show the crash report from the previous boot", "crash", COMMAND_TIMEOUT)?;
+    ensure!(asked.ok && asked.contains("RAYOS_INTENT:crash.show:"), "{}", asked.text());
+    expect_lines(&asked, &["I read this as: crash show --boot -1", "'debug panic' was requested"])?;
+    let none = m.run("crash show --boot 0", COMMAND_TIMEOUT)?;
+    ensure!(none.reason.as_deref() == Some("no-crash"), "{none:?}");
+    expect_lines(&none, &["boot 2 left no crash record"])?;
     expect_lines(&m.run_ok("log boots", COMMAND_TIMEOUT)?, &["panic", "running (this boot)"])?;
     until_confirm(&mut m, b"crash clear")?;
     let refused = m.run_bytes(b"no", "crash", COMMAND_TIMEOUT)?;

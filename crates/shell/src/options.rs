@@ -28,6 +28,28 @@ pub enum BootChoice {
     Relative(i32),
 }
 
+impl BootChoice {
+    /// The value of a `--boot` option: a boot number, or 0 or a negative number counting back
+    /// from this boot (`-1` is the previous one).
+    pub fn parse(value: &str) -> Option<BootChoice> {
+        if value.starts_with('-') || value == "0" {
+            value.parse().ok().map(BootChoice::Relative)
+        } else {
+            value.parse().ok().map(BootChoice::Number)
+        }
+    }
+
+    /// The boot number this choice names, given the current boot's; `None` before boot 1.
+    pub fn resolve(self, current_boot: u32) -> Option<u32> {
+        match self {
+            BootChoice::Number(n) => Some(n),
+            BootChoice::Relative(r) => {
+                u32::try_from(i64::from(current_boot) + i64::from(r)).ok().filter(|&n| n >= 1)
+            }
+        }
+    }
+}
+
 /// A minimum severity for `--level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LevelChoice {
@@ -81,11 +103,7 @@ impl LogShowOptions {
             match arg {
                 "--boot" => {
                     let v = value("--boot")?;
-                    options.boot = Some(if v.starts_with('-') || v == "0" {
-                        BootChoice::Relative(v.parse().map_err(|_| bad("--boot", v))?)
-                    } else {
-                        BootChoice::Number(v.parse().map_err(|_| bad("--boot", v))?)
-                    });
+                    options.boot = Some(BootChoice::parse(v).ok_or_else(|| bad("--boot", v))?);
                 }
                 "--level" => {
                     let v = value("--level")?;
@@ -144,6 +162,10 @@ mod tests {
         assert_eq!(o.grep.as_deref(), Some("disk"));
         assert_eq!(o.since_s, Some(300));
         assert_eq!(o.tail, Some(DEFAULT_TAIL));
+        assert_eq!(BootChoice::parse("-2").and_then(|b| b.resolve(12)), Some(10));
+        assert_eq!(BootChoice::parse("0").and_then(|b| b.resolve(12)), Some(12));
+        assert_eq!(BootChoice::parse("-1").and_then(|b| b.resolve(1)), None, "no boot before the first");
+        assert_eq!(BootChoice::parse("x"), None);
         let o = LogShowOptions::parse(&["--boot", "7", "--all"]).unwrap();
         assert_eq!((o.boot, o.tail, o.all), (Some(BootChoice::Number(7)), None, true));
         assert_eq!(LogShowOptions::parse(&["--tail"]), Err(OptionError::MissingValue("--tail")));

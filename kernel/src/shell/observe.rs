@@ -340,29 +340,51 @@ pub fn crash(args: &[&str]) -> CommandResult {
             }
             Ok(())
         }
-        ["show", which] => {
+        ["show"] | ["show", "latest"] => {
+            let record = persist::with(|p| p.part.crashes().latest()).ok_or_else(no_log)?;
+            match record {
+                Ok(Some(record)) => show_crash(&record),
+                Ok(None) => return Err(CommandError::new("no-crash", "there are no crash records")),
+                Err(error) => return Err(CommandError::new("no-crash", format!("{error}"))),
+            }
+            Ok(())
+        }
+        ["show", "--boot", boot] => {
+            let choice = BootChoice::parse(boot).ok_or_else(|| CommandError::usage("crash"))?;
+            let current = persist::current_boot().unwrap_or(0);
+            let Some(boot) = choice.resolve(current) else {
+                return Err(CommandError::new(
+                    "no-crash",
+                    format!("there is no such boot: this is boot {current}"),
+                ));
+            };
             let record = persist::with(|p| {
-                if *which == "latest" {
-                    p.part.crashes().latest()
-                } else {
-                    match which.parse::<u64>() {
-                        Ok(n) => p.part.crashes().get(n).map(Some),
-                        Err(_) => Ok(None),
-                    }
+                let mut crashes = p.part.crashes();
+                match crashes.list()?.iter().rev().find(|c| c.boot == boot) {
+                    Some(summary) => crashes.get(summary.crash_seq).map(Some),
+                    None => Ok(None),
                 }
             })
             .ok_or_else(no_log)?;
             match record {
-                Ok(Some(record)) => {
-                    show_crash(&record);
-                    Ok(())
+                Ok(Some(record)) => show_crash(&record),
+                Ok(None) => {
+                    return Err(CommandError::new(
+                        "no-crash",
+                        format!("boot {boot} left no crash record; `crash list` shows the stored ones"),
+                    ))
                 }
-                Ok(None) if *which == "latest" => {
-                    Err(CommandError::new("no-crash", "there are no crash records"))
-                }
-                Ok(None) => Err(CommandError::usage("crash")),
-                Err(error) => Err(CommandError::new("no-crash", format!("{error}"))),
+                Err(error) => return Err(CommandError::new("no-crash", format!("{error}"))),
             }
+            Ok(())
+        }
+        ["show", number] => {
+            let seq = number.parse::<u64>().map_err(|_| CommandError::usage("crash"))?;
+            match persist::with(|p| p.part.crashes().get(seq)).ok_or_else(no_log)? {
+                Ok(record) => show_crash(&record),
+                Err(error) => return Err(CommandError::new("no-crash", format!("{error}"))),
+            }
+            Ok(())
         }
         ["clear"] => {
             if !persist::is_attached() {
