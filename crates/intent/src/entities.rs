@@ -208,12 +208,20 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
+/// A slot's value as one word of a shell command line: bare when it is plain, else in double
+/// quotes with `"` and `\` escaped, which the shell's splitter (`rayos_shell::args::split`)
+/// turns back into the value as typed.
 fn quote_arg(s: &str) -> String {
     if !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || "-_./:".contains(c)) {
         return String::from(s);
     }
     let mut out = String::from("\"");
-    out.extend(s.chars().map(|c| if c == '"' { '\'' } else { c }));
+    for c in s.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
     out.push('"');
     out
 }

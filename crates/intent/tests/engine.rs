@@ -755,6 +755,16 @@ proptest! {
     }
 
     #[test]
+    fn a_slot_value_reaches_the_shell_as_typed(value in "[a-z \"'\\\\-]{1,20}|\\PC{1,20}") {
+        // The command line System 2 renders is split by the shell: a search term with quotes or
+        // backslashes must come back whole (a trailing backslash once opened a quote that
+        // never closed).
+        let entities = entities::Entities { text: Some(value.clone()), ..Default::default() };
+        let word = entities.value("text").unwrap();
+        prop_assert_eq!(rayos_shell::args::split(&word), Ok(vec![value]));
+    }
+
+    #[test]
     fn any_wordy_string_gives_a_valid_reading(text in "[a-z0-9 \"'\\-/#.]{0,200}") {
         assert_valid(&engine().read(&text, &FakeWorld));
     }
