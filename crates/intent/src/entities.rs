@@ -1229,14 +1229,24 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
             names.push(String::from(builtin));
         }
     }
-    for w in tokens.iter().map(|t| t.text).chain(words.iter().copied()) {
+    // A word that only begins a name as typed ("linux" of "linux-test", "linux_dev") is not
+    // that name: the VM meant is the whole one.
+    let begins_longer_name = |w: &str| {
+        tokens.iter().any(|t| {
+            t.text
+                .strip_prefix(w)
+                .is_some_and(|rest| rest.starts_with(|c: char| "-_.".contains(c) || c.is_ascii_digit()))
+        })
+    };
+    for w in tokens.iter().map(|t| t.text).chain(words.iter().copied().filter(|w| !begins_longer_name(w))) {
         if let Some(n) = names.iter().find(|n| n.as_str() == w) {
             return Some(n.clone());
         }
     }
-    // One typo of a name ("linx", "widnows"), but "window" is a word of its own.
+    // One typo of a name ("linx", "widnows"), but "window" is a word of its own, and a digit
+    // is no typo ("linux2" is another VM).
     for w in tokens.iter().map(|t| t.text) {
-        if w.chars().count() >= 4 && w != "window" {
+        if w.chars().count() >= 4 && w != "window" && !w.contains(|c: char| c.is_ascii_digit()) {
             if let Some(n) =
                 names.iter().find(|n| n.chars().count() >= 4 && edit_distance_capped(w, n, 1) <= 1)
             {

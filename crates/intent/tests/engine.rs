@@ -437,6 +437,17 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     assert_eq!(extract("close the window of the vm").vm, None);
     assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
     assert_eq!(extract("start up the vm builder please").vm.as_deref(), Some("builder"));
+    // A registered name that only begins the typed one is not the VM meant.
+    for (text, vm) in [
+        ("start vm linux-test", "linux-test"),
+        ("stop linux_dev", "linux_dev"),
+        ("restart the linux2 vm", "linux2"),
+        ("stop windows-old", "windows-old"),
+        ("stop linux's vm", "linux"),
+        ("start linnux", "linux"),
+    ] {
+        assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
+    }
     // A quoted name of several words is the whole name (no VM found ran the command on linux).
     assert_eq!(extract("start the vm called \"my vm\"").vm.as_deref(), Some("my vm"));
     assert_eq!(extract("restart the guest named 'ci runner'").vm.as_deref(), Some("ci runner"));
