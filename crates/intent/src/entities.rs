@@ -386,8 +386,51 @@ fn duration_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
         Some(&(_, v)) if v > 0 => (v, 1),
         _ => number_at(words, i)?,
     };
+    let and_a_half = |at: usize| words.get(at..at + 3) == Some(&["and", "a", "half"][..]);
+    // "2 and a half minutes"
+    if and_a_half(i + used) {
+        let unit = time_unit_seconds(words.get(i + used + 3)?)?;
+        return Some((n.saturating_mul(2).saturating_add(1).saturating_mul(unit) / 2, used + 4));
+    }
     let unit = time_unit_seconds(words.get(i + used)?)?;
+    // "a minute and a half"
+    if and_a_half(i + used + 1) {
+        return Some((n.saturating_mul(unit).saturating_add(unit / 2), used + 4));
+    }
     Some((n.saturating_mul(unit), used + 1))
+}
+
+/// The text with the thousands separators of its numbers taken out ("1,500 seconds" is
+/// "1500 seconds"; the words would read "1" and "500"), or `None` when it has none.
+fn without_thousands_separators(normalized: &str) -> Option<String> {
+    let bytes = normalized.as_bytes();
+    let group_at = |at: usize| {
+        bytes.get(at) == Some(&b',')
+            && bytes.get(at + 1..at + 4).is_some_and(|g| g.iter().all(u8::is_ascii_digit))
+            && !bytes.get(at + 4).is_some_and(u8::is_ascii_digit)
+    };
+    let mut out = String::with_capacity(normalized.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_number =
+            bytes[i].is_ascii_digit() && (i == 0 || !matches!(bytes[i - 1], b'0'..=b'9' | b',' | b'.'));
+        if !starts_number {
+            let c = normalized[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        }
+        let lead = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let mut end = i + lead;
+        while lead <= 3 && group_at(end) {
+            end += 4;
+        }
+        changed |= end > i + lead;
+        out.extend(normalized[i..end].chars().filter(|&c| c != ','));
+        i = end;
+    }
+    changed.then_some(out)
 }
 
 /// A duration written with a decimal point ("1.5 minutes", "0.5h", "arm wd 2.5"), in
@@ -399,7 +442,14 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
     let tokens = crate::text::split(normalized);
     let text = |i: usize| tokens.get(i).map_or("", |t| &normalized[t.start..t.end]);
     let touching = |i: usize| tokens.get(i + 1).is_some_and(|next| tokens[i].end == next.start);
-    let is_point = |i: usize| tokens.get(i).is_some_and(|t| t.kind == Punct) && text(i) == ".";
+    // A decimal comma too ("1,5 minutes"), where one or two digits follow it (three make a
+    // thousands separator).
+    let is_point = |i: usize| {
+        tokens.get(i).is_some_and(|t| t.kind == Punct)
+            && (text(i) == "."
+                || text(i) == ","
+                    && (1..=2).contains(&text(i + 1).bytes().take_while(u8::is_ascii_digit).count()))
+    };
     for i in 0..tokens.len() {
         let (Some(whole), true, true) = (digits(text(i)), is_point(i + 1), touching(i) && touching(i + 1))
         else {
@@ -458,7 +508,9 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
         if matches!(words[i], "last" | "past" | "previous") {
             if let Some(unit) = words.get(i + 1).and_then(|w| time_unit_seconds(w)) {
                 if words[i + 1].len() > 1 {
-                    return Some(unit);
+                    // "the last hour and a half"
+                    let half = words.get(i + 2..i + 5) == Some(&["and", "a", "half"][..]);
+                    return Some(if half { unit + unit / 2 } else { unit });
                 }
             }
         }
@@ -470,8 +522,13 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
 /// "arm wd 60", "watchdog arm 45", "timeout 90": a number without a unit right after a
 /// watchdog word is the timeout in seconds, the unit of `watchdog arm <seconds>`.
 fn bare_timeout_seconds(words: &[&str]) -> Option<u64> {
+    let is_watchdog_word = |w: &str| matches!(w, "arm" | "timeout" | "watchdog" | "wd" | "dog");
     for i in 1..words.len() {
-        if !matches!(words[i - 1], "arm" | "timeout" | "watchdog" | "wd" | "dog") {
+        // Also after "for", "to" or "at" that follows a watchdog word: "arm the watchdog for
+        // 600", "set the watchdog timeout to 90".
+        let after_preposition = matches!(words[i - 1], "for" | "to" | "at")
+            && words[..i - 1].iter().rev().take(4).any(|w| is_watchdog_word(w));
+        if !is_watchdog_word(words[i - 1]) && !after_preposition {
             continue;
         }
         if let Some((n, used)) = number_at(words, i) {
@@ -1990,6 +2047,9 @@ pub const SLOT_NAMES: [&str; 8] = ["vm", "disk", "boot", "level", "seconds", "te
 fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str) -> bool) -> Entities {
     let normalized = crate::text::normalize(raw);
     let typed = crate::text::words(&normalized);
+    // Durations and counts are read from the words as typed, with "1,500" as one number.
+    let plain_numbers = without_thousands_separators(&normalized);
+    let number_words = plain_numbers.as_deref().map_or_else(|| typed.clone(), crate::text::words);
     Entities {
         vm: wanted("vm")
             .then(|| {
@@ -2007,12 +2067,16 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
         // Units as typed first: "mins" is a unit even where the lexicon would correct it.
         seconds: wanted("seconds")
             .then(|| {
-                decimal_seconds(&normalized).or_else(|| find_seconds(&typed)).or_else(|| find_seconds(words))
+                decimal_seconds(&normalized)
+                    .or_else(|| find_seconds(&number_words))
+                    .or_else(|| find_seconds(words))
             })
             .flatten(),
         text: wanted("text").then(|| find_text(words, &typed, raw, &normalized)).flatten(),
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
-        count: wanted("count").then(|| find_count(words)).flatten(),
+        count: wanted("count")
+            .then(|| if plain_numbers.is_some() { find_count(&number_words) } else { find_count(words) })
+            .flatten(),
         excluded: None,
     }
 }

@@ -245,6 +245,20 @@ fn durations_with_a_decimal_point() {
     ] {
         assert_eq!(extract(text).seconds, Some(seconds), "{text}");
     }
+    for (text, seconds) in [
+        ("arm the watchdog for 1,500 seconds", 1500),
+        ("arm the watchdog for 1,5 minutes", 90),
+        ("arm the watchdog for 2 and a half minutes", 150),
+        ("arm the watchdog for a minute and a half", 90),
+        ("logs from the last hour and a half", 5400),
+        // A number after "for", "to" or "at" that follows a watchdog word: the timeout.
+        ("arm the watchdog for 3600", 3600),
+        ("change the watchdog timeout to 200", 200),
+        ("arm wd for sixty", 60),
+    ] {
+        assert_eq!(extract(text).seconds, Some(seconds), "{text}");
+    }
+    assert_eq!(extract("show the last 2,500 lines").count, Some(2500));
     let last = extract("logs from the last 1.5 hours");
     assert_eq!((last.seconds, last.count), (Some(5400), None), "'last 1' is no count of lines");
     assert_eq!(extract("after updating to 1.2.3 errors in the last 10 minutes").seconds, Some(600));
