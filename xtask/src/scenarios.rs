@@ -904,6 +904,10 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
         ensure!(!stray.lines.iter().any(|l| markers::SHELL_CONFIRM.parse(l).is_some()), "{}", stray.text());
         expect_lines(&stray, &["Nothing is waiting for an answer"])?;
     }
+    // Forbidding an action runs nothing (the shutdown it names was proposed).
+    let forbidden = m.run_bytes(b"don't shut down", "don't", COMMAND_TIMEOUT)?;
+    ensure!(forbidden.reason.as_deref() == Some("out-of-scope"), "{forbidden:?}");
+    expect_lines(&forbidden, &["That asks RayOS not to do something, so nothing runs"])?;
     // Subsystems that are not built yet say so.
     let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
     ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");

@@ -304,7 +304,8 @@ impl Engine {
         self.fast.logits(&self.model, &features, &mut probabilities);
         model::softmax(&mut probabilities);
         let alternatives = top3(&probabilities);
-        let says_too_little = is_lone_answer(&words) || is_lone_letter(&words);
+        let prohibition = only_forbids_an_action(&words, &normalized);
+        let says_too_little = is_lone_answer(&words) || is_lone_letter(&words) || prohibition;
         let (intent, confidence) = if words.is_empty() {
             // Nothing but symbols: a lone "?" (as in many shells and pagers) asks what can be
             // typed; anything else says nothing.
@@ -343,6 +344,8 @@ impl Engine {
             });
         let reply = if is_lone_answer(&words) {
             Some(String::from(LONE_ANSWER_REPLY))
+        } else if prohibition {
+            Some(String::from(PROHIBITION_REPLY))
         } else if intent == self.oos {
             Some(self.oos_reply(&probabilities))
         } else if every_vm {
@@ -432,6 +435,93 @@ fn every_vm_reply(spec: &IntentSpec) -> String {
     }
     reply.push('.');
     reply
+}
+
+/// What RayOS says to a request that only forbids an action ("don't shut down").
+pub const PROHIBITION_REPLY: &str = "That asks RayOS not to do something, so nothing runs. Type `help` \
+     for everything RayOS understands.";
+
+/// Whether a request only forbids an action and asks for nothing else: "don't shut down", "do
+/// not roll back", "never install on vdb", "please don't stop the linux vm". Read by the
+/// classifier, the words of the action won and it proposed that very action (destructive ones
+/// then asked for `yes`). A condition or a second clause ("don't reboot when it hangs" is
+/// disarming the watchdog, "don't stop linux, just hide it") leaves the request to the
+/// classifier, and so do verbs that are no action of a command ("don't let it reset").
+fn only_forbids_an_action(words: &[&str], normalized: &str) -> bool {
+    let words: Vec<&str> =
+        words.iter().copied().filter(|w| !matches!(*w, "please" | "pls" | "plz" | "rayos" | "hey")).collect();
+    let rest = match words.as_slice() {
+        ["don", "t", rest @ ..] | ["dont" | "never", rest @ ..] | ["do", "not", rest @ ..] => rest,
+        _ => return false,
+    };
+    // Actions that have no opposite among the commands. Forbidding a toggle ("don't arm the
+    // watchdog", "don't turn the network off") asks for the other way round, and the
+    // classifier reads it so (see `polarity`).
+    let acts = |w: &str| {
+        matches!(
+            w,
+            "shut"
+                | "shutdown"
+                | "reboot"
+                | "restart"
+                | "reset"
+                | "install"
+                | "roll"
+                | "rollback"
+                | "start"
+                | "stop"
+                | "kill"
+                | "wipe"
+                | "format"
+                | "erase"
+        )
+    };
+
+    // A condition, a second clause or the watchdog's own resets ("don't reboot on hang
+    // anymore" is disarming it).
+    let changes_the_meaning = |w: &str| {
+        matches!(
+            w,
+            "when"
+                | "if"
+                | "while"
+                | "until"
+                | "unless"
+                | "just"
+                | "only"
+                | "instead"
+                | "but"
+                | "rather"
+                | "and"
+                | "then"
+                | "so"
+                | "because"
+                | "after"
+                | "before"
+                | "again"
+                | "anything"
+                | "everything"
+                | "automatically"
+                | "anymore"
+                | "itself"
+                | "hang"
+                | "hangs"
+                | "hung"
+                | "freeze"
+                | "freezes"
+                | "frozen"
+                | "stuck"
+                | "crash"
+                | "crashes"
+        )
+    };
+
+    // A second clause: "don't arm it, disarm it", "don't reboot; power it off".
+    let clauses = normalized.trim_end_matches(|c: char| !c.is_alphanumeric()).contains([',', ';', ':', '.']);
+    matches!(rest.split_first(), Some((w, more)) if acts(w) && !more.iter().any(|m| acts(m)))
+        && rest.len() <= 5
+        && !rest.iter().any(|w| changes_the_meaning(w))
+        && !clauses
 }
 
 /// What RayOS says to a yes, a no or a cancel that answers no question.

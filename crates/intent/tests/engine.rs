@@ -725,6 +725,29 @@ fn every_vm_where_a_command_takes_one_runs_nothing() {
 }
 
 #[test]
+fn a_request_that_only_forbids_an_action_runs_nothing() {
+    // The classifier proposed the very action forbidden (a shutdown, asking for yes).
+    for text in
+        ["don't shut down", "please do not roll back!", "never install on vdb", "dont stop the linux vm"]
+    {
+        let r = engine().read(text, &FakeWorld);
+        assert!(r.is_oos() && r.command.is_none(), "{text}: {r:?}");
+        assert_eq!(r.reply.as_deref(), Some(rayos_intent::PROHIBITION_REPLY), "{text}");
+    }
+    // A condition or a second clause says what is wanted.
+    for (text, label) in [
+        ("don't reboot when it hangs", "watchdog.disarm"),
+        ("don't reboot automatically on hang anymore", "watchdog.disarm"),
+        ("don't arm it, disarm it", "watchdog.disarm"),
+        ("don't reboot, power it off", "system.shutdown"),
+        ("don't arm the watchdog", "watchdog.disarm"),
+        ("dont show hostile", "vm.hide"),
+    ] {
+        assert_eq!(engine().read(text, &FakeWorld).label, label, "{text}");
+    }
+}
+
+#[test]
 fn an_answer_with_no_question_and_a_lone_letter_run_nothing() {
     // The classifier alone read "n" as a reboot, "p" as a shutdown and "no" as turning the
     // network off.
