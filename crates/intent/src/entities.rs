@@ -1480,6 +1480,12 @@ fn quoted_vm_name(raw: &str) -> Option<String> {
 
 /// A quoted span of the raw text: "...", '...', “...” or ‘...’.
 fn quoted(raw: &str) -> Option<String> {
+    quoted_span(raw).map(|(_, inner)| String::from(inner))
+}
+
+/// The first quoted span of the raw text: its byte range, quotes included, and what is
+/// inside (trimmed, not empty).
+fn quoted_span(raw: &str) -> Option<(core::ops::Range<usize>, &str)> {
     let pairs = [('"', '"'), ('\u{201c}', '\u{201d}'), ('\u{2018}', '\u{2019}'), ('\'', '\''), ('`', '`')];
     for (open, close) in pairs {
         let mut search_from = 0;
@@ -1492,7 +1498,7 @@ fn quoted(raw: &str) -> Option<String> {
                 if let Some(len) = raw[inner_start..].find(close) {
                     let inner = raw[inner_start..inner_start + len].trim();
                     if !inner.is_empty() {
-                        return Some(String::from(inner));
+                        return Some((start..inner_start + len + close.len_utf8(), inner));
                     }
                 }
             }
@@ -2045,6 +2051,36 @@ fn outside_negations(
 pub const SLOT_NAMES: [&str; 8] = ["vm", "disk", "boot", "level", "seconds", "text", "entry", "count"];
 
 fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str) -> bool) -> Entities {
+    // A quoted search term is the term alone: its words are no level, boot, time or count
+    // ('search the log for "error: boot 5"' filters neither errors nor boot 5). Those filters
+    // are read from the rest of the text, as typed.
+    let is_filter = |name: &str| matches!(name, "boot" | "level" | "seconds" | "count");
+    if let Some((span, _)) = quoted_span(raw).filter(|_| wanted("text")) {
+        let mut rest = String::from(&raw[..span.start]);
+        rest.push(' ');
+        rest.push_str(&raw[span.end..]);
+        let rest_normalized = crate::text::normalize(&rest);
+        let rest_words = crate::text::words(&rest_normalized);
+        let filters = find_slots_as_typed(&rest_words, &rest, world, &|name| is_filter(name) && wanted(name));
+        let others = find_slots_as_typed(words, raw, world, &|name| !is_filter(name) && wanted(name));
+        return Entities {
+            boot: filters.boot,
+            level: filters.level,
+            seconds: filters.seconds,
+            count: filters.count,
+            ..others
+        };
+    }
+    find_slots_as_typed(words, raw, world, wanted)
+}
+
+/// [`find_slots`] without the treatment of a quoted search term.
+fn find_slots_as_typed(
+    words: &[&str],
+    raw: &str,
+    world: &dyn World,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Entities {
     let normalized = crate::text::normalize(raw);
     let typed = crate::text::words(&normalized);
     // Durations and counts are read from the words as typed, with "1,500" as one number.

@@ -233,6 +233,16 @@ fn durations() {
 }
 
 #[test]
+fn a_quoted_search_term_is_no_filter() {
+    // Its words once added --level error and --boot 5 to the search.
+    let e = extract("search the log for \"error: disk full in boot 5\"");
+    assert_eq!((e.text.as_deref(), e.level, e.boot), (Some("error: disk full in boot 5"), None, None));
+    let e = extract("errors from the last 10 minutes mentioning \"virtio\"");
+    assert_eq!((e.text.as_deref(), e.level, e.seconds), (Some("virtio"), Some(Level::Error), Some(600)));
+    assert_eq!(extract("find 'EXT4-fs error' in the last boot").boot, Some(-1));
+}
+
+#[test]
 fn durations_with_a_decimal_point() {
     // Read from the words alone, "1.5 minutes" was 5 minutes and "90.5 seconds" 5 seconds.
     for (text, seconds) in [
