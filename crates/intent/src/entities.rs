@@ -1799,8 +1799,9 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
 /// corrects.
 fn starts_correction(words: &[&str], i: usize) -> bool {
     match words[i] {
-        "actually" | "wait" => i > 0,
-        "sorry" => i > 0,
+        "actually" | "wait" | "sorry" | "oops" | "correction" => i > 0,
+        // "set the default to recovery, scratch that, rayos-3"; "stop linux, make that windows"
+        "scratch" | "make" => i > 0 && words.get(i + 1) == Some(&"that"),
         "mean" => i > 0 && words[i - 1] == "i",
         "no" => {
             words.get(i + 1).is_some_and(|next| matches!(*next, "wait" | "the" | "sorry" | "actually" | "i"))
@@ -1832,13 +1833,17 @@ pub fn extract_slots(
     }
     let whole = outside_negations(words, raw, world, wanted);
     // The first word of the last correction (in "no wait", the "no").
-    let Some(mut at) = (0..words.len()).rev().find(|&i| starts_correction(words, i)) else { return whole };
-    while at > 0 && starts_correction(words, at - 1) {
+    let normalized = crate::text::normalize(raw);
+    // Also a "no" that is a clause of its own: "stop linux. no, windows".
+    let ends = clause_ends(&normalized, words.len());
+    let corrects =
+        |i: usize| starts_correction(words, i) || (words[i] == "no" && i > 0 && ends[i - 1] && ends[i]);
+    let Some(mut at) = (0..words.len()).rev().find(|&i| corrects(i)) else { return whole };
+    while at > 0 && corrects(at - 1) {
         at -= 1;
     }
     // Where that word is in the text: the words must be the typed ones, one for one (no
     // split words joined), so that the typed word at the same place is the one corrected.
-    let normalized = crate::text::normalize(raw);
     let typed = word_tokens(&normalized);
     if typed.len() != words.len() {
         return whole;
