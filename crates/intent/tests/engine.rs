@@ -599,7 +599,7 @@ fn spoken_self_corrections_take_the_later_value() {
     assert_eq!(extract("arm the watchdog for 30 seconds, i mean 2 minutes").seconds, Some(120));
     // A "no" of its own after a full stop, "scratch that", "make that", "oops".
     assert_eq!(extract("stop linux. no, hostile").vm.as_deref(), Some("hostile"));
-    assert_eq!(extract("set default to recovery, scratch that, rayos-3").entry.as_deref(), Some("rayos-3"));
+    assert_eq!(extract("set default to rayos a, scratch that, rayos b").entry.as_deref(), Some("RayOS B"));
     assert_eq!(extract("stop linux, make that hostile").vm.as_deref(), Some("hostile"));
     assert_eq!(extract("show errors. no, warnings").level, Some(Level::Warn));
     assert_eq!(extract("no, stop linux").vm.as_deref(), Some("linux"));
