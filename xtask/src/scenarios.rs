@@ -908,6 +908,10 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     let forbidden = m.run_bytes(b"don't shut down", "don't", COMMAND_TIMEOUT)?;
     ensure!(forbidden.reason.as_deref() == Some("out-of-scope"), "{forbidden:?}");
     expect_lines(&forbidden, &["That asks RayOS not to do something, so nothing runs"])?;
+    // A command asked for later does not run now (an immediate reboot was proposed).
+    let later = m.run_bytes(b"reboot in 10 minutes", "reboot", COMMAND_TIMEOUT)?;
+    ensure!(later.reason.as_deref() == Some("not-run"), "{later:?}");
+    expect_lines(&later, &["cannot wait 600 s first, so nothing runs"])?;
     // Subsystems that are not built yet say so.
     let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
     ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");
@@ -935,12 +939,12 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     expect_lines(&unknown, &["there is no VM named 'devbox'"])?;
     // A VM named only as one to leave out: nothing runs, the reply asks which VM.
     let except = m.run_bytes(b"stop all vms except linux", "stop", COMMAND_TIMEOUT)?;
-    ensure!(except.reason.as_deref() == Some("needs-target"), "{except:?}");
+    ensure!(except.reason.as_deref() == Some("not-run"), "{except:?}");
     expect_lines(&except, &["say which VM you mean"])?;
     ensure!(!except.contains("RAYOS_VM:"), "nothing may run: {}", except.text());
     // Every VM, where `vm stop` takes one: nothing runs (it stopped linux alone).
     let every = m.run_bytes(b"stop all vms", "stop", COMMAND_TIMEOUT)?;
-    ensure!(every.reason.as_deref() == Some("needs-target"), "{every:?}");
+    ensure!(every.reason.as_deref() == Some("not-run"), "{every:?}");
     expect_lines(&every, &["That asks for every VM", "`vm stop <vm>`"])?;
     ensure!(!every.contains("RAYOS_VM:"), "nothing may run: {}", every.text());
     let shown = m.run_ok("intent stop all vms except linux", COMMAND_TIMEOUT)?;

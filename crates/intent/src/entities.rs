@@ -479,6 +479,16 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
     None
 }
 
+/// A delay a request asks for before acting: "in 10 minutes", "after an hour", "within 5
+/// min" (seconds).
+pub fn delay(words: &[&str]) -> Option<u64> {
+    (0..words.len().saturating_sub(1)).find_map(|i| {
+        matches!(words[i], "in" | "after" | "within")
+            .then(|| duration_at(words, i + 1).map(|(s, _)| s))
+            .flatten()
+    })
+}
+
 /// The first duration in `words` (adjacent parts summed: "1 hour 30 minutes").
 pub fn find_seconds(words: &[&str]) -> Option<u64> {
     let mut i = 0;

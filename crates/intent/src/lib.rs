@@ -90,15 +90,16 @@ pub struct Reading {
     pub alternatives: [(IntentId, f32); 3],
     /// The slots the intent takes that the request filled.
     pub entities: Entities,
-    /// The canonical shell command; `None` for out of scope, or when the target is only left
-    /// out or is every VM (see `reply`).
+    /// The canonical shell command; `None` for out of scope, when the target is only left out
+    /// or is every VM, or when the request asks for it later (see `reply`).
     pub command: Option<String>,
     /// How the shell must confirm the command.
     pub effect: Effect,
     /// For out of scope: a short reply saying what RayOS can do and the closest commands. For
     /// a request naming its target only as one to leave out (see
     /// [`entities::Entities::excluded`]) or naming every VM where the command acts on one
-    /// ("stop all vms"), when `command` is `None`: how to say which.
+    /// ("stop all vms"), when `command` is `None`: how to say which. For a request asking
+    /// for a command later ("reboot in 10 minutes"): that RayOS runs it only when asked.
     pub reply: Option<String>,
 }
 
@@ -332,7 +333,7 @@ impl Engine {
             && entities.vm.is_none()
             && spec.slots.iter().any(|s| s == "vm")
             && names_every_vm(&words);
-        let command =
+        let mut command =
             spec.command.as_deref().filter(|_| left_out.is_none() && !every_vm).and_then(|template| {
                 table::render(template, &|name| {
                     if name == "question" {
@@ -342,6 +343,14 @@ impl Engine {
                     }
                 })
             });
+        // "reboot in 10 minutes": commands run when asked, and one that takes no time of its
+        // own must not run at once instead.
+        let takes_time_or_question = spec.slots.iter().any(|s| s == "seconds")
+            || spec.command.as_deref().is_some_and(|t| t.contains("{question}"));
+        let delayed = (!takes_time_or_question)
+            .then(|| entities::delay(&words))
+            .flatten()
+            .and_then(|seconds| Some((command.take()?, seconds)));
         let reply = if is_lone_answer(&words) {
             Some(String::from(LONE_ANSWER_REPLY))
         } else if prohibition {
@@ -350,6 +359,11 @@ impl Engine {
             Some(self.oos_reply(&probabilities))
         } else if every_vm {
             Some(every_vm_reply(spec))
+        } else if let Some((delayed_command, seconds)) = &delayed {
+            Some(alloc::format!(
+                "RayOS runs `{delayed_command}` when you ask, and cannot wait {seconds} s first, so nothing runs. \
+                 Ask again when it is time."
+            ))
         } else {
             left_out.map(|(slot, value)| which_one_reply(spec, slot, &value))
         };

@@ -764,6 +764,28 @@ fn a_request_that_only_forbids_an_action_runs_nothing() {
 }
 
 #[test]
+fn a_command_asked_for_later_does_not_run_now() {
+    // "reboot in 10 minutes" proposed an immediate reboot.
+    for (text, command) in
+        [("reboot in 10 minutes", "`reboot`"), ("start linux in 30 seconds", "`vm start linux`")]
+    {
+        let r = engine().read(text, &FakeWorld);
+        assert_eq!(r.command, None, "{text}");
+        assert!(r.reply.as_deref().is_some_and(|reply| reply.contains(command)), "{r:?}");
+    }
+    // A duration a command takes, and one that is part of the question, stay.
+    assert_eq!(
+        engine().read("arm the watchdog in 5 minutes", &FakeWorld).command.as_deref(),
+        Some("watchdog arm 300")
+    );
+    assert_eq!(
+        engine().read("errors in the last 10 minutes", &FakeWorld).command.as_deref(),
+        Some("log show --level error --since 600s")
+    );
+    assert_eq!(engine().read("reboot now", &FakeWorld).command.as_deref(), Some("reboot"));
+}
+
+#[test]
 fn an_answer_with_no_question_and_a_lone_letter_run_nothing() {
     // The classifier alone read "n" as a reboot, "p" as a shutdown and "no" as turning the
     // network off.

@@ -46,8 +46,9 @@ pub fn run_plain_language(line: &str) {
     let Some(command) = reading.command.clone() else {
         println!("{}", reading.reply.as_deref().unwrap_or("That is not something RayOS can do."));
         // In scope but without a command: the request named its target only as one to leave
-        // out ("stop all vms except linux"), and the reply asks which one is meant.
-        let reason = if reading.is_oos() { "out-of-scope" } else { "needs-target" };
+        // out ("stop all vms except linux") or named every VM, and the reply asks which one is
+        // meant; or it asked for the command later ("reboot in 10 minutes").
+        let reason = if reading.is_oos() { "out-of-scope" } else { "not-run" };
         println!("{}", rayos_markers::SHELL_ERR.with(&[&first, &reason]));
         return;
     };
