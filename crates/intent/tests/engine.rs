@@ -461,6 +461,7 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     assert_eq!(extract("close the window of the vm").vm, None);
     assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
     assert_eq!(extract("start up the vm builder please").vm.as_deref(), Some("builder"));
+    assert_eq!(extract("start the vm on vda").vm, None, "a disk is no VM");
     // A registered name that only begins the typed one is not the VM meant.
     for (text, vm) in [
         ("start vm linux-test", "linux-test"),
