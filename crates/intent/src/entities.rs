@@ -50,7 +50,7 @@ impl Level {
     pub fn from_word(word: &str) -> Option<Level> {
         Some(match word {
             "error" | "errors" | "err" | "errs" | "erros" | "eror" | "errror" | "fatal" | "critical"
-            | "failure" | "failures" => Level::Error,
+            | "crit" | "failure" | "failures" => Level::Error,
             "warn" | "warning" | "warnings" | "warns" | "warnigns" | "warnign" => Level::Warn,
             "info" | "infos" | "informational" => Level::Info,
             "debug" | "verbose" | "trace" => Level::Debug,
@@ -743,7 +743,23 @@ pub fn find_boot_flag(normalized: &str, world: &dyn World) -> Option<i64> {
 
 /// The log level the request names (see the module's conventions: "fail" names none).
 pub fn find_level(words: &[&str]) -> Option<Level> {
-    words.iter().find_map(|w| Level::from_word(w))
+    // `journalctl -p 3`: syslog priorities 0-3 are errors, 4 warnings, 5-6 info, 7 debug.
+    let priority = |i: usize| {
+        let level = match *words.get(i + 1)? {
+            "0" | "1" | "2" | "3" | "crit" | "alert" | "emerg" => Level::Error,
+            "4" => Level::Warn,
+            "5" | "6" | "notice" => Level::Info,
+            "7" => Level::Debug,
+            _ => return None,
+        };
+        matches!(words[i], "p" | "priority").then_some(level)
+    };
+    // A level is the least severe to show: "errors and warnings" shows warnings too, which
+    // `--level warn` does (errors included).
+    let verbosity = |level: Level| level as u8;
+    (0..words.len())
+        .filter_map(|i| Level::from_word(words[i]).or_else(|| priority(i)))
+        .max_by_key(|&level| verbosity(level))
 }
 
 fn looks_like_device(word: &str) -> bool {
@@ -2116,7 +2132,8 @@ fn find_slots_as_typed(
         boot: wanted("boot")
             .then(|| find_boot_flag(&normalized, world).or_else(|| find_boot(words, world)))
             .flatten(),
-        level: wanted("level").then(|| find_level(words)).flatten(),
+        // Also as typed: the lexicon takes "crit" for another word.
+        level: wanted("level").then(|| find_level(&[words, &typed[..]].concat())).flatten(),
         // Units as typed first: "mins" is a unit even where the lexicon would correct it.
         seconds: wanted("seconds")
             .then(|| {

@@ -233,6 +233,16 @@ fn durations() {
 }
 
 #[test]
+fn several_levels_show_the_least_severe_and_journalctl_priorities_count() {
+    // `--level` is a minimum: "errors and warnings" is --level warn (it was error).
+    assert_eq!(extract("show errors and warnings").level, Some(Level::Warn));
+    assert_eq!(extract("show errors no warnings").level, Some(Level::Error));
+    assert_eq!(extract("journalctl -p 3").level, Some(Level::Error));
+    assert_eq!(extract("journalctl -p 4").level, Some(Level::Warn));
+    assert_eq!(extract("journalctl -p crit").level, Some(Level::Error));
+}
+
+#[test]
 fn a_quoted_search_term_is_no_filter() {
     // Its words once added --level error and --boot 5 to the search.
     let e = extract("search the log for \"error: disk full in boot 5\"");
