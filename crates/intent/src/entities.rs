@@ -1521,8 +1521,13 @@ fn quoted_span(raw: &str) -> Option<(core::ops::Range<usize>, &str)> {
             let start = search_from + rel;
             let boundary_before =
                 raw[..start].chars().next_back().is_none_or(|c| c.is_whitespace() || "([:=".contains(c));
+            // `--since "10 min ago"`: a time, not a quoted name or term.
+            let before = raw[..start].trim_end_matches(|c: char| c.is_whitespace() || c == '=');
+            let word_before = before.rsplit(|c: char| c.is_whitespace() || c == '-').next().unwrap_or("");
+            let a_time =
+                ["since", "until", "after", "before"].iter().any(|w| word_before.eq_ignore_ascii_case(w));
             let inner_start = start + open.len_utf8();
-            if boundary_before {
+            if boundary_before && !a_time {
                 if let Some(len) = raw[inner_start..].find(close) {
                     let inner = raw[inner_start..inner_start + len].trim();
                     if !inner.is_empty() {
@@ -2088,7 +2093,9 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
     // ('search the log for "error: boot 5"' filters neither errors nor boot 5). Those filters
     // are read from the rest of the text, as typed.
     let is_filter = |name: &str| matches!(name, "boot" | "level" | "seconds" | "count");
-    if let Some((span, _)) = quoted_span(raw).filter(|_| wanted("text")) {
+    // (Not when the quote is most of the request: then it quotes what someone said.)
+    if let Some((span, _)) = quoted_span(raw).filter(|(span, _)| wanted("text") && 2 * span.len() < raw.len())
+    {
         let mut rest = String::from(&raw[..span.start]);
         rest.push(' ');
         rest.push_str(&raw[span.end..]);

@@ -245,8 +245,11 @@ fn several_levels_show_the_least_severe_and_journalctl_priorities_count() {
 #[test]
 fn a_quoted_search_term_is_no_filter() {
     // Its words once added --level error and --boot 5 to the search.
-    let e = extract("search the log for \"error: disk full in boot 5\"");
-    assert_eq!((e.text.as_deref(), e.level, e.boot), (Some("error: disk full in boot 5"), None, None));
+    let e = extract("search the log for \"error: boot 5\"");
+    assert_eq!((e.text.as_deref(), e.level, e.boot), (Some("error: boot 5"), None, None));
+    // A quoted time is no search term.
+    let e = extract("journalctl --since \"10 min ago\" -p warning");
+    assert_eq!((e.text, e.seconds, e.level), (None, Some(600), Some(Level::Warn)));
     let e = extract("errors from the last 10 minutes mentioning \"virtio\"");
     assert_eq!((e.text.as_deref(), e.level, e.seconds), (Some("virtio"), Some(Level::Error), Some(600)));
     assert_eq!(extract("find 'EXT4-fs error' in the last boot").boot, Some(-1));
