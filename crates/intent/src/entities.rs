@@ -754,12 +754,25 @@ pub fn find_level(words: &[&str]) -> Option<Level> {
         };
         matches!(words[i], "p" | "priority").then_some(level)
     };
+    // "info" and "verbose" also mean details ("errors with more info"): a level only when
+    // no other is named, or when they name messages or join a list ("info messages",
+    // "errors and info").
+    let ambiguous = |i: usize| {
+        matches!(words[i], "info" | "infos" | "verbose")
+            && !words.get(i + 1).is_some_and(|n| {
+                matches!(*n, "messages" | "message" | "lines" | "entries" | "logs" | "level" | "records")
+            })
+            && !(i > 0 && matches!(words[i - 1], "and" | "or" | "plus" | "level"))
+    };
+    let named = |keep_ambiguous: bool| {
+        (0..words.len())
+            .filter(move |&i| keep_ambiguous || !ambiguous(i))
+            .filter_map(move |i| Level::from_word(words[i]).or_else(|| priority(i)))
+    };
     // A level is the least severe to show: "errors and warnings" shows warnings too, which
     // `--level warn` does (errors included).
-    let verbosity = |level: Level| level as u8;
-    (0..words.len())
-        .filter_map(|i| Level::from_word(words[i]).or_else(|| priority(i)))
-        .max_by_key(|&level| verbosity(level))
+    let verbosity = |level: &Level| *level as u8;
+    named(false).max_by_key(verbosity).or_else(|| named(true).max_by_key(verbosity))
 }
 
 fn looks_like_device(word: &str) -> bool {

@@ -240,6 +240,10 @@ fn several_levels_show_the_least_severe_and_journalctl_priorities_count() {
     assert_eq!(extract("journalctl -p 3").level, Some(Level::Error));
     assert_eq!(extract("journalctl -p 4").level, Some(Level::Warn));
     assert_eq!(extract("journalctl -p crit").level, Some(Level::Error));
+    // "info" and "verbose" that mean details are no level beside another.
+    assert_eq!(extract("show errors with more info").level, Some(Level::Error));
+    assert_eq!(extract("show errors and info").level, Some(Level::Info));
+    assert_eq!(extract("info messages").level, Some(Level::Info));
 }
 
 #[test]
