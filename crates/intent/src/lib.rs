@@ -43,6 +43,7 @@ pub mod features;
 pub mod format;
 pub mod known;
 pub mod model;
+pub mod no_action;
 pub mod polarity;
 pub mod spell;
 pub mod table;
@@ -59,6 +60,7 @@ pub use features::{Features, Pooling};
 pub use format::LoadError;
 pub use known::{Familiarity, KnownWords};
 pub use model::Classifier;
+pub use no_action::{CANCEL_REPLY, LONE_ANSWER_REPLY, PROHIBITION_REPLY, TAKEN_BACK_REPLY};
 pub use spell::Lexicon;
 pub use table::{Effect, IntentSpec};
 
@@ -305,8 +307,8 @@ impl Engine {
         self.fast.logits(&self.model, &features, &mut probabilities);
         model::softmax(&mut probabilities);
         let alternatives = top3(&probabilities);
-        let prohibition = only_forbids_an_action(&words, &normalized);
-        let says_too_little = is_lone_answer(&words) || is_lone_letter(&words) || prohibition;
+        let no_action = no_action::reply(&words, &normalized);
+        let says_too_little = no_action.is_some() || is_lone_letter(&words);
         let (intent, confidence) = if words.is_empty() {
             // Nothing but symbols: a lone "?" (as in many shells and pagers) asks what can be
             // typed; anything else says nothing.
@@ -351,10 +353,8 @@ impl Engine {
             .then(|| entities::delay(&words))
             .flatten()
             .and_then(|seconds| Some((command.take()?, seconds)));
-        let reply = if is_lone_answer(&words) {
-            Some(String::from(LONE_ANSWER_REPLY))
-        } else if prohibition {
-            Some(String::from(PROHIBITION_REPLY))
+        let reply = if let Some(reply) = no_action {
+            Some(String::from(reply))
         } else if intent == self.oos {
             Some(self.oos_reply(&probabilities))
         } else if every_vm {
@@ -449,123 +449,6 @@ fn every_vm_reply(spec: &IntentSpec) -> String {
     }
     reply.push('.');
     reply
-}
-
-/// What RayOS says to a request that only forbids an action ("don't shut down").
-pub const PROHIBITION_REPLY: &str = "That asks RayOS not to do something, so nothing runs. Type `help` \
-     for everything RayOS understands.";
-
-/// Whether a request only forbids an action and asks for nothing else: "don't shut down", "do
-/// not roll back", "never install on vdb", "please don't stop the linux vm". Read by the
-/// classifier, the words of the action won and it proposed that very action (destructive ones
-/// then asked for `yes`). A condition or a second clause ("don't reboot when it hangs" is
-/// disarming the watchdog, "don't stop linux, just hide it") leaves the request to the
-/// classifier, and so do verbs that are no action of a command ("don't let it reset").
-fn only_forbids_an_action(words: &[&str], normalized: &str) -> bool {
-    let words: Vec<&str> =
-        words.iter().copied().filter(|w| !matches!(*w, "please" | "pls" | "plz" | "rayos" | "hey")).collect();
-    let rest = match words.as_slice() {
-        ["don", "t", rest @ ..] | ["dont" | "never", rest @ ..] | ["do", "not", rest @ ..] => rest,
-        _ => return false,
-    };
-    // Actions that have no opposite among the commands. Forbidding a toggle ("don't arm the
-    // watchdog", "don't turn the network off") asks for the other way round, and the
-    // classifier reads it so (see `polarity`).
-    let acts = |w: &str| {
-        matches!(
-            w,
-            "shut"
-                | "shutdown"
-                | "reboot"
-                | "restart"
-                | "reset"
-                | "install"
-                | "roll"
-                | "rollback"
-                | "start"
-                | "stop"
-                | "kill"
-                | "wipe"
-                | "format"
-                | "erase"
-        )
-    };
-
-    // A condition, a second clause or the watchdog's own resets ("don't reboot on hang
-    // anymore" is disarming it).
-    let changes_the_meaning = |w: &str| {
-        matches!(
-            w,
-            "when"
-                | "if"
-                | "while"
-                | "until"
-                | "unless"
-                | "just"
-                | "only"
-                | "instead"
-                | "but"
-                | "rather"
-                | "and"
-                | "then"
-                | "so"
-                | "because"
-                | "after"
-                | "before"
-                | "again"
-                | "anything"
-                | "everything"
-                | "automatically"
-                | "anymore"
-                | "itself"
-                | "hang"
-                | "hangs"
-                | "hung"
-                | "freeze"
-                | "freezes"
-                | "frozen"
-                | "stuck"
-                | "crash"
-                | "crashes"
-        )
-    };
-
-    // A second clause: "don't arm it, disarm it", "don't reboot; power it off".
-    let clauses = normalized.trim_end_matches(|c: char| !c.is_alphanumeric()).contains([',', ';', ':', '.']);
-    matches!(rest.split_first(), Some((w, more)) if acts(w) && !more.iter().any(|m| acts(m)))
-        && rest.len() <= 5
-        && !rest.iter().any(|w| changes_the_meaning(w))
-        && !clauses
-}
-
-/// What RayOS says to a yes, a no or a cancel that answers no question.
-pub const LONE_ANSWER_REPLY: &str = "Nothing is waiting for an answer. RayOS asks for y/N (or for \
-     `yes`) right after a request that changes something, and reads the answer there; this line \
-     was not read as a request. Type `help` for everything RayOS understands.";
-
-/// True when a request is only the answer to a question ("y", "no", "ok", "yes please",
-/// "cancel"), none of which asks RayOS to do anything. Read by the classifier, "no" turned the
-/// network off and "n" read as a reboot (from the sign of "no" and from character pieces).
-fn is_lone_answer(words: &[&str]) -> bool {
-    let is_answer = |w: &str| {
-        matches!(
-            w,
-            "y" | "n"
-                | "yes"
-                | "no"
-                | "yeah"
-                | "yep"
-                | "yup"
-                | "nope"
-                | "nah"
-                | "ok"
-                | "okay"
-                | "cancel"
-                | "abort"
-        )
-    };
-    let is_courtesy = |w: &str| matches!(w, "please" | "thanks" | "thank" | "you");
-    words.iter().any(|w| is_answer(w)) && words.iter().all(|w| is_answer(w) || is_courtesy(w))
 }
 
 /// A request of one letter says nothing, except the two letters that are requests of their
