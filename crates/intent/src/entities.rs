@@ -512,6 +512,13 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
                     None => break,
                 }
             }
+            // "from 30 seconds to 2 minutes": the value it goes to ("from 2 hours ago to 1
+            // hour ago" is a window, which starts at the first).
+            if i > 0 && words[i - 1] == "from" && words.get(i + used) == Some(&"to") {
+                if let Some(to) = find_seconds(&words[i + used + 1..]) {
+                    return Some(to);
+                }
+            }
             return Some(total);
         }
         // "in the last hour", "past day": one unit.
@@ -712,7 +719,7 @@ pub fn find_boot_flag(normalized: &str, world: &dyn World) -> Option<i64> {
     for (i, _) in normalized.match_indices('-') {
         let before =
             normalized[..i].trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '=' | '(' | ':'));
-        let named = ["boot", "crash", "boot_id", "b"].iter().any(|w| {
+        let named = ["boot", "crash", "panic", "boot_id", "b"].iter().any(|w| {
             before.strip_suffix(w).is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric()))
         });
         let n: &str = normalized[i + 1..].split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
@@ -1325,13 +1332,15 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
             names.push(String::from(builtin));
         }
     }
-    // A word that only begins a name as typed ("linux" of "linux-test", "linux_dev") is not
-    // that name: the VM meant is the whole one.
+    // A word that is only part of a name as typed ("linux" of "linux-test", "linux_dev",
+    // "my-linux") is not that name: the VM meant is the whole one.
     let begins_longer_name = |w: &str| {
         tokens.iter().any(|t| {
-            t.text
-                .strip_prefix(w)
-                .is_some_and(|rest| rest.starts_with(|c: char| "-_.".contains(c) || c.is_ascii_digit()))
+            let part_of = t.text != w && t.text.split(['-', '_', '.']).any(|part| part == w);
+            part_of
+                || t.text
+                    .strip_prefix(w)
+                    .is_some_and(|rest| rest.starts_with(|c: char| "-_.".contains(c) || c.is_ascii_digit()))
         })
     };
     for w in tokens.iter().map(|t| t.text).chain(words.iter().copied().filter(|w| !begins_longer_name(w))) {
@@ -1506,17 +1515,29 @@ fn is_not_a_vm_name(word: &str) -> bool {
         )
 }
 
-/// A quoted name after "called", "named", "vm" or "guest" ('the vm called "build box"'):
+/// A quoted name after "called", "named", "vm", "guest" or a VM command's verb, or before
+/// "vm" ('the vm called "build box"', 'start "my vm"', 'restart the "build box" vm'):
 /// the VM meant, even with a space in its name. Before, no VM was found in such a request,
 /// and a VM command without one acts on linux.
 fn quoted_vm_name(raw: &str) -> Option<String> {
-    let name = quoted(raw)?;
-    let at = raw.find(name.as_str())?;
-    let before = raw[..at].trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
-    let marked = ["called", "named", "vm", "guest"].iter().any(|m| {
-        before.strip_suffix(m).is_some_and(|rest| rest.is_empty() || rest.ends_with(char::is_whitespace))
+    let (span, name) = quoted_span(raw)?;
+    let before = raw[..span.start].trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let after = raw[span.end..].trim_start_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let marked_before =
+        ["called", "named", "vm", "guest", "start", "stop", "restart", "reboot", "show", "hide", "boot"]
+            .iter()
+            .any(|m| {
+                before
+                    .strip_suffix(m)
+                    .is_some_and(|rest| rest.is_empty() || rest.ends_with(char::is_whitespace))
+            });
+    // 'restart the "build box" vm'
+    let marked_after = ["vm", "guest", "virtual"].iter().any(|m| {
+        after
+            .strip_prefix(m)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| !c.is_alphanumeric()))
     });
-    (marked && name.chars().count() <= 64).then_some(name)
+    ((marked_before || marked_after) && name.chars().count() <= 64).then(|| String::from(name))
 }
 
 /// A quoted span of the raw text: "...", '...', “...” or ‘...’.
@@ -2106,9 +2127,34 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
     // ('search the log for "error: boot 5"' filters neither errors nor boot 5). Those filters
     // are read from the rest of the text, as typed.
     let is_filter = |name: &str| matches!(name, "boot" | "level" | "seconds" | "count");
-    // (Not when the quote is most of the request: then it quotes what someone said.)
-    if let Some((span, _)) = quoted_span(raw).filter(|(span, _)| wanted("text") && 2 * span.len() < raw.len())
-    {
+    // (Not when the quote is most of the request and follows no word of searching: then it
+    // quotes what someone said.)
+    let searched_for = |span: &core::ops::Range<usize>| {
+        let before = raw[..span.start].trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        let last = before.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
+        2 * span.len() < raw.len()
+            || matches!(
+                last,
+                "for"
+                    | "containing"
+                    | "contains"
+                    | "mentioning"
+                    | "grep"
+                    | "find"
+                    | "search"
+                    | "saying"
+                    | "says"
+                    | "matching"
+                    | "about"
+                    | "word"
+                    | "string"
+                    | "text"
+                    | "term"
+                    | "keyword"
+                    | "pattern"
+            )
+    };
+    if let Some((span, _)) = quoted_span(raw).filter(|(span, _)| wanted("text") && searched_for(span)) {
         let mut rest = String::from(&raw[..span.start]);
         rest.push(' ');
         rest.push_str(&raw[span.end..]);

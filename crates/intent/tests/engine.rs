@@ -250,6 +250,12 @@ fn a_quoted_search_term_is_no_filter() {
     // Its words once added --level error and --boot 5 to the search.
     let e = extract("search the log for \"error: boot 5\"");
     assert_eq!((e.text.as_deref(), e.level, e.boot), (Some("error: boot 5"), None, None));
+    let e = extract("search the log for \"kernel panic at boot 3\"");
+    assert_eq!(
+        (e.text.as_deref(), e.boot),
+        (Some("kernel panic at boot 3"), None),
+        "a long term after 'for'"
+    );
     // A quoted time is no search term.
     let e = extract("journalctl --since \"10 min ago\" -p warning");
     assert_eq!((e.text, e.seconds, e.level), (None, Some(600), Some(Level::Warn)));
@@ -285,6 +291,9 @@ fn durations_with_a_decimal_point() {
         assert_eq!(extract(text).seconds, Some(seconds), "{text}");
     }
     assert_eq!(extract("show the last 2,500 lines").count, Some(2500));
+    // "from X to Y" changes to Y; "from X ago to Y ago" is a window from X.
+    assert_eq!(extract("change the watchdog timeout from 30 seconds to 2 minutes").seconds, Some(120));
+    assert_eq!(extract("errors from 2 hours ago to 1 hour ago").seconds, Some(7200));
     let last = extract("logs from the last 1.5 hours");
     assert_eq!((last.seconds, last.count), (Some(5400), None), "'last 1' is no count of lines");
     assert_eq!(extract("after updating to 1.2.3 errors in the last 10 minutes").seconds, Some(600));
@@ -328,6 +337,7 @@ fn boots_absolute_and_relative() {
     assert_eq!(extract("i go to the shop").boot, None);
     // Flags of journalctl and of `log show`.
     assert_eq!(extract("journalctl -b -1 -p err").boot, Some(-1));
+    assert_eq!(extract("panic -1").boot, Some(-1));
     assert_eq!(extract("log show --boot 3").boot, Some(3));
     assert_eq!(extract("journalctl -b").boot, Some(42), "a bare -b is the running boot");
     assert_eq!(extract("journalctl -b 0").boot, Some(42));
@@ -478,6 +488,15 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     assert_eq!(extract("the vm builder should start").vm.as_deref(), Some("builder"));
     assert_eq!(extract("start up the vm builder please").vm.as_deref(), Some("builder"));
     assert_eq!(extract("start the vm on vda").vm, None, "a disk is no VM");
+    for (text, vm) in [
+        ("start my-linux", "my-linux"),
+        ("stop old-windows", "old-windows"),
+        ("start \"my vm\"", "my vm"),
+        ("restart the \"build box\" vm", "build box"),
+        ("stop \u{201c}build box\u{201d}", "build box"),
+    ] {
+        assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
+    }
     // A registered name that only begins the typed one is not the VM meant.
     for (text, vm) in [
         ("start vm linux-test", "linux-test"),
