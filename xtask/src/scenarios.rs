@@ -911,7 +911,7 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     // A command asked for later does not run now (an immediate reboot was proposed).
     let later = m.run_bytes(b"reboot in 10 minutes", "reboot", COMMAND_TIMEOUT)?;
     ensure!(later.reason.as_deref() == Some("not-run"), "{later:?}");
-    expect_lines(&later, &["cannot wait 600 s first, so nothing runs"])?;
+    expect_lines(&later, &["cannot schedule it for later, so nothing runs"])?;
     // Subsystems that are not built yet say so.
     let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
     ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");

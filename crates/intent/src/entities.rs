@@ -479,13 +479,19 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
     None
 }
 
-/// A delay a request asks for before acting: "in 10 minutes", "after an hour", "within 5
-/// min" (seconds).
-pub fn delay(words: &[&str]) -> Option<u64> {
-    (0..words.len().saturating_sub(1)).find_map(|i| {
-        matches!(words[i], "in" | "after" | "within")
-            .then(|| duration_at(words, i + 1).map(|(s, _)| s))
-            .flatten()
+/// Whether a request asks for its action later: "in 10 minutes", "after an hour", "within
+/// 5 min", "in ten", "in a few minutes", "10 minutes from now", "wait 5 minutes then".
+pub fn asks_for_later(words: &[&str]) -> bool {
+    let vague = |at: usize| matches!(words.get(at..at + 2), Some([a, b]) if matches!(*a, "a" | "some") && matches!(*b, "few" | "couple" | "bit" | "while"));
+    (0..words.len()).any(|i| match words[i] {
+        "in" | "after" | "within" => {
+            duration_at(words, i + 1).is_some()
+                || number_at(words, i + 1).is_some_and(|(n, _)| n <= 1000)
+                || vague(i + 1)
+        }
+        "wait" => duration_at(words, i + 1).is_some(),
+        _ => duration_at(words, i)
+            .is_some_and(|(_, used)| words.get(i + used..i + used + 2) == Some(&["from", "now"][..])),
     })
 }
 

@@ -349,19 +349,20 @@ impl Engine {
         // own must not run at once instead.
         let takes_time_or_question = spec.slots.iter().any(|s| s == "seconds")
             || spec.command.as_deref().is_some_and(|t| t.contains("{question}"));
-        let delayed = (!takes_time_or_question)
-            .then(|| entities::delay(&words))
-            .flatten()
-            .and_then(|seconds| Some((command.take()?, seconds)));
+        // (Only for changes: "crashes in 2024" asks about a time.)
+        let delayed =
+            (spec.effect != Effect::Read && !takes_time_or_question && entities::asks_for_later(&words))
+                .then(|| command.take())
+                .flatten();
         let reply = if let Some(reply) = no_action {
             Some(String::from(reply))
         } else if intent == self.oos {
             Some(self.oos_reply(&probabilities))
         } else if every_vm {
             Some(every_vm_reply(spec))
-        } else if let Some((delayed_command, seconds)) = &delayed {
+        } else if let Some(delayed) = &delayed {
             Some(alloc::format!(
-                "RayOS runs `{delayed_command}` when you ask, and cannot wait {seconds} s first, so nothing runs. \
+                "RayOS runs `{delayed}` when you ask, and cannot schedule it for later, so nothing runs. \
                  Ask again when it is time."
             ))
         } else {

@@ -801,9 +801,13 @@ fn a_request_that_only_forbids_an_action_runs_nothing() {
 #[test]
 fn a_command_asked_for_later_does_not_run_now() {
     // "reboot in 10 minutes" proposed an immediate reboot.
-    for (text, command) in
-        [("reboot in 10 minutes", "`reboot`"), ("start linux in 30 seconds", "`vm start linux`")]
-    {
+    for (text, command) in [
+        ("reboot in 10 minutes", "`reboot`"),
+        ("start linux in 30 seconds", "`vm start linux`"),
+        ("reboot in ten", "`reboot`"),
+        ("wait 10 minutes then reboot", "`reboot`"),
+        ("reboot 10 minutes from now", "`reboot`"),
+    ] {
         let r = engine().read(text, &FakeWorld);
         assert_eq!(r.command, None, "{text}");
         assert!(r.reply.as_deref().is_some_and(|reply| reply.contains(command)), "{r:?}");
@@ -818,6 +822,10 @@ fn a_command_asked_for_later_does_not_run_now() {
         Some("log show --level error --since 600s")
     );
     assert_eq!(engine().read("reboot now", &FakeWorld).command.as_deref(), Some("reboot"));
+    assert!(
+        engine().read("show the crash in 2024", &FakeWorld).command.is_some(),
+        "a read asks about a time"
+    );
 }
 
 #[test]
