@@ -60,7 +60,7 @@ pub use features::{Features, Pooling};
 pub use format::LoadError;
 pub use known::{Familiarity, KnownWords};
 pub use model::Classifier;
-pub use no_action::{CANCEL_REPLY, LONE_ANSWER_REPLY, PROHIBITION_REPLY, TAKEN_BACK_REPLY};
+pub use no_action::{CANCEL_REPLY, LONE_ANSWER_REPLY, PET_REPLY, PROHIBITION_REPLY, TAKEN_BACK_REPLY};
 pub use spell::Lexicon;
 pub use table::{Effect, IntentSpec};
 

@@ -22,6 +22,10 @@ pub const PROHIBITION_REPLY: &str = "That asks RayOS not to do something, so not
 pub const CANCEL_REPLY: &str = "Nothing is scheduled or under way to cancel: RayOS runs a command when \
      you ask, and asks first when it changes something. Type `help` for everything RayOS understands.";
 
+/// What RayOS says to a request to pet the watchdog, which no request runs.
+pub const PET_REPLY: &str = "RayOS pets the watchdog itself every second while it runs; `watchdog pet` \
+     does it once by hand, and `watchdog status` shows when it was last petted.";
+
 /// What RayOS says to a request taken back at its end.
 pub const TAKEN_BACK_REPLY: &str = "You took that back, so nothing runs.";
 
@@ -37,6 +41,8 @@ pub fn reply(words: &[&str], normalized: &str) -> Option<&'static str> {
         Some(CANCEL_REPLY)
     } else if is_taken_back(&words, normalized) {
         Some(TAKEN_BACK_REPLY)
+    } else if pets_the_watchdog(&words) {
+        Some(PET_REPLY)
     } else {
         None
     }
@@ -209,6 +215,15 @@ fn cancels_an_action(words: &[&str]) -> bool {
         && rest.len() <= 3
 }
 
+/// Pets the watchdog: "pet the watchdog", "kick the wd" (not "feed the dog"). Read by the
+/// classifier as disarming it, the nearest intent; no intent pets it.
+fn pets_the_watchdog(words: &[&str]) -> bool {
+    words.len() <= 6
+        && words.iter().any(|w| matches!(*w, "pet" | "kick" | "feed" | "tickle" | "ping"))
+        && words.iter().any(|w| matches!(*w, "watchdog" | "wd"))
+        && !words.iter().any(|w| matches!(*w, "how" | "what" | "why" | "when" | "does" | "arm" | "disarm"))
+}
+
 /// Taken back at its end: "reboot. scratch that", "shut down, actually no", "reboot. no,
 /// cancel", "show the log, never mind".
 fn is_taken_back(words: &[&str], normalized: &str) -> bool {
@@ -256,6 +271,8 @@ mod tests {
             ("shut down. scratch that", TAKEN_BACK_REPLY),
             ("reboot. no, cancel", TAKEN_BACK_REPLY),
             ("shut down, actually no", TAKEN_BACK_REPLY),
+            ("pet the watchdog", PET_REPLY),
+            ("kick the wd now", PET_REPLY),
         ] {
             assert_eq!(read(text), Some(expected), "{text}");
         }
@@ -276,6 +293,7 @@ mod tests {
             "start windows, no, linux",
             "stop rebooting on hangs",
             "cancel the update",
+            "how often is the watchdog petted",
         ] {
             assert_eq!(read(text), None, "{text}");
         }
