@@ -1698,6 +1698,12 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
             }
         }
         if end > start {
+            // As typed, with the punctuation inside it ("virtio_blk", "rayos.kernel"): a
+            // search for "virtio blk" finds nothing.
+            let tokens = word_tokens(normalized);
+            if tokens.len() == words.len() {
+                return Some(String::from(&normalized[tokens[start].start..tokens[end - 1].end]));
+            }
             let source = if typed.len() == words.len() { typed } else { words };
             return Some(source[start..end].join(" "));
         }

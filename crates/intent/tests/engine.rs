@@ -256,6 +256,9 @@ fn a_quoted_search_term_is_no_filter() {
         (Some("kernel panic at boot 3"), None),
         "a long term after 'for'"
     );
+    // An unquoted term keeps the punctuation inside it.
+    assert_eq!(extract("search logs for virtio_blk").text.as_deref(), Some("virtio_blk"));
+    assert_eq!(extract("logs about rayos.kernel").text.as_deref(), Some("rayos.kernel"));
     // A quoted time is no search term.
     let e = extract("journalctl --since \"10 min ago\" -p warning");
     assert_eq!((e.text, e.seconds, e.level), (None, Some(600), Some(Level::Warn)));
