@@ -1469,6 +1469,10 @@ fn is_not_a_vm_name(word: &str) -> bool {
         || matches!(
             word,
             "everything"
+                | "anything"
+                | "something"
+                | "whichever"
+                | "whatever"
                 | "both"
                 | "them"
                 | "everyone"
@@ -1990,12 +1994,16 @@ fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
         "t" if i > 0 && words[i - 1] == "don" => Some(Negation::Not),
         // "no warnings, only errors" (but "no" is also a correction or a number sign).
         "no" if next.is_some_and(|n| Level::from_word(n).is_some()) => Some(Negation::Not),
-        "except" | "without" | "skip" => Some(Negation::Exclude),
-        // "all vms but linux", "any disk but vda"
+        "except" | "without" | "skip" | "non" => Some(Negation::Exclude),
+        // What to keep as it is: "leave windows running, stop linux", "keep linux up and
+        // restart windows", "hands off linux".
+        "leave" | "keep" if i + 1 < words.len() => Some(Negation::Not),
+        "hands" if next == Some("off") => Some(Negation::Not),
+        // "all vms but linux", "any disk but vda", "anything but linux"
         "but"
             if words[i.saturating_sub(3)..i]
                 .iter()
-                .any(|w| matches!(*w, "all" | "any" | "every" | "everything")) =>
+                .any(|w| matches!(*w, "all" | "any" | "every" | "everything" | "anything")) =>
         {
             Some(Negation::Exclude)
         }
@@ -2003,6 +2011,13 @@ fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
         "rather" | "other" if next == Some("than") => Some(Negation::Exclude),
         _ => None,
     }
+}
+
+/// Whether "is fine" (or "is ok", "is good") starts at `words[i]`.
+fn is_kept_as_it_is(words: &[&str], i: usize) -> bool {
+    i > 0
+        && matches!(words[i], "is" | "s")
+        && words.get(i + 1).is_some_and(|w| matches!(*w, "fine" | "ok" | "okay" | "good" | "alright"))
 }
 
 /// Which words are inside a negated phrase, and of what kind. A phrase runs from its first
@@ -2035,6 +2050,16 @@ fn negated_phrases(words: &[&str], clause_ends: &[bool]) -> Vec<Option<Negation>
         )
     };
     let mut negated = alloc::vec![None; words.len()];
+    // "linux is fine, stop windows": what comes before "is fine" in its clause is kept as it is.
+    for i in 1..words.len() {
+        if is_kept_as_it_is(words, i) {
+            let mut j = i;
+            while j > 0 && !clause_ends[j - 1] {
+                j -= 1;
+            }
+            negated[j..i + 2].iter_mut().for_each(|n| *n = Some(Negation::Not));
+        }
+    }
     let mut i = 0;
     while i < words.len() {
         let Some(kind) = starts_negation(words, i) else {
@@ -2079,7 +2104,9 @@ fn outside_negations(
     wanted: &dyn Fn(&str) -> bool,
 ) -> Entities {
     let whole = find_slots(words, raw, world, wanted);
-    let has_negation = |words: &[&str]| (0..words.len()).any(|i| starts_negation(words, i).is_some());
+    let has_negation = |words: &[&str]| {
+        (0..words.len()).any(|i| starts_negation(words, i).is_some() || is_kept_as_it_is(words, i))
+    };
     if !has_negation(words) {
         return whole;
     }

@@ -511,6 +511,17 @@ fn unregistered_vm_names_are_read_where_the_text_marks_a_vm() {
     ] {
         assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
     }
+    // The VM to keep as it is is not the one acted on.
+    for (text, vm) in [
+        ("linux is fine, stop hostile", "hostile"),
+        ("leave hostile running, stop linux", "linux"),
+        ("hands off linux, stop hostile", "hostile"),
+        ("keep linux running and restart hostile", "hostile"),
+    ] {
+        assert_eq!(extract(text).vm.as_deref(), Some(vm), "{text}");
+    }
+    let e = extract("restart anything but linux");
+    assert_eq!((e.vm, e.excluded), (None, Some(("vm", String::from("linux")))));
     // A quoted name of several words is the whole name (no VM found ran the command on linux).
     assert_eq!(extract("start the vm called \"my vm\"").vm.as_deref(), Some("my vm"));
     assert_eq!(extract("restart the guest named 'ci runner'").vm.as_deref(), Some("ci runner"));
