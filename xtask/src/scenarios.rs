@@ -945,7 +945,7 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     // Every VM, where `vm stop` takes one: nothing runs (it stopped linux alone).
     let every = m.run_bytes(b"stop all vms", "stop", COMMAND_TIMEOUT)?;
     ensure!(every.reason.as_deref() == Some("not-run"), "{every:?}");
-    expect_lines(&every, &["That asks for every VM", "`vm stop <vm>`"])?;
+    expect_lines(&every, &["That asks for more than one VM", "`vm stop <vm>`"])?;
     ensure!(!every.contains("RAYOS_VM:"), "nothing may run: {}", every.text());
     let shown = m.run_ok("intent stop all vms except linux", COMMAND_TIMEOUT)?;
     expect_lines(

@@ -328,13 +328,13 @@ impl Engine {
 
         let entities = slots_of(spec, &words, raw, world);
         let question = question_text(raw);
-        // A target named only as one to leave out, or every VM where a command takes one: no
-        // command, a question instead.
+        // A target named only as one to leave out, or every VM (or two) where a command takes
+        // one: no command, a question instead.
         let left_out = entities.excluded.clone();
+        let takes_a_vm = spec.slots.iter().any(|s| s == "vm");
         let every_vm = left_out.is_none()
-            && entities.vm.is_none()
-            && spec.slots.iter().any(|s| s == "vm")
-            && names_every_vm(&words);
+            && takes_a_vm
+            && ((entities.vm.is_none() && names_every_vm(&words)) || names_two_vms(&words, world));
         let mut command =
             spec.command.as_deref().filter(|_| left_out.is_none() && !every_vm).and_then(|template| {
                 table::render(template, &|name| {
@@ -436,15 +436,29 @@ fn names_every_vm(words: &[&str]) -> bool {
     })
 }
 
-/// The reply to a request for every VM where the command acts on one: it would otherwise
-/// run on linux, the default VM, alone.
+/// Whether a request names two VMs side by side ("stop linux and windows", "restart linux &
+/// hostile"), of which the command would act on the first alone.
+fn names_two_vms(words: &[&str], world: &dyn World) -> bool {
+    let mut names = world.vm_names();
+    names.extend(["linux", "windows"].map(String::from));
+    let is_vm = |w: &str| names.iter().any(|n| n.eq_ignore_ascii_case(w));
+    words
+        .windows(3)
+        .any(|w| is_vm(w[0]) && matches!(w[1], "and" | "plus" | "both") && is_vm(w[2]) && w[0] != w[2])
+        || words
+            .windows(4)
+            .any(|w| is_vm(w[0]) && w[1] == "and" && w[2] == "the" && is_vm(w[3]) && w[0] != w[3])
+}
+
+/// The reply to a request for every VM (or two) where the command acts on one: it would
+/// otherwise run on linux, the default VM, or on the first named, alone.
 fn every_vm_reply(spec: &IntentSpec) -> String {
     let example = spec
         .command
         .as_deref()
         .and_then(|template| table::render(template, &|name| (name == "vm").then(|| String::from("<vm>"))));
     let mut reply =
-        String::from("That asks for every VM, and RayOS acts on one VM at a time, so nothing runs");
+        String::from("That asks for more than one VM, and RayOS acts on one VM at a time, so nothing runs");
     if let Some(example) = example {
         reply.push_str(&alloc::format!(": say which VM you mean, e.g. `{example}` (`vm list` shows them)"));
     }

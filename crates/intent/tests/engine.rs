@@ -786,6 +786,12 @@ fn every_vm_where_a_command_takes_one_runs_nothing() {
         assert_eq!(r.command, None, "{text}");
         assert!(r.reply.as_deref().is_some_and(|reply| reply.contains(example)), "{r:?}");
     }
+    // Two VMs side by side: the command acted on the first alone.
+    assert_eq!(engine().read("stop linux and hostile", &FakeWorld).command, None);
+    assert_eq!(
+        engine().read("leave linux running and stop hostile", &FakeWorld).command.as_deref(),
+        Some("vm stop hostile")
+    );
     assert_eq!(engine().read("list all vms", &FakeWorld).command.as_deref(), Some("vm list"));
     assert_eq!(engine().read("stop all the linux vms", &FakeWorld).command.as_deref(), Some("vm stop linux"));
 }
