@@ -374,6 +374,14 @@ fn duration_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
     if let Some(s) = compact_duration(w) {
         return Some((s, 1));
     }
+    // "a quarter of an hour", "quarter hour"
+    if w == "quarter" {
+        let mut at = i + 1;
+        while words.get(at).is_some_and(|w| matches!(*w, "of" | "a" | "an")) {
+            at += 1;
+        }
+        return time_unit_seconds(words.get(at)?).filter(|&u| u >= 60).map(|u| (u / 4, at + 1 - i));
+    }
     if w == "half" {
         // "half an hour", "half hour"
         let next = *words.get(i + 1)?;
@@ -433,7 +441,8 @@ fn without_thousands_separators(normalized: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// A duration written with a decimal point ("1.5 minutes", "0.5h", "arm wd 2.5"), in
+/// A duration written with a decimal point ("1.5 minutes", "0.5h", "arm wd 2.5") or as
+/// minutes and seconds ("for 2:30"), in
 /// seconds, rounded to the nearest. The words lose the point ("1", "5"), and read alone they
 /// gave "5 minutes" for "1.5 minutes" and 5 seconds for "90.5 seconds", so it is read from
 /// the normalised text. Version-like numbers ("1.2.3") are none.
@@ -451,6 +460,16 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
                     && (1..=2).contains(&text(i + 1).bytes().take_while(u8::is_ascii_digit).count()))
     };
     for i in 0..tokens.len() {
+        // "arm the watchdog for 2:30" (minutes and seconds; hours and minutes before "hours").
+        // Only after a word that asks for a duration: "at 5:30" is a time of day.
+        if let (Some(high), ":", Some(low)) = (digits(text(i)), text(i + 1), digits(text(i + 2))) {
+            let before = if i > 0 { text(i - 1) } else { "" };
+            let asks_duration = matches!(before, "for" | "arm" | "timeout" | "watchdog" | "wd" | "to");
+            if touching(i) && touching(i + 1) && text(i + 2).len() == 2 && low < 60 && asks_duration {
+                let hours = time_unit_seconds(text(i + 3)) == Some(3600);
+                return Some(if hours { high * 3600 + low * 60 } else { high * 60 + low });
+            }
+        }
         let (Some(whole), true, true) = (digits(text(i)), is_point(i + 1), touching(i) && touching(i + 1))
         else {
             continue;
@@ -549,7 +568,7 @@ fn bare_timeout_seconds(words: &[&str]) -> Option<u64> {
     for i in 1..words.len() {
         // Also after "for", "to" or "at" that follows a watchdog word: "arm the watchdog for
         // 600", "set the watchdog timeout to 90".
-        let after_preposition = matches!(words[i - 1], "for" | "to" | "at")
+        let after_preposition = matches!(words[i - 1], "for" | "to" | "at" | "with" | "be" | "of")
             && words[..i - 1].iter().rev().take(4).any(|w| is_watchdog_word(w));
         if !is_watchdog_word(words[i - 1]) && !after_preposition {
             continue;

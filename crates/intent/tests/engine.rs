@@ -290,6 +290,10 @@ fn durations_with_a_decimal_point() {
         ("arm the watchdog for 3600", 3600),
         ("change the watchdog timeout to 200", 200),
         ("arm wd for sixty", 60),
+        ("arm the watchdog for 2:30", 150),
+        ("arm the watchdog for a quarter of an hour", 900),
+        ("arm the watchdog with 60", 60),
+        ("watchdog timeout should be 45", 45),
     ] {
         assert_eq!(extract(text).seconds, Some(seconds), "{text}");
     }
