@@ -322,7 +322,15 @@ impl Engine {
         } else if says_too_little {
             (self.oos, 1.0)
         } else {
-            self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold)
+            let (intent, confidence) =
+                self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold);
+            // A question about a state read as the change that leads to it ("is linux
+            // running?" as starting it): the status of the same thing instead.
+            let status = no_action::asks_about_a_state(&words, &normalized)
+                .then(|| no_action::status_of(&self.intents[intent.0 as usize].label))
+                .flatten()
+                .and_then(|label| self.intent_id(label));
+            status.map_or((intent, confidence), |status| (status, confidence))
         };
         let spec = &self.intents[intent.0 as usize];
 

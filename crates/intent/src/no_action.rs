@@ -5,6 +5,10 @@
 //! action it names (a reboot for "n", from its character pieces; a shutdown for "don't shut
 //! down"), so [`crate::Engine::read`] reads them as out of scope with the reply here.
 //!
+//! A yes/no question about a state ("is linux running?") asks for no change either: when
+//! the classifier reads it as the change that leads to that state, [`status_of`] names the
+//! intent that shows the state instead.
+//!
 //! The rules look at whole requests of a known shape only; anything longer, or with a
 //! condition or a second clause ("don't reboot when it hangs" is disarming the watchdog,
 //! "don't stop linux, just hide it"), stays with the classifier.
@@ -240,6 +244,69 @@ fn is_taken_back(words: &[&str], normalized: &str) -> bool {
         &["forget", "that"],
     ];
     words.len() > 2 && endings.iter().any(|ending| words.ends_with(ending)) && has_second_clause(normalized)
+}
+
+/// Whether a request is a yes/no question about a state: "is linux running?", "is the
+/// watchdog armed", "has windows stopped", "is recovery the default" (one clause; not "is it
+/// possible to stop linux", which asks for it, nor "are you ...").
+pub fn asks_about_a_state(words: &[&str], normalized: &str) -> bool {
+    let mut rest =
+        words.iter().copied().skip_while(|w| matches!(*w, "hey" | "so" | "ok" | "rayos" | "um" | "and"));
+    let opens = rest
+        .next()
+        .is_some_and(|w| matches!(w, "is" | "are" | "was" | "were" | "has" | "have" | "isn" | "aren"));
+    let subject = rest.next().unwrap_or("you");
+    let state = |w: &str| {
+        matches!(
+            w,
+            "running"
+                | "stopped"
+                | "up"
+                | "down"
+                | "started"
+                | "on"
+                | "off"
+                | "armed"
+                | "disarmed"
+                | "enabled"
+                | "disabled"
+                | "default"
+                | "installed"
+                | "connected"
+                | "disconnected"
+                | "online"
+                | "offline"
+                | "active"
+                | "alive"
+                | "shown"
+                | "hidden"
+                | "visible"
+        )
+    };
+    let asks_for_it = |w: &str| {
+        matches!(
+            w,
+            "possible" | "safe" | "ok" | "okay" | "able" | "allowed" | "time" | "way" | "if" | "and" | "then"
+        )
+    };
+    opens
+        && !matches!(subject, "you" | "u" | "ya" | "there")
+        && words.iter().any(|w| state(w))
+        && !words.iter().any(|w| asks_for_it(w))
+        && !has_second_clause(normalized)
+}
+
+/// The intent that shows the state a change intent leads to (`vm.start` -> `vm.list`).
+pub fn status_of(label: &str) -> Option<&'static str> {
+    Some(match label {
+        "vm.start" | "vm.stop" | "vm.restart" => "vm.list",
+        "watchdog.arm" | "watchdog.disarm" => "watchdog.status",
+        "net.enable" | "net.disable" => "net.status",
+        "recovery.rollback" => "recovery.status",
+        "bootmgr.set_default" => "bootmgr.list",
+        "install.run" => "disk.list",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

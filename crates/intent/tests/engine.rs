@@ -853,6 +853,21 @@ fn a_command_asked_for_later_does_not_run_now() {
 }
 
 #[test]
+fn a_question_about_a_state_reads_the_state() {
+    // "is linux running?" proposed starting it.
+    for (text, label) in [
+        ("is linux running?", "vm.list"),
+        ("is the linux vm stopped?", "vm.list"),
+        ("is recovery the default", "bootmgr.list"),
+        ("is the watchdog armed", "watchdog.status"),
+    ] {
+        assert_eq!(engine().read(text, &FakeWorld).label, label, "{text}");
+    }
+    // Asking for it is an order.
+    assert_eq!(engine().read("is it possible to stop linux", &FakeWorld).label, "vm.stop");
+}
+
+#[test]
 fn an_answer_with_no_question_and_a_lone_letter_run_nothing() {
     // The classifier alone read "n" as a reboot, "p" as a shutdown and "no" as turning the
     // network off.
