@@ -412,6 +412,10 @@ fn duration_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
 /// "1500 seconds"; the words would read "1" and "500"), or `None` when it has none.
 fn without_thousands_separators(normalized: &str) -> Option<String> {
     let bytes = normalized.as_bytes();
+    // Most requests have none: no copy is made for them.
+    if !bytes.windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b',' && w[2].is_ascii_digit()) {
+        return None;
+    }
     let group_at = |at: usize| {
         bytes.get(at) == Some(&b',')
             && bytes.get(at + 1..at + 4).is_some_and(|g| g.iter().all(u8::is_ascii_digit))
@@ -448,6 +452,13 @@ fn without_thousands_separators(normalized: &str) -> Option<String> {
 /// the normalised text. Version-like numbers ("1.2.3") are none.
 fn decimal_seconds(normalized: &str) -> Option<u64> {
     use crate::text::TokenKind::{Punct, Word};
+    let bytes = normalized.as_bytes();
+    if !bytes
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && matches!(w[1], b'.' | b',' | b':') && w[2].is_ascii_digit())
+    {
+        return None;
+    }
     let tokens = crate::text::split(normalized);
     let text = |i: usize| tokens.get(i).map_or("", |t| &normalized[t.start..t.end]);
     let touching = |i: usize| tokens.get(i + 1).is_some_and(|next| tokens[i].end == next.start);
@@ -509,8 +520,12 @@ pub fn asks_for_later(words: &[&str]) -> bool {
                 || vague(i + 1)
         }
         "wait" => duration_at(words, i + 1).is_some(),
-        _ => duration_at(words, i)
-            .is_some_and(|(_, used)| words.get(i + used..i + used + 2) == Some(&["from", "now"][..])),
+        // "10 minutes from now" (looked for only where "from now" is)
+        _ => {
+            let from_now = |at: usize| words.get(at..at + 2) == Some(&["from", "now"][..]);
+            (from_now(i + 2) || from_now(i + 3))
+                && duration_at(words, i).is_some_and(|(_, used)| from_now(i + used))
+        }
     })
 }
 
@@ -1934,10 +1949,18 @@ pub fn extract_slots(
         return Entities::default();
     }
     let whole = outside_negations(words, raw, world, wanted);
+    // (Most requests correct nothing: the text is looked at only when one may.)
+    if !(0..words.len()).any(|i| starts_correction(words, i) || words[i] == "no") {
+        return whole;
+    }
     // The first word of the last correction (in "no wait", the "no").
     let normalized = crate::text::normalize(raw);
     // Also a "no" that is a clause of its own: "stop linux. no, windows".
-    let ends = clause_ends(&normalized, words.len());
+    let ends = if words.contains(&"no") {
+        clause_ends(&normalized, words.len())
+    } else {
+        alloc::vec![false; words.len()]
+    };
     let corrects =
         |i: usize| starts_correction(words, i) || (words[i] == "no" && i > 0 && ends[i - 1] && ends[i]);
     let Some(mut at) = (0..words.len()).rev().find(|&i| corrects(i)) else { return whole };
@@ -2257,7 +2280,15 @@ fn find_slots_as_typed(
             .then(|| find_boot_flag(&normalized, world).or_else(|| find_boot(words, world)))
             .flatten(),
         // Also as typed: the lexicon takes "crit" for another word.
-        level: wanted("level").then(|| find_level(&[words, &typed[..]].concat())).flatten(),
+        level: wanted("level")
+            .then(|| {
+                if typed.as_slice() == words {
+                    find_level(words)
+                } else {
+                    find_level(&[words, &typed[..]].concat())
+                }
+            })
+            .flatten(),
         // Units as typed first: "mins" is a unit even where the lexicon would correct it.
         seconds: wanted("seconds")
             .then(|| {

@@ -326,9 +326,8 @@ impl Engine {
                 self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold);
             // A question about a state read as the change that leads to it ("is linux
             // running?" as starting it): the status of the same thing instead.
-            let status = no_action::asks_about_a_state(&words, &normalized)
-                .then(|| no_action::status_of(&self.intents[intent.0 as usize].label))
-                .flatten()
+            let status = no_action::status_of(&self.intents[intent.0 as usize].label)
+                .filter(|_| no_action::asks_about_a_state(&words, &normalized))
                 .and_then(|label| self.intent_id(label));
             status.map_or((intent, confidence), |status| (status, confidence))
         };
@@ -447,6 +446,10 @@ fn names_every_vm(words: &[&str]) -> bool {
 /// Whether a request names two VMs side by side ("stop linux and windows", "restart linux &
 /// hostile"), of which the command would act on the first alone.
 fn names_two_vms(words: &[&str], world: &dyn World) -> bool {
+    // (The VM list is asked for only when a joining word is there: reads stay cheap.)
+    if !words.iter().any(|w| matches!(*w, "and" | "plus" | "both")) {
+        return false;
+    }
     let mut names = world.vm_names();
     names.extend(["linux", "windows"].map(String::from));
     let is_vm = |w: &str| names.iter().any(|n| n.eq_ignore_ascii_case(w));

@@ -36,6 +36,16 @@ pub const TAKEN_BACK_REPLY: &str = "You took that back, so nothing runs.";
 /// The reply to a request that asks RayOS to run nothing, or `None` for any other request.
 /// `words` are the request's words (normalised, typo-corrected), `normalized` its text.
 pub fn reply(words: &[&str], normalized: &str) -> Option<&'static str> {
+    // Every rule reads a short request, or one that ends taking itself back.
+    if words.len() > 12
+        && !words
+            .iter()
+            .rev()
+            .take(3)
+            .any(|w| matches!(*w, "that" | "mind" | "nevermind" | "cancel" | "no" | "t" | "dont" | "it"))
+    {
+        return None;
+    }
     let words: alloc::vec::Vec<&str> = words.iter().copied().filter(|w| !is_filler(w)).collect();
     if is_lone_answer(&words) {
         Some(LONE_ANSWER_REPLY)
