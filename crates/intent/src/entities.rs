@@ -1991,6 +1991,12 @@ pub fn extract_slots(
             _ => whole,
         }
     }
+    // Which numbers the correction may be about, before the values move into `out`.
+    let corrects_number = (
+        before.seconds.is_some() && after.seconds.is_none(),
+        before.count.is_some() && after.count.is_none(),
+        before.boot.is_some() && after.boot.is_none(),
+    );
     let mut out = Entities {
         vm: corrected(whole.vm, before.vm, after.vm),
         disk: corrected(whole.disk, before.disk, after.disk),
@@ -2002,9 +2008,56 @@ pub fn extract_slots(
         count: corrected(whole.count, before.count, after.count),
         excluded: None,
     };
+    // A bare number as the correction ("arm the watchdog for 60, make that 120", "the last 50
+    // lines, actually 100", "boot 3, no, 4") corrects the one number named before it, in its
+    // unit.
+    if let Some(n) = bare_number(&words[at + 1..]) {
+        match corrects_number {
+            (true, false, false) => out.seconds = Some(n.saturating_mul(last_unit(&words[..at]))),
+            (false, true, false) => out.count = Some(n),
+            (false, false, true) => out.boot = Some(n.min(i64::MAX as u64) as i64),
+            _ => {}
+        }
+    }
     // Left out, unless the correction named the slot after all.
     out.excluded = after.excluded.or(whole.excluded).filter(|(slot, _)| out.value(slot).is_none());
     out
+}
+
+/// The one number a correction is made of, past its correction words: "make that 120", "i
+/// mean 15", "no, 4".
+fn bare_number(words: &[&str]) -> Option<u64> {
+    let start = words.iter().position(|w| {
+        !matches!(
+            *w,
+            "that"
+                | "make"
+                | "to"
+                | "i"
+                | "mean"
+                | "meant"
+                | "actually"
+                | "no"
+                | "wait"
+                | "sorry"
+                | "oops"
+                | "scratch"
+                | "please"
+                | "instead"
+                | "correction"
+        )
+    })?;
+    let (n, used) = number_at(words, start)?;
+    words[start + used..].iter().all(|w| matches!(*w, "please" | "instead" | "thanks")).then_some(n)
+}
+
+/// The unit of the last duration in `words` (seconds per unit; 1 where none is named, as in
+/// "arm wd 60").
+fn last_unit(words: &[&str]) -> u64 {
+    (1..words.len())
+        .rev()
+        .find_map(|i| time_unit_seconds(words[i]).filter(|_| number_at(words, i - 1).is_some()))
+        .unwrap_or(1)
 }
 
 /// The word tokens of normalised text, with their byte ranges.

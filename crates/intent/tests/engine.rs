@@ -651,6 +651,11 @@ fn spoken_self_corrections_take_the_later_value() {
     assert_eq!((e.boot, e.level), (Some(8), Some(Level::Error)), "the level named once is kept");
     assert_eq!(extract("install on disk one, no wait, disk two").disk.as_deref(), Some("vdb"));
     assert_eq!(extract("arm the watchdog for 30 seconds, i mean 2 minutes").seconds, Some(120));
+    // A bare number corrects the one number named before it, in its unit.
+    assert_eq!(extract("arm the watchdog for 60, make that 120").seconds, Some(120));
+    assert_eq!(extract("errors in the last 5 minutes, i mean 15").seconds, Some(900));
+    assert_eq!(extract("show the last 50 lines, actually 100").count, Some(100));
+    assert_eq!(extract("logs for boot 3, no, 4").boot, Some(4));
     // A "no" of its own after a full stop, "scratch that", "make that", "oops".
     assert_eq!(extract("stop linux. no, hostile").vm.as_deref(), Some("hostile"));
     assert_eq!(extract("set default to rayos a, scratch that, rayos b").entry.as_deref(), Some("RayOS B"));
