@@ -1361,17 +1361,24 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
     None
 }
 
-/// The VM a request names: a registered name, `linux` or `windows` (typos of one edit
-/// allowed), else a name the wording marks as a VM's ("start the sandbox vm"), else an alias
-/// ("win10" for windows), else a name that ends a VM command ("stop devbox"). `tokens` are
-/// the request's tokens as typed (see [`typed_tokens`]), so names keep their `-` and `_`.
-pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Option<String> {
+/// The VM names a request may use: the registered ones, lowercased, and `linux` and
+/// `windows`.
+pub fn vm_names(world: &dyn World) -> Vec<String> {
     let mut names: Vec<String> = world.vm_names().into_iter().map(|n| n.to_lowercase()).collect();
     for builtin in ["linux", "windows"] {
         if !names.iter().any(|n| n == builtin) {
             names.push(String::from(builtin));
         }
     }
+    names
+}
+
+/// The VM a request names: a registered name, `linux` or `windows` (typos of one edit
+/// allowed), else a name the wording marks as a VM's ("start the sandbox vm"), else an alias
+/// ("win10" for windows), else a name that ends a VM command ("stop devbox"). `tokens` are
+/// the request's tokens as typed (see [`typed_tokens`]), so names keep their `-` and `_`.
+pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Option<String> {
+    let names = vm_names(world);
     // A word that is only part of a name as typed ("linux" of "linux-test", "linux_dev",
     // "my-linux") is not that name: the VM meant is the whole one.
     let begins_longer_name = |w: &str| {
@@ -1565,23 +1572,28 @@ fn is_not_a_vm_name(word: &str) -> bool {
 /// and a VM command without one acts on linux.
 fn quoted_vm_name(raw: &str) -> Option<String> {
     let (span, name) = quoted_span(raw)?;
-    let before = raw[..span.start].trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
-    let after = raw[span.end..].trim_start_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let before = word_before(raw, span.start);
     let marked_before =
         ["called", "named", "vm", "guest", "start", "stop", "restart", "reboot", "show", "hide", "boot"]
             .iter()
-            .any(|m| {
-                before
-                    .strip_suffix(m)
-                    .is_some_and(|rest| rest.is_empty() || rest.ends_with(char::is_whitespace))
-            });
+            .any(|m| before.eq_ignore_ascii_case(m));
     // 'restart the "build box" vm'
-    let marked_after = ["vm", "guest", "virtual"].iter().any(|m| {
-        after
-            .strip_prefix(m)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| !c.is_alphanumeric()))
-    });
+    let after = word_after(raw, span.end);
+    let marked_after = ["vm", "guest", "virtual"].iter().any(|m| after.eq_ignore_ascii_case(m));
     ((marked_before || marked_after) && name.chars().count() <= 64).then(|| String::from(name))
+}
+
+/// The word that ends right before byte `at` of `text` (punctuation and spaces skipped), or
+/// "" at the start.
+fn word_before(text: &str, at: usize) -> &str {
+    let before = text[..at].trim_end_matches(|c: char| !c.is_alphanumeric());
+    before.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or("")
+}
+
+/// The word that starts right after byte `at` of `text`, or "" at the end.
+fn word_after(text: &str, at: usize) -> &str {
+    let after = text[at..].trim_start_matches(|c: char| !c.is_alphanumeric());
+    after.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("")
 }
 
 /// A quoted span of the raw text: "...", '...', “...” or ‘...’.
@@ -1600,10 +1612,8 @@ fn quoted_span(raw: &str) -> Option<(core::ops::Range<usize>, &str)> {
             let boundary_before =
                 raw[..start].chars().next_back().is_none_or(|c| c.is_whitespace() || "([:=".contains(c));
             // `--since "10 min ago"`: a time, not a quoted name or term.
-            let before = raw[..start].trim_end_matches(|c: char| c.is_whitespace() || c == '=');
-            let word_before = before.rsplit(|c: char| c.is_whitespace() || c == '-').next().unwrap_or("");
-            let a_time =
-                ["since", "until", "after", "before"].iter().any(|w| word_before.eq_ignore_ascii_case(w));
+            let before = word_before(raw, start);
+            let a_time = ["since", "until", "after", "before"].iter().any(|w| before.eq_ignore_ascii_case(w));
             let inner_start = start + open.len_utf8();
             if boundary_before && !a_time {
                 if let Some(len) = raw[inner_start..].find(close) {
@@ -2264,11 +2274,9 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
     // (Not when the quote is most of the request and follows no word of searching: then it
     // quotes what someone said.)
     let searched_for = |span: &core::ops::Range<usize>| {
-        let before = raw[..span.start].trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
-        let last = before.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
         2 * span.len() < raw.len()
             || matches!(
-                last,
+                word_before(raw, span.start).to_lowercase().as_str(),
                 "for"
                     | "containing"
                     | "contains"

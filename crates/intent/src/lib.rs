@@ -450,8 +450,7 @@ fn names_two_vms(words: &[&str], world: &dyn World) -> bool {
     if !words.iter().any(|w| matches!(*w, "and" | "plus" | "both")) {
         return false;
     }
-    let mut names = world.vm_names();
-    names.extend(["linux", "windows"].map(String::from));
+    let names = entities::vm_names(world);
     let is_vm = |w: &str| names.iter().any(|n| n.eq_ignore_ascii_case(w));
     words
         .windows(3)

@@ -36,17 +36,12 @@ pub const TAKEN_BACK_REPLY: &str = "You took that back, so nothing runs.";
 /// The reply to a request that asks RayOS to run nothing, or `None` for any other request.
 /// `words` are the request's words (normalised, typo-corrected), `normalized` its text.
 pub fn reply(words: &[&str], normalized: &str) -> Option<&'static str> {
-    // Every rule reads a short request, or one that ends taking itself back.
-    if words.len() > 12
-        && !words
-            .iter()
-            .rev()
-            .take(3)
-            .any(|w| matches!(*w, "that" | "mind" | "nevermind" | "cancel" | "no" | "t" | "dont" | "it"))
-    {
-        return None;
-    }
+    let long = words.len() > 12;
     let words: alloc::vec::Vec<&str> = words.iter().copied().filter(|w| !is_filler(w)).collect();
+    // The other rules read short requests only; a long one can still take itself back.
+    if long {
+        return is_taken_back(&words, normalized).then_some(TAKEN_BACK_REPLY);
+    }
     if is_lone_answer(&words) {
         Some(LONE_ANSWER_REPLY)
     } else if only_forbids_an_action(&words, normalized) {
@@ -241,7 +236,7 @@ fn pets_the_watchdog(words: &[&str]) -> bool {
 /// Taken back at its end: "reboot. scratch that", "shut down, actually no", "reboot. no,
 /// cancel", "show the log, never mind".
 fn is_taken_back(words: &[&str], normalized: &str) -> bool {
-    let endings: [&[&str]; 10] = [
+    const ENDINGS: [&[&str]; 10] = [
         &["scratch", "that"],
         &["never", "mind"],
         &["nevermind"],
@@ -253,7 +248,7 @@ fn is_taken_back(words: &[&str], normalized: &str) -> bool {
         &["forget", "it"],
         &["forget", "that"],
     ];
-    words.len() > 2 && endings.iter().any(|ending| words.ends_with(ending)) && has_second_clause(normalized)
+    words.len() > 2 && ENDINGS.iter().any(|ending| words.ends_with(ending)) && has_second_clause(normalized)
 }
 
 /// Whether a request is a yes/no question about a state: "is linux running?", "is the
