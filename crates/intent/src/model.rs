@@ -208,13 +208,13 @@ impl Classifier {
     }
 }
 
-/// The classifier prepared for fast, integer-heavy inference: the dense, hidden and output
-/// weights as int8 with one scale per row (held as int16), activations as int16 with one
-/// scale per vector, products summed exactly in 32-bit integers. Under CPU emulation (QEMU's
-/// TCG emulates floating point in software) this is about ten times faster than the float
-/// path; the result differs from it by the rounding of the int8/int16 steps only, and is the
-/// same on every machine (integer sums are exact, the few float steps run in a fixed order).
-/// The biases and the sparse rows stay in the float [`Classifier`] it was made from, which
+/// The classifier prepared for fast, integer-heavy inference: the dense, hidden, output and
+/// sparse weights as int8 with one scale per row, activations as int16 with one scale per
+/// vector, products summed exactly in 64-bit integers. Under CPU emulation (QEMU's TCG
+/// emulates floating point in software) this is about ten times faster than the float path;
+/// the result differs from it by the rounding of the int8/int16 steps only, and is the same
+/// on every machine (integer sums are exact, the few float steps run in a fixed order). The
+/// biases stay in the float [`Classifier`] it was made from, which
 /// [`QuantizedClassifier::logits`] is given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedClassifier {
@@ -224,56 +224,171 @@ pub struct QuantizedClassifier {
     dense: QuantizedRows,
     hidden_weights: QuantizedRows,
     output: QuantizedRows,
+    sparse: SparseRows,
 }
 
-/// Int8 rows, held widened to int16 (the weights file keeps int8), so that a read does not
-/// widen each weight again: under TCG, where every SSE instruction is a call, that widening
-/// took about a quarter of a read (the dense part went from 220 to 139 us of a 333 us read).
+/// Int8 rows, two weights to a `u64`, multiplied by a vector quantized to int16 and packed
+/// two to a `u64` as well, so that one 64-bit multiply yields the sum of two products:
+/// a pair `(x0, x1)` is held as `x0 + x1·2³²` and a pair of weights `(w0, w1)` swapped, as
+/// `w1 + w0·2³²`; their product is `x0·w1 + (x0·w0 + x1·w1)·2³² + x1·w0·2⁶⁴`, whose last term
+/// vanishes in 64 bits. Summed over up to [`PAIRS_PER_SUM`] pairs, the low terms stay under
+/// 2³¹ and the wanted sums within 32 bits, so the sum is the upper half, rounded: exact.
+///
+/// Why: under QEMU's TCG every guest load goes through the soft MMU and every SSE
+/// instruction but the simplest is a helper call, so loads and instructions, not
+/// multiplies, set the cost. With the SSE2 code LLVM made of a plain loop over int16 slices
+/// (a 64-bit load per four values of each side, widened and multiplied in helper calls), one
+/// request read 200 times in a row took 316-321 us a read in the kernel; with this (and
+/// [`SparseRows`]), 225-237 us. On the host's hardware the SSE2 loop is a little faster
+/// (12.6 against 15.4 us a read); RayOS is tuned for the emulator its figures come from.
 #[derive(Debug, Clone, PartialEq)]
 struct QuantizedRows {
-    width: usize,
+    /// Words (pairs) per row.
+    words: usize,
     scales: Vec<f32>,
-    values: Vec<i16>,
+    packed: Vec<u64>,
+}
+
+/// Pairs summed in one 64-bit sum: `|x·w| <= 32767·127 < 2²²`, so 256 pairs keep the low
+/// terms under 2³¹ and the sums of pairs under 2³¹ in magnitude.
+const PAIRS_PER_SUM: usize = 256;
+
+/// `first + second·2³²`, in 64-bit two's complement.
+fn pair(first: i64, second: i64) -> u64 {
+    first.wrapping_add(second << 32) as u64
+}
+
+/// The sum `Σ x0·w0 + x1·w1` of a packed vector slice and a packed row slice.
+fn pair_dot(x: &[u64], row: &[u64]) -> i64 {
+    let mut total = 0i64;
+    for (x, row) in x.chunks(PAIRS_PER_SUM).zip(row.chunks(PAIRS_PER_SUM)) {
+        let mut sum = 0u64;
+        // Four pairs a step in one chain of additions: written as a plain loop, LLVM
+        // vectorizes the 64-bit multiplies into SSE2 sequences that cost a helper call each
+        // under TCG (twice as slow a read).
+        let (xs, rows) = (x.chunks_exact(4), row.chunks_exact(4));
+        for (&v, &w) in xs.remainder().iter().zip(rows.remainder()) {
+            sum = sum.wrapping_add(v.wrapping_mul(w));
+        }
+        for (v, w) in xs.zip(rows) {
+            sum = sum
+                .wrapping_add(v[0].wrapping_mul(w[0]))
+                .wrapping_add(v[1].wrapping_mul(w[1]))
+                .wrapping_add(v[2].wrapping_mul(w[2]))
+                .wrapping_add(v[3].wrapping_mul(w[3]));
+        }
+        total += (sum.wrapping_add(1 << 31) as i64) >> 32;
+    }
+    total
 }
 
 impl QuantizedRows {
     fn new(weights: &[f32], width: usize) -> QuantizedRows {
         let mut scales = Vec::new();
-        let mut values = Vec::with_capacity(weights.len());
+        let mut packed = Vec::with_capacity(weights.len() / 2 + 1);
         for row in weights.chunks_exact(width.max(1)) {
             let (scale, q) = quantize_row(row);
             scales.push(scale);
-            values.extend(q.into_iter().map(i16::from));
+            packed.extend(
+                q.chunks(2).map(|w| pair(i64::from(w.get(1).copied().unwrap_or(0)), i64::from(w[0]))),
+            );
         }
-        QuantizedRows { width, scales, values }
+        QuantizedRows { words: width.div_ceil(2), scales, packed }
     }
 
-    /// Row `r` times the quantized vector `x` (scale `x_scale`).
-    fn dot(&self, r: usize, x: &[i16], x_scale: f32) -> f32 {
-        let row = &self.values[r * self.width..(r + 1) * self.width];
-        let mut sum = 0i32;
-        for (&w, &v) in row.iter().zip(x) {
-            sum += i32::from(w) * i32::from(v);
+    /// Every row times the packed quantized vector `x` (scale `x_scale`), into `out`; the
+    /// products are summed exactly.
+    fn times(&self, x: &[u64], x_scale: f32, out: &mut [f32]) {
+        let x = &x[..self.words.min(x.len())];
+        for ((o, row), &scale) in
+            out.iter_mut().zip(self.packed.chunks_exact(self.words.max(1))).zip(&self.scales)
+        {
+            *o = pair_dot(x, row) as f32 * (scale * x_scale);
         }
-        sum as f32 * (self.scales[r] * x_scale)
+        if self.words == 0 {
+            out.iter_mut().for_each(|o| *o = 0.0);
+        }
     }
 }
 
-/// Quantizes `x` to int16 with one scale: `x ≈ q * scale`.
-fn quantize_vector(x: &[f32], out: &mut Vec<i16>) -> f32 {
+/// The sparse rows as int8, eight classes to a `u64`, with one scale per bucket: what the
+/// weights file stores. [`SparseRows::add`] sums them in integers: each feature's value times
+/// its bucket's scale becomes one fixed-point factor (31 bits, relative to the largest factor
+/// of the request), and eight classes at a time are summed exactly in 64-bit registers, one
+/// load per eight weights. The float rows cost a load and two emulated float operations per
+/// weight under TCG.
+#[derive(Debug, Clone, PartialEq)]
+struct SparseRows {
+    /// Words per bucket.
+    words: usize,
+    scales: Vec<f32>,
+    packed: Vec<u64>,
+}
+
+impl SparseRows {
+    fn new(sparse: &[f32], classes: usize) -> SparseRows {
+        let words = classes.div_ceil(8);
+        let mut scales = Vec::with_capacity(sparse.len() / classes.max(1));
+        let mut packed = Vec::with_capacity(scales.capacity() * words);
+        for row in sparse.chunks_exact(classes.max(1)) {
+            let (scale, q) = quantize_row(row);
+            scales.push(scale);
+            for chunk in q.chunks(8) {
+                let mut word = 0u64;
+                for (i, &v) in chunk.iter().enumerate() {
+                    word |= u64::from(v as u8) << (8 * i);
+                }
+                packed.push(word);
+            }
+        }
+        SparseRows { words, scales, packed }
+    }
+
+    /// Adds, for each sparse feature, its row of weights times its value to `logits`.
+    fn add(&self, features: &Features, logits: &mut [f32]) {
+        const ONE: f32 = (1u64 << 31) as f32;
+        let buckets = self.scales.len();
+        let factor = |&(bucket, value): &(u32, f32)| {
+            let bucket = bucket as usize;
+            (bucket < buckets).then(|| (bucket * self.words, value * self.scales[bucket]))
+        };
+        let largest = features.sparse.iter().filter_map(factor).fold(0.0f32, |m, (_, f)| m.max(f.abs()));
+        if largest == 0.0 || !largest.is_finite() {
+            return;
+        }
+        let to_fixed = ONE / largest;
+        let fixed: Vec<(usize, i64)> =
+            features.sparse.iter().filter_map(factor).map(|(at, f)| (at, (f * to_fixed) as i64)).collect();
+        let unit = largest / ONE;
+        for word in 0..self.words {
+            let mut sums = [0i64; 8];
+            for &(at, f) in &fixed {
+                let w = self.packed[at + word];
+                for (i, sum) in sums.iter_mut().enumerate() {
+                    *sum += i64::from((w >> (8 * i)) as u8 as i8) * f;
+                }
+            }
+            for (logit, &sum) in logits.iter_mut().skip(8 * word).take(8).zip(&sums) {
+                *logit += sum as f32 * unit;
+            }
+        }
+    }
+}
+
+/// Quantizes `x` to int16 with one scale, `x ≈ q * scale` (truncated: one emulated float
+/// operation less per value than rounding, under TCG), packed two to a word into `out` (see
+/// [`QuantizedRows`]).
+fn quantize_vector(x: &[f32], out: &mut Vec<u64>) -> f32 {
     let max = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     out.clear();
     if max == 0.0 || !max.is_finite() {
-        out.resize(x.len(), 0);
+        out.resize(x.len().div_ceil(2), 0);
         return 0.0;
     }
-    let scale = max / 32767.0;
     let inverse = 32767.0 / max;
-    out.extend(x.iter().map(|v| {
-        let scaled = v * inverse;
-        (if scaled >= 0.0 { scaled + 0.5 } else { scaled - 0.5 }) as i16
-    }));
-    scale
+    let q = |v: f32| i64::from((v * inverse) as i16);
+    out.extend(x.chunks(2).map(|p| pair(q(p[0]), p.get(1).map_or(0, |&v| q(v)))));
+    max / 32767.0
 }
 
 impl QuantizedClassifier {
@@ -285,30 +400,35 @@ impl QuantizedClassifier {
             dense: QuantizedRows::new(&model.dense, model.dim),
             hidden_weights: QuantizedRows::new(&model.hidden_weights, model.dim),
             output: QuantizedRows::new(&model.output, model.hidden),
+            sparse: SparseRows::new(&model.sparse, model.classes),
         }
     }
 
     /// Raw class scores of `features` into `logits` (length `classes`); `model` is the
     /// classifier this was made from.
     pub fn logits(&self, model: &Classifier, features: &Features, logits: &mut [f32]) {
-        let mut x = Vec::with_capacity(self.dim);
+        let mut x = Vec::with_capacity(self.dim.div_ceil(2));
         let dense = features.dense.get(..self.dim).unwrap_or(&features.dense);
         let x_scale = quantize_vector(dense, &mut x);
-        x.resize(self.dim, 0);
+        x.resize(self.dim.div_ceil(2), 0);
         let mut hidden = vec![0.0f32; self.hidden];
-        for (u, h) in hidden.iter_mut().enumerate() {
-            let z = model.hidden_bias[u] + self.hidden_weights.dot(u, &x, x_scale);
+        self.hidden_weights.times(&x, x_scale, &mut hidden);
+        for (h, &b) in hidden.iter_mut().zip(&model.hidden_bias) {
+            let z = b + *h;
             *h = if z > 0.0 { z } else { 0.0 };
         }
-        let mut h = Vec::with_capacity(self.hidden);
+        let mut h = Vec::with_capacity(self.hidden.div_ceil(2));
         let h_scale = quantize_vector(&hidden, &mut h);
-        for (c, logit) in logits.iter_mut().enumerate().take(self.classes) {
-            *logit = model.bias[c] + self.dense.dot(c, &x, x_scale);
-            if self.hidden > 0 {
-                *logit += self.output.dot(c, &h, h_scale);
-            }
+        let classes = self.classes.min(logits.len());
+        self.dense.times(&x, x_scale, &mut logits[..classes]);
+        let mut from_hidden = vec![0.0f32; classes];
+        if self.hidden > 0 {
+            self.output.times(&h, h_scale, &mut from_hidden);
         }
-        model.add_sparse(features, logits);
+        for ((logit, &b), &o) in logits.iter_mut().zip(&model.bias).zip(&from_hidden) {
+            *logit = b + *logit + o;
+        }
+        self.sparse.add(features, logits);
     }
 }
 
@@ -355,5 +475,83 @@ pub fn softmax(values: &mut [f32]) {
     }
     if sum > 0.0 && sum.is_finite() {
         values.iter_mut().for_each(|v| *v /= sum);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic sequence in [-1, 1).
+    fn numbers(seed: u32) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        }
+    }
+
+    /// The pair products are exact at the extremes of both sides and over more pairs than
+    /// one 64-bit sum holds.
+    #[test]
+    fn pair_products_are_exact() {
+        for (x, w) in [(i16::MAX, 127i8), (i16::MIN + 1, 127), (i16::MAX, -127), (-1, -1), (0, 5)] {
+            for n in [1, 2, 255, 256, 257, 1000] {
+                let xs: Vec<i64> =
+                    (0..2 * n).map(|i| if i % 3 == 0 { -i64::from(x) } else { i64::from(x) }).collect();
+                let ws: Vec<i64> =
+                    (0..2 * n).map(|i| if i % 5 == 0 { -i64::from(w) } else { i64::from(w) }).collect();
+                let exact: i64 = xs.iter().zip(&ws).map(|(a, b)| a * b).sum();
+                let packed_x: Vec<u64> = xs.chunks(2).map(|p| pair(p[0], p[1])).collect();
+                let packed_w: Vec<u64> = ws.chunks(2).map(|p| pair(p[1], p[0])).collect();
+                assert_eq!(pair_dot(&packed_x, &packed_w), exact, "x {x}, w {w}, {n} pairs");
+            }
+        }
+    }
+
+    /// The integer path agrees with the float path up to its rounding, on shapes that are
+    /// not multiples of the four lanes or the two rows it works with, with sparse features
+    /// that repeat a bucket's value, and with one outside the table (ignored by both).
+    #[test]
+    fn integer_logits_follow_the_float_logits() {
+        for (classes, dim, hidden) in [(5, 13, 7), (34, 194, 128), (3, 4, 0), (2, 1, 1)] {
+            let mut next = numbers(classes as u32 * 31 + dim as u32);
+            let pooling = Pooling::from_bits(1).unwrap();
+            let mut model = Classifier::new(classes, dim, 16, hidden, pooling, &mut next);
+            for w in model.bias.iter_mut().chain(&mut model.dense).chain(&mut model.output) {
+                *w = next();
+            }
+            for w in model.hidden_bias.iter_mut().chain(&mut model.sparse) {
+                *w = next() * 0.5;
+            }
+            let features = Features {
+                dense: (0..dim).map(|_| next()).collect(),
+                sparse: vec![(0, 0.25), (3, 0.25), (7, 0.5), (15, 1.0), (99, 1.0)],
+            };
+            let mut hidden_values = vec![0.0; hidden];
+            model.hidden_activations(&features, &mut hidden_values);
+            let mut float = vec![0.0; classes];
+            model.logits_with(&features, &hidden_values, &mut float);
+            let mut integer = vec![0.0; classes];
+            QuantizedClassifier::new(&model).logits(&model, &features, &mut integer);
+            let largest = float.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (c, (f, i)) in float.iter().zip(&integer).enumerate() {
+                assert!(
+                    (f - i).abs() < 0.02 * largest,
+                    "{classes}x{dim}x{hidden} class {c}: float {f}, integer {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_without_features_scores_the_biases() {
+        let pooling = Pooling::from_bits(1).unwrap();
+        let mut model = Classifier::new(3, 6, 8, 5, pooling, numbers(7));
+        model.bias = vec![0.5, -1.0, 2.0];
+        let features = Features { dense: vec![0.0; 6], sparse: Vec::new() };
+        let mut logits = vec![0.0; 3];
+        QuantizedClassifier::new(&model).logits(&model, &features, &mut logits);
+        assert_eq!(logits, model.bias);
     }
 }
