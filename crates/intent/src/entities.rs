@@ -116,6 +116,9 @@ pub struct Entities {
     pub seconds: Option<u64>,
     /// A search term.
     pub text: Option<String>,
+    /// A text the records shown must not contain: a search term the request negates ("logs
+    /// not mentioning usb", "errors that don't say timeout", "except lines about usb").
+    pub exclude: Option<String>,
     /// A boot manager entry.
     pub entry: Option<String>,
     /// A number of lines or records ("the last 20 lines").
@@ -141,6 +144,7 @@ impl Entities {
             "level" => self.level.map(|l| String::from(l.as_str())),
             "seconds" => self.seconds.map(|s| s.to_string()),
             "text" => self.text.as_deref().map(quote_arg),
+            "exclude" => self.exclude.as_deref().map(quote_arg),
             "entry" => self.entry.as_deref().map(quote_arg),
             "count" => self.count.map(|c| c.to_string()),
             _ => None,
@@ -175,6 +179,9 @@ impl Entities {
         }
         if let Some(v) = &self.text {
             field("text", json_string(v));
+        }
+        if let Some(v) = &self.exclude {
+            field("exclude", json_string(v));
         }
         if let Some(v) = &self.entry {
             field("entry", json_string(v));
@@ -1629,10 +1636,10 @@ fn quoted_span(raw: &str) -> Option<(core::ops::Range<usize>, &str)> {
     None
 }
 
-const TEXT_STOP: [&str; 38] = [
+const TEXT_STOP: [&str; 39] = [
     "since", "from", "in", "during", "on", "at", "of", "ago", "and", "or", "level", "please", "today", "for",
     "the", "boot", "last", "after", "before", "within", "over", "messages", "lines", "logs", "now", "pls",
-    "plz", "thanks", "thx", "thank", "asap", "log", "right", "again", "if", "when", "whenever", "ok",
+    "plz", "thanks", "thx", "thank", "asap", "log", "right", "again", "if", "when", "whenever", "ok", "but",
 ];
 
 /// For each word of `normalized`, whether a clause ends after it: a comma, semicolon, `!`,
@@ -1666,13 +1673,41 @@ fn clause_ends(normalized: &str, word_count: usize) -> Vec<bool> {
     }
 }
 
-/// A search term: quoted, or after "containing", "mentioning", "grep", "search ... for".
-/// Keywords are read from `words` (typo-corrected); the term itself is copied from `typed`
-/// (the same words as typed), which must be as long as `words`. `normalized` is `raw`
-/// normalised (where the term's clause ends).
-pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) -> Option<String> {
-    if let Some(q) = quoted(raw) {
-        return Some(q);
+/// Words that, up to three words before a search term's cue, make it a term to leave out:
+/// "not mentioning", "that don't say", "without the word", "except lines about".
+fn negates_search(word: &str) -> bool {
+    matches!(
+        word,
+        "not"
+            | "dont"
+            | "doesnt"
+            | "didnt"
+            | "never"
+            | "without"
+            | "excluding"
+            | "except"
+            | "ignoring"
+            | "minus"
+    ) || word == "t" // the "t" of "don't", split at the apostrophe
+}
+
+/// Whether one of the three words before `words[at]` negates the search.
+fn negated_before(words: &[&str], at: usize) -> bool {
+    words[at.saturating_sub(3)..at].iter().any(|w| negates_search(w))
+}
+
+/// A search term and whether the request asks to leave it out ("not", "don't", "without",
+/// "excluding" and the like up to three words before its cue; "excluding", "except" and
+/// "ignoring" also start a term themselves): quoted, or after
+/// "containing", "mentioning", "grep", "search ... for". Keywords are read from `words`
+/// (typo-corrected); the term itself is copied from `typed` (the same words as typed), which
+/// must be as long as `words`. `normalized` is `raw` normalised (where the term's clause
+/// ends).
+pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) -> Option<(String, bool)> {
+    if let Some((span, inner)) = quoted_span(raw) {
+        let typed_before = crate::text::normalize(&raw[..span.start]);
+        let before = crate::text::words(&typed_before);
+        return Some((String::from(inner), negated_before(&before, before.len())));
     }
     let searching =
         words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
@@ -1702,6 +1737,7 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
             }
             "word" | "words" | "string" | "term" | "keyword" | "pattern" | "text" if i > 0 => i + 1,
             "for" if searching => i + 1,
+            "excluding" | "except" | "ignoring" => i + 1,
             // "find segfault in the logs"
             "find" if words.iter().any(|w| matches!(*w, "log" | "logs" | "journal")) => i + 1,
             _ => continue,
@@ -1749,11 +1785,12 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
             // As typed, with the punctuation inside it ("virtio_blk", "rayos.kernel"): a
             // search for "virtio blk" finds nothing.
             let tokens = word_tokens(normalized);
+            let left_out = negated_before(words, i) || matches!(w, "excluding" | "except" | "ignoring");
             if tokens.len() == words.len() {
-                return Some(String::from(&normalized[tokens[start].start..tokens[end - 1].end]));
+                return Some((String::from(&normalized[tokens[start].start..tokens[end - 1].end]), left_out));
             }
             let source = if typed.len() == words.len() { typed } else { words };
-            return Some(source[start..end].join(" "));
+            return Some((source[start..end].join(" "), left_out));
         }
     }
     None
@@ -2014,6 +2051,7 @@ pub fn extract_slots(
         level: corrected(whole.level, before.level, after.level),
         seconds: corrected(whole.seconds, before.seconds, after.seconds),
         text: whole.text,
+        exclude: whole.exclude,
         entry: corrected(whole.entry, before.entry, after.entry),
         count: corrected(whole.count, before.count, after.count),
         excluded: None,
@@ -2094,12 +2132,20 @@ enum Negation {
 /// not what to leave out.
 fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
     let next = words.get(i + 1).copied();
+    // "not mentioning errors", "usb but not errors": what is named is to be left out.
+    let search_cue = |w: &str| {
+        matches!(
+            w,
+            "mentioning" | "mention" | "containing" | "contain" | "saying" | "say" | "matching" | "about"
+        )
+    };
     match words[i] {
+        "not" if next.is_some_and(search_cue) || (i > 0 && words[i - 1] == "but") => Some(Negation::Exclude),
         "not" | "dont" | "never" => Some(Negation::Not),
         "t" if i > 0 && words[i - 1] == "don" => Some(Negation::Not),
         // "no warnings, only errors" (but "no" is also a correction or a number sign).
         "no" if next.is_some_and(|n| Level::from_word(n).is_some()) => Some(Negation::Not),
-        "except" | "without" | "skip" | "non" => Some(Negation::Exclude),
+        "except" | "without" | "skip" | "non" | "excluding" | "ignoring" | "minus" => Some(Negation::Exclude),
         // What to keep as it is: "leave windows running, stop linux", "keep linux up and
         // restart windows", "hands off linux".
         "leave" | "keep" if i + 1 < words.len() => Some(Negation::Not),
@@ -2257,6 +2303,7 @@ fn outside_negations(
         level: outside.level.or(not_excluded.level),
         seconds: outside.seconds.or(not_excluded.seconds),
         text: whole.text,
+        exclude: whole.exclude,
         entry,
         count: outside.count.or(not_excluded.count),
         excluded,
@@ -2264,7 +2311,8 @@ fn outside_negations(
 }
 
 /// The slot names, in the order of [`Entities`]' fields.
-pub const SLOT_NAMES: [&str; 8] = ["vm", "disk", "boot", "level", "seconds", "text", "entry", "count"];
+pub const SLOT_NAMES: [&str; 9] =
+    ["vm", "disk", "boot", "level", "seconds", "text", "exclude", "entry", "count"];
 
 fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str) -> bool) -> Entities {
     // A quoted search term is the term alone: its words are no level, boot, time or count
@@ -2327,6 +2375,10 @@ fn find_slots_as_typed(
     // Durations and counts are read from the words as typed, with "1,500" as one number.
     let plain_numbers = without_thousands_separators(&normalized);
     let number_words = plain_numbers.as_deref().map_or_else(|| typed.clone(), crate::text::words);
+    let search = (wanted("text") || wanted("exclude"))
+        .then(|| find_text(words, &typed, raw, &normalized))
+        .flatten()
+        .filter(|(_, left_out)| wanted(if *left_out { "exclude" } else { "text" }));
     Entities {
         vm: wanted("vm")
             .then(|| {
@@ -2358,7 +2410,8 @@ fn find_slots_as_typed(
                     .or_else(|| find_seconds(words))
             })
             .flatten(),
-        text: wanted("text").then(|| find_text(words, &typed, raw, &normalized)).flatten(),
+        text: search.as_ref().filter(|(_, left_out)| !left_out).map(|(term, _)| term.clone()),
+        exclude: search.filter(|(_, left_out)| *left_out).map(|(term, _)| term),
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
         count: wanted("count")
             .then(|| if plain_numbers.is_some() { find_count(&number_words) } else { find_count(words) })

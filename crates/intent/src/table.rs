@@ -53,7 +53,8 @@ impl Effect {
 }
 
 /// The slots an entity can fill, in the order the JSON rendering lists them.
-pub const SLOT_NAMES: [&str; 8] = ["vm", "disk", "boot", "level", "seconds", "text", "entry", "count"];
+pub const SLOT_NAMES: [&str; 9] =
+    ["vm", "disk", "boot", "level", "seconds", "text", "exclude", "entry", "count"];
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]

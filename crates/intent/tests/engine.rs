@@ -268,6 +268,35 @@ fn a_quoted_search_term_is_no_filter() {
 }
 
 #[test]
+fn a_negated_search_term_is_left_out() {
+    // It was searched for: "logs not mentioning usb" ran `log show --grep usb`.
+    for (text, exclude, level) in [
+        ("logs not mentioning usb", "usb", None),
+        ("errors that don't mention timeout", "timeout", Some(Level::Error)),
+        ("log lines that do not contain disk", "disk", None),
+        ("show logs without the word watchdog", "watchdog", None),
+        ("log entries excluding virtio", "virtio", None),
+        ("show the log except lines about usb", "usb", None),
+        ("show log lines not containing \"virtio blk\"", "virtio blk", None),
+    ] {
+        let e = extract(text);
+        assert_eq!(
+            (e.text.as_deref(), e.exclude.as_deref(), e.level),
+            (None, Some(exclude), level),
+            "{text:?}"
+        );
+    }
+    // A level after "but not" or "excluding" is no filter either, and a term stops at "but".
+    let e = extract("search the logs for usb but not errors");
+    assert_eq!((e.text.as_deref(), e.exclude.as_deref(), e.level), (Some("usb"), None, None));
+    assert_eq!(extract("show logs excluding errors").level, None);
+    assert_eq!(extract("show errors but not warnings").level, Some(Level::Error));
+    assert_eq!(extract("are there no warnings").level, Some(Level::Warn), "asks about warnings");
+    let r = engine().read("errors that don't mention timeout", &FakeWorld);
+    assert_eq!(r.command.as_deref(), Some("log show --level error --exclude timeout"));
+}
+
+#[test]
 fn durations_with_a_decimal_point() {
     // Read from the words alone, "1.5 minutes" was 5 minutes and "90.5 seconds" 5 seconds.
     for (text, seconds) in [

@@ -444,6 +444,9 @@ pub struct Query {
     /// Only records whose message or subsystem contains this text (ASCII
     /// case-insensitive).
     pub contains: Option<String>,
+    /// Only records whose message and subsystem do not contain this text (ASCII
+    /// case-insensitive).
+    pub excludes: Option<String>,
     /// Only records with a wall time at or after this (unix seconds).
     pub since_wall_s: Option<u64>,
     /// Only records with a monotonic time at or after this (nanoseconds since their boot
@@ -475,6 +478,10 @@ impl Query {
             && self.contains.as_deref().is_none_or(|needle| {
                 contains_ignore_ascii_case(r.message, needle)
                     || contains_ignore_ascii_case(r.subsystem, needle)
+            })
+            && self.excludes.as_deref().is_none_or(|needle| {
+                !contains_ignore_ascii_case(r.message, needle)
+                    && !contains_ignore_ascii_case(r.subsystem, needle)
             })
     }
 
@@ -896,6 +903,13 @@ mod tests {
         assert_eq!(seqs(&Query { min_level: Some(Level::Warn), ..Default::default() }), [2, 3]);
         assert_eq!(seqs(&Query { contains: Some(String::from("failed")), ..Default::default() }), [2, 3]);
         assert_eq!(seqs(&Query { contains: Some(String::from("STORAGE")), ..Default::default() }), [1, 3]);
+        assert_eq!(seqs(&Query { excludes: Some(String::from("STORAGE")), ..Default::default() }), [2, 4]);
+        let both = Query {
+            contains: Some(String::from("failed")),
+            excludes: Some(String::from("storage")),
+            ..Default::default()
+        };
+        assert_eq!(seqs(&both), [2]);
         assert_eq!(seqs(&Query { tail: Some(2), ..Default::default() }), [3, 4]);
         assert_eq!(seqs(&Query { since_mono_ns: Some(2500), ..Default::default() }), [3, 4]);
         assert_eq!(seqs(&Query { boot: Some(BootSelector::Relative(-1)), ..Default::default() }), []);

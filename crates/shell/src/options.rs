@@ -65,6 +65,8 @@ pub struct LogShowOptions {
     pub boot: Option<BootChoice>,
     pub level: Option<LevelChoice>,
     pub grep: Option<String>,
+    /// Leave out records containing this text.
+    pub exclude: Option<String>,
     /// Show at most this many (newest) records; `None` with `all` set means every record.
     pub tail: Option<usize>,
     pub all: bool,
@@ -116,6 +118,7 @@ impl LogShowOptions {
                     });
                 }
                 "--grep" => options.grep = Some(String::from(value("--grep")?)),
+                "--exclude" => options.exclude = Some(String::from(value("--exclude")?)),
                 "--tail" => {
                     let v = value("--tail")?;
                     options.tail = Some(v.parse().map_err(|_| bad("--tail", v))?);
@@ -154,12 +157,23 @@ mod tests {
 
     #[test]
     fn log_show_options() {
-        let o =
-            LogShowOptions::parse(&["--boot", "-1", "--level", "warn", "--grep", "disk", "--since", "5m"])
-                .unwrap();
+        let o = LogShowOptions::parse(&[
+            "--boot",
+            "-1",
+            "--level",
+            "warn",
+            "--grep",
+            "disk",
+            "--since",
+            "5m",
+            "--exclude",
+            "usb",
+        ])
+        .unwrap();
         assert_eq!(o.boot, Some(BootChoice::Relative(-1)));
         assert_eq!(o.level, Some(LevelChoice::Warn));
         assert_eq!(o.grep.as_deref(), Some("disk"));
+        assert_eq!(o.exclude.as_deref(), Some("usb"));
         assert_eq!(o.since_s, Some(300));
         assert_eq!(o.tail, Some(DEFAULT_TAIL));
         assert_eq!(BootChoice::parse("-2").and_then(|b| b.resolve(12)), Some(10));
@@ -169,6 +183,7 @@ mod tests {
         let o = LogShowOptions::parse(&["--boot", "7", "--all"]).unwrap();
         assert_eq!((o.boot, o.tail, o.all), (Some(BootChoice::Number(7)), None, true));
         assert_eq!(LogShowOptions::parse(&["--tail"]), Err(OptionError::MissingValue("--tail")));
+        assert_eq!(LogShowOptions::parse(&["--exclude"]), Err(OptionError::MissingValue("--exclude")));
         assert!(matches!(LogShowOptions::parse(&["--level", "loud"]), Err(OptionError::BadValue { .. })));
         assert!(matches!(LogShowOptions::parse(&["--frobnicate"]), Err(OptionError::Unknown(_))));
     }

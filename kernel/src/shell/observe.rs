@@ -184,6 +184,7 @@ fn log_show(args: &[&str]) -> CommandResult {
             LevelChoice::Debug => Level::Debug,
         }),
         contains: options.grep.clone(),
+        excludes: options.exclude.clone(),
         tail: if options.all { None } else { options.tail },
         ..Default::default()
     };
