@@ -944,6 +944,21 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
         "{}",
         without.text()
     );
+    // The first lines are the oldest records (the newest were shown).
+    let first = m.run_bytes(b"show the first 3 lines of the log", "log", COMMAND_TIMEOUT)?;
+    ensure!(
+        first.ok
+            && intent_marker(&first).is_some_and(|(i, _, c)| i == "log.show" && c == "log show --head 3"),
+        "{}",
+        first.text()
+    );
+    let all = m.run_ok("log show --all", COMMAND_TIMEOUT)?;
+    let (first, all) = (records(&first), records(&all));
+    ensure!(
+        first.len() == 3 && all.len() > 3 && first[..] == all[..3],
+        "{first:?} against {:?}",
+        &all[..3.min(all.len())]
+    );
     // Questions about RayOS are answered from the manual.
     let ask = m.run_ok("ask how does the watchdog work", COMMAND_TIMEOUT)?;
     expect_lines(&ask, &["The watchdog", "armed at 30 seconds"])?;

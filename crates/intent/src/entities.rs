@@ -123,6 +123,9 @@ pub struct Entities {
     pub entry: Option<String>,
     /// A number of lines or records ("the last 20 lines").
     pub count: Option<u64>,
+    /// A number of the oldest lines or records ("the first 20 lines", "the 10 oldest
+    /// entries"): `count` counts the newest.
+    pub head: Option<u64>,
     /// A target (slot `vm`, `disk` or `entry`, and the value) the request names only as one
     /// to leave out ("stop all vms except linux", "install on any disk but vda"): that slot is then
     /// empty, and no command should be made from the reading without asking which one.
@@ -147,6 +150,7 @@ impl Entities {
             "exclude" => self.exclude.as_deref().map(quote_arg),
             "entry" => self.entry.as_deref().map(quote_arg),
             "count" => self.count.map(|c| c.to_string()),
+            "head" => self.head.map(|c| c.to_string()),
             _ => None,
         }
     }
@@ -188,6 +192,9 @@ impl Entities {
         }
         if let Some(v) = self.count {
             field("count", v.to_string());
+        }
+        if let Some(v) = self.head {
+            field("head", v.to_string());
         }
         out.push('}');
         out
@@ -1895,12 +1902,17 @@ fn contains_words(haystack: &str, needle: &str) -> bool {
     false
 }
 
-/// A count of lines or records: "20 lines", "the last 50 entries", "tail 10".
-pub fn find_count(words: &[&str]) -> Option<u64> {
+/// A count of lines or records: "20 lines", "the last 50 entries", "tail 10"; and whether it
+/// counts the oldest ("the first 20 lines", "the 10 oldest entries", "head 5").
+pub fn find_count(words: &[&str]) -> Option<(u64, bool)> {
+    let oldest = |w: &str| matches!(w, "first" | "oldest" | "earliest" | "head");
     for i in 0..words.len() {
         if let Some((n, used)) = number_at(words, i) {
             let next = words.get(i + used).copied().unwrap_or("");
             let previous = if i > 0 { words[i - 1] } else { "" };
+            let from_oldest = oldest(next)
+                || oldest(previous)
+                || (matches!(previous, "the" | "very") && i > 1 && oldest(words[i - 2]));
             // "boot 10 logs" names a boot; "the last one" is no count.
             if matches!(previous, "boot" | "crash" | "entry" | "number") || (words[i] == "one" && used == 1) {
                 continue;
@@ -1909,7 +1921,7 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
             if matches!(previous, "n" | "count" | "limit" | "maxevents" | "head")
                 && time_unit_seconds(next).is_none()
             {
-                return Some(n);
+                return Some((n, from_oldest));
             }
             if matches!(
                 next,
@@ -1923,15 +1935,17 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
                     | "events"
                     | "logs"
             ) {
-                return Some(n);
+                return Some((n, from_oldest));
             }
             // "the 100 newest log entries"
-            if matches!(next, "newest" | "latest" | "last" | "recent" | "most")
-                && words[i + used + 1..words.len().min(i + used + 4)]
-                    .iter()
-                    .any(|w| matches!(*w, "lines" | "line" | "entries" | "messages" | "records" | "events"))
+            if matches!(
+                next,
+                "newest" | "latest" | "last" | "recent" | "most" | "oldest" | "earliest" | "first"
+            ) && words[i + used + 1..words.len().min(i + used + 4)]
+                .iter()
+                .any(|w| matches!(*w, "lines" | "line" | "entries" | "messages" | "records" | "events"))
             {
-                return Some(n);
+                return Some((n, from_oldest));
             }
             // "last 20", "tail 40", "tail log 40", "log --tail 10"
             let mut k = i;
@@ -1943,12 +1957,23 @@ pub fn find_count(words: &[&str]) -> Option<u64> {
             let journal_lines = before == "journalctl" && k < i;
             // A number followed by another ("last 1 5 hours": 1.5 hours as words) is no count.
             if (journal_lines
-                || matches!(before, "last" | "latest" | "recent" | "tail" | "newest" | "top" | "first"))
+                || matches!(
+                    before,
+                    "last"
+                        | "latest"
+                        | "recent"
+                        | "tail"
+                        | "newest"
+                        | "top"
+                        | "first"
+                        | "oldest"
+                        | "earliest"
+                ))
                 && time_unit_seconds(next).is_none()
                 && digits(next).is_none()
                 && !matches!(next, "boots" | "boot" | "crashes")
             {
-                return Some(n);
+                return Some((n, from_oldest));
             }
         }
     }
@@ -2054,6 +2079,7 @@ pub fn extract_slots(
         exclude: whole.exclude,
         entry: corrected(whole.entry, before.entry, after.entry),
         count: corrected(whole.count, before.count, after.count),
+        head: corrected(whole.head, before.head, after.head),
         excluded: None,
     };
     // A bare number as the correction ("arm the watchdog for 60, make that 120", "the last 50
@@ -2306,19 +2332,20 @@ fn outside_negations(
         exclude: whole.exclude,
         entry,
         count: outside.count.or(not_excluded.count),
+        head: outside.head.or(not_excluded.head),
         excluded,
     }
 }
 
 /// The slot names, in the order of [`Entities`]' fields.
-pub const SLOT_NAMES: [&str; 9] =
-    ["vm", "disk", "boot", "level", "seconds", "text", "exclude", "entry", "count"];
+pub const SLOT_NAMES: [&str; 10] =
+    ["vm", "disk", "boot", "level", "seconds", "text", "exclude", "entry", "count", "head"];
 
 fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str) -> bool) -> Entities {
     // A quoted search term is the term alone: its words are no level, boot, time or count
     // ('search the log for "error: boot 5"' filters neither errors nor boot 5). Those filters
     // are read from the rest of the text, as typed.
-    let is_filter = |name: &str| matches!(name, "boot" | "level" | "seconds" | "count");
+    let is_filter = |name: &str| matches!(name, "boot" | "level" | "seconds" | "count" | "head");
     // (Not when the quote is most of the request and follows no word of searching: then it
     // quotes what someone said.)
     let searched_for = |span: &core::ops::Range<usize>| {
@@ -2357,6 +2384,7 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
             level: filters.level,
             seconds: filters.seconds,
             count: filters.count,
+            head: filters.head,
             ..others
         };
     }
@@ -2375,6 +2403,11 @@ fn find_slots_as_typed(
     // Durations and counts are read from the words as typed, with "1,500" as one number.
     let plain_numbers = without_thousands_separators(&normalized);
     let number_words = plain_numbers.as_deref().map_or_else(|| typed.clone(), crate::text::words);
+    // The oldest records where a command can show them, else the count as the newest.
+    let counted = wanted("count")
+        .then(|| if plain_numbers.is_some() { find_count(&number_words) } else { find_count(words) })
+        .flatten()
+        .map(|(n, oldest)| (n, oldest && wanted("head")));
     let search = (wanted("text") || wanted("exclude"))
         .then(|| find_text(words, &typed, raw, &normalized))
         .flatten()
@@ -2413,9 +2446,8 @@ fn find_slots_as_typed(
         text: search.as_ref().filter(|(_, left_out)| !left_out).map(|(term, _)| term.clone()),
         exclude: search.filter(|(_, left_out)| *left_out).map(|(term, _)| term),
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
-        count: wanted("count")
-            .then(|| if plain_numbers.is_some() { find_count(&number_words) } else { find_count(words) })
-            .flatten(),
+        count: counted.filter(|&(_, oldest)| !oldest).map(|(n, _)| n),
+        head: counted.filter(|&(_, oldest)| oldest).map(|(n, _)| n),
         excluded: None,
     }
 }

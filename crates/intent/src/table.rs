@@ -52,9 +52,7 @@ impl Effect {
     }
 }
 
-/// The slots an entity can fill, in the order the JSON rendering lists them.
-pub const SLOT_NAMES: [&str; 9] =
-    ["vm", "disk", "boot", "level", "seconds", "text", "exclude", "entry", "count"];
+pub use crate::entities::SLOT_NAMES;
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]

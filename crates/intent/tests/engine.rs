@@ -297,6 +297,29 @@ fn a_negated_search_term_is_left_out() {
 }
 
 #[test]
+fn the_first_lines_are_the_oldest() {
+    // They were the newest: "first 20 lines of the log" ran `log show --tail 20`.
+    for (text, head) in [
+        ("first 20 lines of the log", 20),
+        ("the earliest 5 records from the last boot", 5),
+        ("show the 15 oldest log records", 15),
+        ("show the oldest 10 log entries", 10),
+        ("head 5 log", 5),
+        ("the very first 3 lines of the log", 3),
+    ] {
+        let e = extract(text);
+        assert_eq!((e.head, e.count), (Some(head), None), "{text:?}");
+    }
+    assert_eq!(
+        (extract("last 20 lines of the log").count, extract("last 20 lines of the log").head),
+        (Some(20), None)
+    );
+    assert_eq!(extract("show the log from the first boot").head, None);
+    let r = engine().read("the first 10 lines of boot 3", &FakeWorld);
+    assert_eq!(r.command.as_deref(), Some("log show --boot 3 --head 10"));
+}
+
+#[test]
 fn durations_with_a_decimal_point() {
     // Read from the words alone, "1.5 minutes" was 5 minutes and "90.5 seconds" 5 seconds.
     for (text, seconds) in [

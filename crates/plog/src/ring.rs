@@ -454,6 +454,8 @@ pub struct Query {
     pub since_mono_ns: Option<u64>,
     /// Only the newest `n` matching records.
     pub tail: Option<usize>,
+    /// Only the oldest `n` matching records (when `tail` is not set).
+    pub head: Option<usize>,
     /// Order of the result.
     pub order: Order,
 }
@@ -508,6 +510,8 @@ impl Query {
             .collect();
         if let Some(tail) = self.tail {
             selected.drain(..selected.len().saturating_sub(tail));
+        } else if let Some(head) = self.head {
+            selected.truncate(head);
         }
         if self.order == Order::NewestFirst {
             selected.reverse();
@@ -840,8 +844,11 @@ impl LogState {
                 && query.since_mono_ns.is_none_or(|t| b.max_mono_ns >= t)
         };
         let matches = |r: &RecordView<'_>| query.matches(boot, r);
-        let walk_order = if query.tail.is_some() { Order::NewestFirst } else { query.order };
-        let limit = query.tail.unwrap_or(usize::MAX);
+        let (walk_order, limit) = match (query.tail, query.head) {
+            (Some(tail), _) => (Order::NewestFirst, tail),
+            (None, Some(head)) => (Order::OldestFirst, head),
+            (None, None) => (query.order, usize::MAX),
+        };
         let mut records = Vec::new();
         if limit > 0 {
             self.visit(
@@ -910,6 +917,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(seqs(&both), [2]);
+        assert_eq!(seqs(&Query { head: Some(2), ..Default::default() }), [1, 2]);
+        assert_eq!(seqs(&Query { head: Some(2), order: Order::NewestFirst, ..Default::default() }), [2, 1]);
         assert_eq!(seqs(&Query { tail: Some(2), ..Default::default() }), [3, 4]);
         assert_eq!(seqs(&Query { since_mono_ns: Some(2500), ..Default::default() }), [3, 4]);
         assert_eq!(seqs(&Query { boot: Some(BootSelector::Relative(-1)), ..Default::default() }), []);

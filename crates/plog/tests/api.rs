@@ -210,6 +210,16 @@ fn queries_filter_order_and_tail() {
     );
     assert_eq!(q(Query { order: Order::NewestFirst, ..Query::default() })[0], "tick");
     assert!(q(Query { tail: Some(0), ..Query::default() }).is_empty());
+    assert_eq!(q(Query { head: Some(2), ..Query::default() }), ["boot one starts", "Disk FAILED to answer"]);
+    assert_eq!(
+        q(Query { head: Some(2), order: Order::NewestFirst, ..Query::default() }),
+        ["Disk FAILED to answer", "boot one starts"]
+    );
+    assert_eq!(q(Query { head: Some(1), contains: Some("NET".into()), ..Query::default() }), ["dhcp offer"]);
+    assert_eq!(
+        q(Query { excludes: Some("net".into()), ..Query::default() }),
+        ["boot one starts", "Disk FAILED to answer", "tick"]
+    );
 
     let stats = part.log().stats();
     assert_eq!(stats.records, 5);

@@ -107,12 +107,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "log",
-        usage: "show [--boot N|-1|-2] [--level error|warn|info|debug] [--grep TEXT] [--exclude TEXT] [--since 5m] [--tail N|--all] | boots | stats | format",
+        usage: "show [--boot N|-1|-2] [--level error|warn|info|debug] [--grep TEXT] [--exclude TEXT] [--since 5m] [--tail N|--head N|--all] | boots | stats | format",
         summary: "the persistent kernel log: show records, list boots, statistics",
         details: "log show prints records from the log on the RAYOS-DATA partition, newest last: --boot picks \
                   a boot by number or relative (-1 is the previous boot), --level a minimum severity, --grep \
                   a text (case-insensitive), --exclude leaves out records with a text, --since a window (30s, 5m, 2h), --tail the newest N (100 by \
-                  default; --all for everything). log boots lists boots and how each ended (clean shutdown, \
+                  default; --head the oldest N; --all for everything). log boots lists boots and how each ended (clean shutdown, \
                   reboot, panic, watchdog, unknown: power loss or hang). log stats shows the log's size, \
                   oldest and newest records and how often it wrapped. Warnings and errors are on disk when \
                   they are logged; other records within 100 ms. log format formats a RAYOS-DATA partition \

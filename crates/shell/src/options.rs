@@ -69,6 +69,8 @@ pub struct LogShowOptions {
     pub exclude: Option<String>,
     /// Show at most this many (newest) records; `None` with `all` set means every record.
     pub tail: Option<usize>,
+    /// Show at most this many of the oldest records instead (`tail` is then `None`).
+    pub head: Option<usize>,
     pub all: bool,
     pub since_s: Option<u64>,
 }
@@ -79,8 +81,13 @@ pub const DEFAULT_TAIL: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OptionError {
     MissingValue(&'static str),
-    BadValue { option: &'static str, value: String },
+    BadValue {
+        option: &'static str,
+        value: String,
+    },
     Unknown(String),
+    /// Two options that cannot be used together.
+    Conflict(&'static str, &'static str),
 }
 
 impl fmt::Display for OptionError {
@@ -89,6 +96,7 @@ impl fmt::Display for OptionError {
             Self::MissingValue(option) => write!(f, "{option} needs a value"),
             Self::BadValue { option, value } => write!(f, "{value:?} is not a valid value for {option}"),
             Self::Unknown(option) => write!(f, "unknown option {option:?}"),
+            Self::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
         }
     }
 }
@@ -127,11 +135,20 @@ impl LogShowOptions {
                     let v = value("--since")?;
                     options.since_s = Some(parse_duration_s(v).ok_or_else(|| bad("--since", v))?);
                 }
+                "--head" => {
+                    let v = value("--head")?;
+                    options.head = Some(v.parse().map_err(|_| bad("--head", v))?);
+                }
                 "--all" => options.all = true,
                 other => return Err(OptionError::Unknown(String::from(other))),
             }
         }
-        if options.tail.is_none() && !options.all {
+        match (options.head.is_some(), options.tail.is_some(), options.all) {
+            (true, true, _) => return Err(OptionError::Conflict("--head", "--tail")),
+            (true, _, true) => return Err(OptionError::Conflict("--head", "--all")),
+            _ => {}
+        }
+        if options.tail.is_none() && options.head.is_none() && !options.all {
             options.tail = Some(DEFAULT_TAIL);
         }
         Ok(options)
@@ -184,6 +201,17 @@ mod tests {
         assert_eq!((o.boot, o.tail, o.all), (Some(BootChoice::Number(7)), None, true));
         assert_eq!(LogShowOptions::parse(&["--tail"]), Err(OptionError::MissingValue("--tail")));
         assert_eq!(LogShowOptions::parse(&["--exclude"]), Err(OptionError::MissingValue("--exclude")));
+        let o = LogShowOptions::parse(&["--head", "20"]).unwrap();
+        assert_eq!((o.head, o.tail, o.all), (Some(20), None, false));
+        assert_eq!(
+            LogShowOptions::parse(&["--head", "5", "--tail", "5"]),
+            Err(OptionError::Conflict("--head", "--tail"))
+        );
+        assert_eq!(
+            LogShowOptions::parse(&["--all", "--head", "5"]),
+            Err(OptionError::Conflict("--head", "--all"))
+        );
+        assert!(matches!(LogShowOptions::parse(&["--head", "-3"]), Err(OptionError::BadValue { .. })));
         assert!(matches!(LogShowOptions::parse(&["--level", "loud"]), Err(OptionError::BadValue { .. })));
         assert!(matches!(LogShowOptions::parse(&["--frobnicate"]), Err(OptionError::Unknown(_))));
     }

@@ -186,6 +186,7 @@ fn log_show(args: &[&str]) -> CommandResult {
         contains: options.grep.clone(),
         excludes: options.exclude.clone(),
         tail: if options.all { None } else { options.tail },
+        head: options.head,
         ..Default::default()
     };
     // The window on this boot's clock, for records without a wall time.

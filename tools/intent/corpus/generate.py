@@ -551,8 +551,10 @@ def fill(template, rng):
         entities["count"] = value
     if "{count_n}" in text:
         n = rng.choice(COUNT_N)
+        # "first 20 lines" counts the oldest records (log show --head), not the newest.
+        oldest = any(f"{w} {{count_n}}" in text for w in ("first", "oldest", "earliest"))
         text = text.replace("{count_n}", str(n))
-        entities["count"] = n
+        entities["head" if oldest else "count"] = n
     if "{entry}" in text:
         surface, value = rng.choice(ENTRY)
         text = text.replace("{entry}", surface)
