@@ -2068,6 +2068,7 @@ pub fn extract_slots(
         before.seconds.is_some() && after.seconds.is_none(),
         before.count.is_some() && after.count.is_none(),
         before.boot.is_some() && after.boot.is_none(),
+        before.head.is_some() && after.head.is_none(),
     );
     let mut out = Entities {
         vm: corrected(whole.vm, before.vm, after.vm),
@@ -2087,9 +2088,10 @@ pub fn extract_slots(
     // unit.
     if let Some(n) = bare_number(&words[at + 1..]) {
         match corrects_number {
-            (true, false, false) => out.seconds = Some(n.saturating_mul(last_unit(&words[..at]))),
-            (false, true, false) => out.count = Some(n),
-            (false, false, true) => out.boot = Some(n.min(i64::MAX as u64) as i64),
+            (true, false, false, false) => out.seconds = Some(n.saturating_mul(last_unit(&words[..at]))),
+            (false, true, false, false) => out.count = Some(n),
+            (false, false, true, false) => out.boot = Some(n.min(i64::MAX as u64) as i64),
+            (false, false, false, true) => out.head = Some(n),
             _ => {}
         }
     }

@@ -315,6 +315,7 @@ fn the_first_lines_are_the_oldest() {
         (Some(20), None)
     );
     assert_eq!(extract("show the log from the first boot").head, None);
+    assert_eq!(extract("show the first 20 lines of the log, i mean 30").head, Some(30), "a bare correction");
     let r = engine().read("the first 10 lines of boot 3", &FakeWorld);
     assert_eq!(r.command.as_deref(), Some("log show --boot 3 --head 10"));
 }
