@@ -297,16 +297,14 @@ impl QuantizedRows {
     }
 
     /// Every row times the packed quantized vector `x` (scale `x_scale`), into `out`; the
-    /// products are summed exactly.
+    /// products are summed exactly. (Rows of no width hold no rows at all: the caller skips
+    /// them.)
     fn times(&self, x: &[u64], x_scale: f32, out: &mut [f32]) {
         let x = &x[..self.words.min(x.len())];
         for ((o, row), &scale) in
             out.iter_mut().zip(self.packed.chunks_exact(self.words.max(1))).zip(&self.scales)
         {
             *o = pair_dot(x, row) as f32 * (scale * x_scale);
-        }
-        if self.words == 0 {
-            out.iter_mut().for_each(|o| *o = 0.0);
         }
     }
 }

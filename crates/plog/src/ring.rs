@@ -477,14 +477,8 @@ impl Query {
             && self.min_level.is_none_or(|min| r.level.at_least(min))
             && self.since_wall_s.is_none_or(|t| r.wall_s >= t)
             && self.since_mono_ns.is_none_or(|t| r.mono_ns >= t)
-            && self.contains.as_deref().is_none_or(|needle| {
-                contains_ignore_ascii_case(r.message, needle)
-                    || contains_ignore_ascii_case(r.subsystem, needle)
-            })
-            && self.excludes.as_deref().is_none_or(|needle| {
-                !contains_ignore_ascii_case(r.message, needle)
-                    && !contains_ignore_ascii_case(r.subsystem, needle)
-            })
+            && self.contains.as_deref().is_none_or(|needle| mentions(r, needle))
+            && self.excludes.as_deref().is_none_or(|needle| !mentions(r, needle))
     }
 
     /// Runs the query over records held elsewhere, oldest first (the kernel's records in RAM
@@ -567,6 +561,11 @@ pub struct LogStats {
     pub wraps: u64,
     /// Records appended but not yet flushed.
     pub unflushed_records: u64,
+}
+
+/// Whether a record's message or subsystem contains `needle` (ASCII case-insensitive).
+fn mentions(r: &RecordView<'_>, needle: &str) -> bool {
+    contains_ignore_ascii_case(r.message, needle) || contains_ignore_ascii_case(r.subsystem, needle)
 }
 
 fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
