@@ -48,14 +48,13 @@ impl Level {
 
     /// Parses the spellings people use ("errors", "warning", "err", ...).
     pub fn from_word(word: &str) -> Option<Level> {
-        Some(match word {
+        word_value!(word,
             "error" | "errors" | "err" | "errs" | "erros" | "eror" | "errror" | "fatal" | "critical"
             | "crit" | "failure" | "failures" => Level::Error,
             "warn" | "warning" | "warnings" | "warns" | "warnigns" | "warnign" => Level::Warn,
             "info" | "infos" | "informational" => Level::Info,
             "debug" | "verbose" | "trace" => Level::Debug,
-            _ => return None,
-        })
+        )
     }
 }
 
@@ -243,7 +242,7 @@ fn quote_arg(s: &str) -> String {
 const UNITS: [(&str, u64); 4] = [("zero", 0), ("a", 1), ("an", 1), ("no", 0)];
 
 fn unit_word(word: &str) -> Option<u64> {
-    Some(match word {
+    word_value!(word,
         "zero" => 0,
         "one" => 1,
         "two" => 2,
@@ -264,12 +263,11 @@ fn unit_word(word: &str) -> Option<u64> {
         "seventeen" => 17,
         "eighteen" => 18,
         "nineteen" => 19,
-        _ => return None,
-    })
+    )
 }
 
 fn tens_word(word: &str) -> Option<u64> {
-    Some(match word {
+    word_value!(word,
         "twenty" => 20,
         "thirty" => 30,
         "forty" | "fourty" => 40,
@@ -278,8 +276,7 @@ fn tens_word(word: &str) -> Option<u64> {
         "seventy" => 70,
         "eighty" => 80,
         "ninety" => 90,
-        _ => return None,
-    })
+    )
 }
 
 fn digits(word: &str) -> Option<u64> {
@@ -327,7 +324,7 @@ pub fn number_at(words: &[&str], i: usize) -> Option<(u64, usize)> {
 /// An ordinal ("second", "2nd") at `words[i]`.
 pub fn ordinal_at(words: &[&str], i: usize) -> Option<u64> {
     let w = *words.get(i)?;
-    let named = match w {
+    let named = word_value!(w,
         "first" | "primary" => 1,
         "second" | "secondary" => 2,
         "third" => 3,
@@ -338,10 +335,9 @@ pub fn ordinal_at(words: &[&str], i: usize) -> Option<u64> {
         "eighth" => 8,
         "ninth" => 9,
         "tenth" => 10,
-        _ => 0,
-    };
-    if named > 0 {
-        return Some(named);
+    );
+    if named.is_some() {
+        return named;
     }
     for suffix in ["st", "nd", "rd", "th"] {
         if let Some(n) = w.strip_suffix(suffix).and_then(digits) {
@@ -352,13 +348,12 @@ pub fn ordinal_at(words: &[&str], i: usize) -> Option<u64> {
 }
 
 fn time_unit_seconds(word: &str) -> Option<u64> {
-    Some(match word {
+    word_value!(word,
         "s" | "sec" | "secs" | "second" | "seconds" | "seconde" | "secnds" | "seconsd" => 1,
         "m" | "min" | "mins" | "minute" | "minutes" | "minuts" | "minites" | "mn" => 60,
         "h" | "hr" | "hrs" | "hour" | "hours" | "hous" | "hors" => 3600,
         "d" | "day" | "days" => 86_400,
-        _ => return None,
-    })
+    )
 }
 
 /// `"30s"`, `"2min"`, `"1h30m"` as seconds.
@@ -489,7 +484,7 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
         // Only after a word that asks for a duration: "at 5:30" is a time of day.
         if let (Some(high), ":", Some(low)) = (digits(text(i)), text(i + 1), digits(text(i + 2))) {
             let before = if i > 0 { text(i - 1) } else { "" };
-            let asks_duration = matches!(before, "for" | "arm" | "timeout" | "watchdog" | "wd" | "to");
+            let asks_duration = one_of!(before, "for" | "arm" | "timeout" | "watchdog" | "wd" | "to");
             if touching(i) && touching(i + 1) && text(i + 2).len() == 2 && low < 60 && asks_duration {
                 let hours = time_unit_seconds(text(i + 3)) == Some(3600);
                 return Some(if hours { high * 3600 + low * 60 } else { high * 60 + low });
@@ -512,7 +507,7 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
             time_unit_seconds(attached_unit)
         } else {
             time_unit_seconds(text(i + 3))
-                .or_else(|| matches!(before, "arm" | "timeout" | "watchdog" | "wd" | "dog").then_some(1))
+                .or_else(|| one_of!(before, "arm" | "timeout" | "watchdog" | "wd" | "dog").then_some(1))
         };
         let Some(unit) = unit else { continue };
         let scale = 10u64.pow(fraction.len() as u32);
@@ -526,7 +521,7 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
 /// Whether a request asks for its action later: "in 10 minutes", "after an hour", "within
 /// 5 min", "in ten", "in a few minutes", "10 minutes from now", "wait 5 minutes then".
 pub fn asks_for_later(words: &[&str]) -> bool {
-    let vague = |at: usize| matches!(words.get(at..at + 2), Some([a, b]) if matches!(*a, "a" | "some") && matches!(*b, "few" | "couple" | "bit" | "while"));
+    let vague = |at: usize| matches!(words.get(at..at + 2), Some([a, b]) if matches!(*a, "a" | "some") && one_of!(*b, "few" | "couple" | "bit" | "while"));
     (0..words.len()).any(|i| match words[i] {
         "in" | "after" | "within" => {
             duration_at(words, i + 1).is_some()
@@ -548,7 +543,7 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
     let mut i = 0;
     while i < words.len() {
         // "boot 10's log": a number after "boot" or "crash" names a boot, whatever follows.
-        if i > 0 && matches!(words[i - 1], "boot" | "boots" | "crash" | "panic" | "number") {
+        if i > 0 && one_of!(words[i - 1], "boot" | "boots" | "crash" | "panic" | "number") {
             i += 1;
             continue;
         }
@@ -593,18 +588,18 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
 /// "arm wd 60", "watchdog arm 45", "timeout 90": a number without a unit right after a
 /// watchdog word is the timeout in seconds, the unit of `watchdog arm <seconds>`.
 fn bare_timeout_seconds(words: &[&str]) -> Option<u64> {
-    let is_watchdog_word = |w: &str| matches!(w, "arm" | "timeout" | "watchdog" | "wd" | "dog");
+    let is_watchdog_word = |w: &str| one_of!(w, "arm" | "timeout" | "watchdog" | "wd" | "dog");
     for i in 1..words.len() {
         // Also after "for", "to" or "at" that follows a watchdog word: "arm the watchdog for
         // 600", "set the watchdog timeout to 90".
-        let after_preposition = matches!(words[i - 1], "for" | "to" | "at" | "with" | "be" | "of")
+        let after_preposition = one_of!(words[i - 1], "for" | "to" | "at" | "with" | "be" | "of")
             && words[..i - 1].iter().rev().take(4).any(|w| is_watchdog_word(w));
         if !is_watchdog_word(words[i - 1]) && !after_preposition {
             continue;
         }
         if let Some((n, used)) = number_at(words, i) {
             let next = words.get(i + used).copied().unwrap_or("");
-            if size_unit_bytes(next).is_none() && !matches!(next, "boot" | "boots" | "lines" | "times") {
+            if size_unit_bytes(next).is_none() && !one_of!(next, "boot" | "boots" | "lines" | "times") {
                 return Some(n);
             }
         }
@@ -613,7 +608,7 @@ fn bare_timeout_seconds(words: &[&str]) -> Option<u64> {
 }
 
 fn is_boot_word(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "boot"
             | "boots"
@@ -634,11 +629,11 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
     for i in 0..words.len() {
         let w = words[i];
         // "crash 5", "crash show 5", "panic 3": crash records are named by their boot.
-        if matches!(w, "crash" | "crashes" | "panic" | "panics") {
+        if one_of!(w, "crash" | "crashes" | "panic" | "panics") {
             let mut j = i + 1;
             while j < i + 3
                 && words.get(j).is_some_and(|n| {
-                    matches!(
+                    one_of!(
                         *n,
                         "show"
                             | "in"
@@ -656,7 +651,7 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             {
                 j += 1;
             }
-            if words.get(j).is_some_and(|n| matches!(*n, "boot" | "number" | "no" | "#")) {
+            if words.get(j).is_some_and(|n| one_of!(*n, "boot" | "number" | "no" | "#")) {
                 j += 1;
             }
             if let Some((n, used)) = number_at(words, j) {
@@ -669,7 +664,7 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
         if matches!(w, "boot" | "boots" | "boot#") {
             // "boot 7", "boot number 7", "boot no 7"
             let mut j = i + 1;
-            if words.get(j).is_some_and(|n| matches!(*n, "number" | "no" | "num" | "nr" | "id" | "#")) {
+            if words.get(j).is_some_and(|n| one_of!(*n, "number" | "no" | "num" | "nr" | "id" | "#")) {
                 j += 1;
             }
             if let Some((n, _)) = number_at(words, j) {
@@ -705,7 +700,7 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
         if matches!(w, "boot" | "boots")
             && words.get(i + 1) == Some(&"before")
             && words[i + 2..].iter().all(|rest| {
-                matches!(
+                one_of!(
                     *rest,
                     "this" | "that" | "one" | "please" | "pls" | "plz" | "thanks" | "thank" | "you"
                 )
@@ -713,7 +708,7 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
         {
             return Some(-1);
         }
-        if matches!(w, "last" | "previous" | "prior" | "prev" | "earlier" | "preceding" | "former") {
+        if one_of!(w, "last" | "previous" | "prior" | "prev" | "earlier" | "preceding" | "former") {
             let window = &words[i + 1..words.len().min(i + 3)];
             if window.iter().any(|b| is_boot_word(b)) {
                 return Some(-1);
@@ -724,7 +719,7 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             if words.get(i + 1).is_some_and(|b| matches!(*b, "boot" | "bootup" | "startup"))
                 && !words.get(i + 2).is_some_and(|a| {
                     // "the 2nd boot ago"; "the second boot today" counts within a day.
-                    matches!(*a, "ago" | "back" | "before" | "of" | "today" | "this" | "after" | "since")
+                    one_of!(*a, "ago" | "back" | "before" | "of" | "today" | "this" | "after" | "since")
                 })
             {
                 return Some(n.min(i64::MAX as u64) as i64);
@@ -739,7 +734,7 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
     // "why did it fail to boot last time", "it did not start right the previous time", "what
     // went wrong last time": the previous boot.
     if words.iter().any(|w| {
-        matches!(
+        one_of!(
             *w,
             "boot"
                 | "booting"
@@ -784,7 +779,7 @@ pub fn find_boot_flag(normalized: &str, world: &dyn World) -> Option<i64> {
         }
     }
     let tokens: Vec<&str> = normalized.split_whitespace().collect();
-    let at = tokens.iter().position(|t| matches!(*t, "-b" | "--boot" | "--boot=" | "-b="))?;
+    let at = tokens.iter().position(|t| one_of!(*t, "-b" | "--boot" | "--boot=" | "-b="))?;
     let current = || world.current_boot().map(|b| b.min(i64::MAX as u64) as i64);
     let Some(next) = tokens.get(at + 1) else { return current() };
     let (negative, magnitude) = match next.strip_prefix('-') {
@@ -821,9 +816,9 @@ pub fn find_level(words: &[&str]) -> Option<Level> {
     let ambiguous = |i: usize| {
         matches!(words[i], "info" | "infos" | "verbose")
             && !words.get(i + 1).is_some_and(|n| {
-                matches!(*n, "messages" | "message" | "lines" | "entries" | "logs" | "level" | "records")
+                one_of!(*n, "messages" | "message" | "lines" | "entries" | "logs" | "level" | "records")
             })
-            && !(i > 0 && matches!(words[i - 1], "and" | "or" | "plus" | "level"))
+            && !(i > 0 && one_of!(words[i - 1], "and" | "or" | "plus" | "level"))
     };
     let named = |keep_ambiguous: bool| {
         (0..words.len())
@@ -841,8 +836,7 @@ fn looks_like_device(word: &str) -> bool {
         return false;
     }
     let b = word.as_bytes();
-    let classic =
-        b.len() == 3 && matches!(&word[..2], "vd" | "sd" | "hd" | "xv") && b[2].is_ascii_lowercase();
+    let classic = b.len() == 3 && one_of!(&word[..2], "vd" | "sd" | "hd" | "xv") && b[2].is_ascii_lowercase();
     let xvd = b.len() == 4 && word.starts_with("xvd") && b[3].is_ascii_lowercase();
     let nvme = word.starts_with("nvme")
         && word.len() > 4
@@ -851,7 +845,7 @@ fn looks_like_device(word: &str) -> bool {
 }
 
 fn is_disk_word(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "disk"
             | "disks"
@@ -872,12 +866,11 @@ fn is_disk_word(word: &str) -> bool {
 
 fn size_unit_bytes(word: &str) -> Option<(u64, u64)> {
     // (decimal, binary) multipliers: a person saying "8 GB" may mean either.
-    Some(match word {
+    word_value!(word,
         "gb" | "gig" | "gigs" | "gigabyte" | "gigabytes" | "g" | "gib" => (1_000_000_000, 1 << 30),
         "tb" | "terabyte" | "terabytes" | "t" | "tib" => (1_000_000_000_000, 1 << 40),
         "mb" | "megabyte" | "megabytes" | "m" | "mib" => (1_000_000, 1 << 20),
-        _ => return None,
-    })
+    )
 }
 
 fn size_at(words: &[&str], i: usize) -> Option<(u64, u64)> {
@@ -911,14 +904,14 @@ pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
         // "disk 2", "drive number two"
         if is_disk_word(words[i]) {
             let mut j = i + 1;
-            if words.get(j).is_some_and(|n| matches!(*n, "number" | "no" | "num" | "nr" | "#")) {
+            if words.get(j).is_some_and(|n| one_of!(*n, "number" | "no" | "num" | "nr" | "#")) {
                 j += 1;
             }
             // Dictation hears "disk two" at the end of a request as "disc to" or "disk too";
             // after a determiner "too" means also ("format the disk too").
             let dictated_two = matches!(words.get(j), Some(&"to" | &"too"))
                 && words[j + 1..].iter().all(|w| crate::text::is_filler(w))
-                && !(i > 0 && matches!(words[i - 1], "the" | "this" | "that" | "my" | "a" | "your" | "our"));
+                && !(i > 0 && one_of!(words[i - 1], "the" | "this" | "that" | "my" | "a" | "your" | "our"));
             if let Some(n) = number_at(words, j).map(|(n, _)| n).or(dictated_two.then_some(2)) {
                 if let Some(name) = by_index(n) {
                     return Some(name);
@@ -976,7 +969,7 @@ pub fn find_disk(words: &[&str], world: &dyn World) -> Option<String> {
 
 /// Words that can stand next to "vm" or "guest" without being a VM's name.
 fn is_vm_name_stopword(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "the"
             | "a"
@@ -1143,7 +1136,7 @@ fn is_vm_name_stopword(word: &str) -> bool {
 
 /// Parts and properties of a VM: after "the vm" they describe it ("the vm manager").
 fn is_vm_part_word(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "manager"
             | "settings"
@@ -1184,7 +1177,7 @@ fn is_vm_part_word(word: &str) -> bool {
 
 /// Verbs and words of the VM commands: what stands next to "vm" in "kill vm arch".
 fn is_vm_command_word(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "boot"
             | "launch"
@@ -1294,7 +1287,7 @@ fn plausible_vm_name(token: &TypedToken) -> bool {
 fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
     let is = |i: usize, f: &dyn Fn(&str) -> bool| tokens.get(i).is_some_and(|t| f(t.text));
     let marker = |w: &str| matches!(w, "vm" | "guest");
-    let screen_word = |w: &str| matches!(w, "screen" | "desktop" | "display" | "window" | "console" | "face");
+    let screen_word = |w: &str| one_of!(w, "screen" | "desktop" | "display" | "window" | "console" | "face");
     for i in 0..tokens.len() {
         // A name before a screen: "the devbox display", "devbox's screen", "the builder vm's
         // display".
@@ -1348,7 +1341,7 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
         // determiner a word for a part of a VM describes it ("the vm manager") rather than
         // naming it.
         let determiner =
-            |w: &str| matches!(w, "the" | "a" | "an" | "this" | "that" | "my" | "your" | "our" | "its");
+            |w: &str| one_of!(w, "the" | "a" | "an" | "this" | "that" | "my" | "your" | "our" | "its");
         if !marker(tokens[i].text) {
             continue;
         }
@@ -1358,7 +1351,7 @@ fn marked_vm_name(tokens: &[TypedToken]) -> Option<String> {
         while !after_determiner
             && j <= i + 2
             && is(j, &|n| {
-                matches!(
+                one_of!(
                     n,
                     "start" | "stop" | "restart" | "show" | "hide" | "reboot" | "named" | "called" | "name"
                 )
@@ -1456,9 +1449,9 @@ const VM_DISTRIBUTIONS: [(&str, &str); 3] = [("ubuntu", "linux"), ("debian", "li
 /// registered.
 fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
     let verb =
-        |w: &str| is_vm_command_word(w) || matches!(w, "stp" | "strt" | "unhide" | "relaunch" | "unpause");
+        |w: &str| is_vm_command_word(w) || one_of!(w, "stp" | "strt" | "unhide" | "relaunch" | "unpause");
     let particle = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "up" | "down"
                 | "on"
@@ -1492,7 +1485,7 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
             // test it": after the thing acted on, "to" says why, unless the verb moves the
             // screen somewhere.
             let says_why = matches!(tokens[j].text, "to" | "into")
-                && !matches!(tokens[v].text, "switch" | "change" | "move" | "flip" | "swap" | "go" | "jump")
+                && !one_of!(tokens[v].text, "switch" | "change" | "move" | "flip" | "swap" | "go" | "jump")
                 && tokens[v + 1..j].iter().any(|t| matches!(t.text, "vm" | "guest" | "machine"));
             if says_why {
                 return None;
@@ -1508,7 +1501,7 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
         let back = |n: usize| last.checked_sub(n).map_or("", |i| tokens[i].text);
         let goes = (back(1) == "on" && back(2) == "plug")
             || (matches!(back(1), "to" | "into" | "onto")
-                && matches!(
+                && one_of!(
                     back(2),
                     "me" | "us" | "go" | "switch" | "over" | "jump" | "move" | "flip" | "swap"
                 ));
@@ -1521,7 +1514,7 @@ fn named_after_vm_verb(tokens: &[TypedToken]) -> Option<String> {
 fn is_not_a_vm_name(word: &str) -> bool {
     // A disk's device name ("start the vm on vda") is no VM's.
     looks_like_device(word)
-        || matches!(
+        || one_of!(
             word,
             "everything"
                 | "anything"
@@ -1683,7 +1676,7 @@ fn clause_ends(normalized: &str, word_count: usize) -> Vec<bool> {
 /// Words that, up to three words before a search term's cue, make it a term to leave out:
 /// "not mentioning", "that don't say", "without the word", "except lines about".
 fn negates_search(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "not"
             | "dont"
@@ -1717,7 +1710,7 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
         return Some((String::from(inner), negated_before(&before, before.len())));
     }
     let searching =
-        words.iter().any(|w| matches!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
+        words.iter().any(|w| one_of!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
     let clause_ends = clause_ends(normalized, words.len());
     for i in 0..words.len() {
         let w = words[i];
@@ -1727,7 +1720,7 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
             // "lines that say timeout", but not "you say you keep logs".
             "say" | "says"
                 if i > 0
-                    && matches!(
+                    && one_of!(
                         words[i - 1],
                         "that"
                             | "which"
@@ -1750,7 +1743,7 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
             _ => continue,
         };
         while words.get(start).is_some_and(|n| {
-            matches!(
+            one_of!(
                 *n,
                 "the"
                     | "anything"
@@ -1838,7 +1831,7 @@ pub fn find_entry(words: &[&str], raw: &str, world: &dyn World) -> Option<String
         if let Some(n) = ordinal_at(words, i) {
             if words[i + 1..words.len().min(i + 3)]
                 .iter()
-                .any(|w| matches!(*w, "entry" | "option" | "slot" | "one"))
+                .any(|w| one_of!(*w, "entry" | "option" | "slot" | "one"))
             {
                 if let Some(e) = entries.get((n as usize).wrapping_sub(1)) {
                     return Some(e.clone());
@@ -1871,7 +1864,7 @@ pub fn find_entry(words: &[&str], raw: &str, world: &dyn World) -> Option<String
         if let Some(next) = candidate {
             let token = next.trim_matches(|c: char| !c.is_alphanumeric());
             if !token.is_empty()
-                && !matches!(
+                && !one_of!(
                     token,
                     "the" | "a" | "boot" | "default" | "be" | "entry" | "use" | "it" | "this" | "that"
                 )
@@ -1905,7 +1898,7 @@ fn contains_words(haystack: &str, needle: &str) -> bool {
 /// A count of lines or records: "20 lines", "the last 50 entries", "tail 10"; and whether it
 /// counts the oldest ("the first 20 lines", "the 10 oldest entries", "head 5").
 pub fn find_count(words: &[&str]) -> Option<(u64, bool)> {
-    let oldest = |w: &str| matches!(w, "first" | "oldest" | "earliest" | "head");
+    let oldest = |w: &str| one_of!(w, "first" | "oldest" | "earliest" | "head");
     for i in 0..words.len() {
         if let Some((n, used)) = number_at(words, i) {
             let next = words.get(i + used).copied().unwrap_or("");
@@ -1914,16 +1907,16 @@ pub fn find_count(words: &[&str]) -> Option<(u64, bool)> {
                 || oldest(previous)
                 || (matches!(previous, "the" | "very") && i > 1 && oldest(words[i - 2]));
             // "boot 10 logs" names a boot; "the last one" is no count.
-            if matches!(previous, "boot" | "crash" | "entry" | "number") || (words[i] == "one" && used == 1) {
+            if one_of!(previous, "boot" | "crash" | "entry" | "number") || (words[i] == "one" && used == 1) {
                 continue;
             }
             // "-n 30", "count=100", "limit 50", "Get-WinEvent -MaxEvents 100"
-            if matches!(previous, "n" | "count" | "limit" | "maxevents" | "head")
+            if one_of!(previous, "n" | "count" | "limit" | "maxevents" | "head")
                 && time_unit_seconds(next).is_none()
             {
                 return Some((n, from_oldest));
             }
-            if matches!(
+            if one_of!(
                 next,
                 "lines"
                     | "line"
@@ -1938,18 +1931,18 @@ pub fn find_count(words: &[&str]) -> Option<(u64, bool)> {
                 return Some((n, from_oldest));
             }
             // "the 100 newest log entries"
-            if matches!(
+            if one_of!(
                 next,
                 "newest" | "latest" | "last" | "recent" | "most" | "oldest" | "earliest" | "first"
             ) && words[i + used + 1..words.len().min(i + used + 4)]
                 .iter()
-                .any(|w| matches!(*w, "lines" | "line" | "entries" | "messages" | "records" | "events"))
+                .any(|w| one_of!(*w, "lines" | "line" | "entries" | "messages" | "records" | "events"))
             {
                 return Some((n, from_oldest));
             }
             // "last 20", "tail 40", "tail log 40", "log --tail 10"
             let mut k = i;
-            while k > 0 && i - k < 2 && matches!(words[k - 1], "log" | "logs" | "the" | "n") {
+            while k > 0 && i - k < 2 && one_of!(words[k - 1], "log" | "logs" | "the" | "n") {
                 k -= 1;
             }
             let before = if k > 0 { words[k - 1] } else { "" };
@@ -1957,7 +1950,7 @@ pub fn find_count(words: &[&str]) -> Option<(u64, bool)> {
             let journal_lines = before == "journalctl" && k < i;
             // A number followed by another ("last 1 5 hours": 1.5 hours as words) is no count.
             if (journal_lines
-                || matches!(
+                || one_of!(
                     before,
                     "last"
                         | "latest"
@@ -1993,7 +1986,7 @@ fn starts_correction(words: &[&str], i: usize) -> bool {
         "scratch" | "make" => i > 0 && words.get(i + 1) == Some(&"that"),
         "mean" => i > 0 && words[i - 1] == "i",
         "no" => {
-            words.get(i + 1).is_some_and(|next| matches!(*next, "wait" | "the" | "sorry" | "actually" | "i"))
+            words.get(i + 1).is_some_and(|next| one_of!(*next, "wait" | "the" | "sorry" | "actually" | "i"))
         }
         _ => false,
     }
@@ -2104,7 +2097,7 @@ pub fn extract_slots(
 /// mean 15", "no, 4".
 fn bare_number(words: &[&str]) -> Option<u64> {
     let start = words.iter().position(|w| {
-        !matches!(
+        !one_of!(
             *w,
             "that"
                 | "make"
@@ -2162,7 +2155,7 @@ fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
     let next = words.get(i + 1).copied();
     // "not mentioning errors", "usb but not errors": what is named is to be left out.
     let search_cue = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "mentioning" | "mention" | "containing" | "contain" | "saying" | "say" | "matching" | "about"
         )
@@ -2182,7 +2175,7 @@ fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
         "but"
             if words[i.saturating_sub(3)..i]
                 .iter()
-                .any(|w| matches!(*w, "all" | "any" | "every" | "everything" | "anything")) =>
+                .any(|w| one_of!(*w, "all" | "any" | "every" | "everything" | "anything")) =>
         {
             Some(Negation::Exclude)
         }
@@ -2196,16 +2189,16 @@ fn starts_negation(words: &[&str], i: usize) -> Option<Negation> {
 fn is_kept_as_it_is(words: &[&str], i: usize) -> bool {
     i > 0
         && matches!(words[i], "is" | "s")
-        && words.get(i + 1).is_some_and(|w| matches!(*w, "fine" | "ok" | "okay" | "good" | "alright"))
+        && words.get(i + 1).is_some_and(|w| one_of!(*w, "fine" | "ok" | "okay" | "good" | "alright"))
 }
 
 /// Which words are inside a negated phrase, and of what kind. A phrase runs from its first
 /// word to the end of its clause (see [`clause_ends`]), or to "and", "but", "just", "only",
 /// "then", or to a command verb two or more words in ("not disk 2 install to disk 1").
 fn negated_phrases(words: &[&str], clause_ends: &[bool]) -> Vec<Option<Negation>> {
-    let ends_phrase = |w: &str| matches!(w, "and" | "but" | "just" | "only" | "then");
+    let ends_phrase = |w: &str| one_of!(w, "and" | "but" | "just" | "only" | "then");
     let command_verb = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "install"
                 | "start"
@@ -2347,12 +2340,12 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
     // A quoted search term is the term alone: its words are no level, boot, time or count
     // ('search the log for "error: boot 5"' filters neither errors nor boot 5). Those filters
     // are read from the rest of the text, as typed.
-    let is_filter = |name: &str| matches!(name, "boot" | "level" | "seconds" | "count" | "head");
+    let is_filter = |name: &str| one_of!(name, "boot" | "level" | "seconds" | "count" | "head");
     // (Not when the quote is most of the request and follows no word of searching: then it
     // quotes what someone said.)
     let searched_for = |span: &core::ops::Range<usize>| {
         2 * span.len() < raw.len()
-            || matches!(
+            || one_of!(
                 word_before(raw, span.start).to_lowercase().as_str(),
                 "for"
                     | "containing"

@@ -123,7 +123,7 @@ fn negated_scope(words: &[&str], i: usize) -> Option<core::ops::Range<usize>> {
         | "without" | "except" | "nor" => sets_aside(),
         "t" => {
             i > 0
-                && matches!(words[i - 1], "don" | "doesn" | "didn" | "isn" | "aren" | "won" | "shouldn")
+                && one_of!(words[i - 1], "don" | "doesn" | "didn" | "isn" | "aren" | "won" | "shouldn")
                 && !(i > 1 && words[i - 2] == "why")
                 && sets_aside()
         }
@@ -136,14 +136,12 @@ fn negated_scope(words: &[&str], i: usize) -> Option<core::ops::Range<usize>> {
     }
     let mut start = i + 1;
     while start < words.len()
-        && matches!(words[start], "the" | "a" | "an" | "just" | "only" | "even" | "my" | "this" | "that")
+        && one_of!(words[start], "the" | "a" | "an" | "just" | "only" | "even" | "my" | "this" | "that")
     {
         start += 1;
     }
     let mut end = start;
-    while end < words.len()
-        && end < start + 2
-        && !matches!(words[end], "and" | "but" | "then" | "so" | "just")
+    while end < words.len() && end < start + 2 && !one_of!(words[end], "and" | "but" | "then" | "so" | "just")
     {
         end += 1;
     }
@@ -174,7 +172,7 @@ impl Fnv {
 }
 
 fn is_number_word(w: &str) -> bool {
-    matches!(
+    one_of!(
         w,
         "one"
             | "two"

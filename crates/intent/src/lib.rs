@@ -36,6 +36,9 @@
 
 extern crate alloc;
 
+#[macro_use]
+mod words;
+
 pub mod docs;
 pub mod embeddings;
 pub mod entities;
@@ -400,13 +403,7 @@ impl Engine {
 
     /// What RayOS can do and the three in-scope commands closest to the request.
     fn oos_reply(&self, probabilities: &[f32]) -> String {
-        let mut order: Vec<usize> = (0..probabilities.len()).filter(|&i| i != self.oos.0 as usize).collect();
-        order.sort_by(|&a, &b| {
-            probabilities[b]
-                .partial_cmp(&probabilities[a])
-                .unwrap_or(core::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
+        let order = by_probability(probabilities).into_iter().filter(|&i| i != self.oos.0 as usize);
         let mut reply = String::from(
             "That is not something RayOS can do. RayOS manages this machine: its VMs, disks, logs and \
              crashes, the watchdog, boot entries, recovery and the network, and it answers questions \
@@ -436,10 +433,10 @@ impl Engine {
 /// "all", "every", "each" or "both" with a VM word at most two words later.
 fn names_every_vm(words: &[&str]) -> bool {
     words.iter().enumerate().any(|(i, w)| {
-        matches!(*w, "all" | "every" | "each" | "both")
+        one_of!(*w, "all" | "every" | "each" | "both")
             && words[i + 1..words.len().min(i + 4)]
                 .iter()
-                .any(|v| matches!(*v, "vm" | "vms" | "guest" | "guests" | "machines" | "virtual"))
+                .any(|v| one_of!(*v, "vm" | "vms" | "guest" | "guests" | "machines" | "virtual"))
     })
 }
 
@@ -542,7 +539,7 @@ pub fn analyze_joined<'a>(
 /// Two-letter words of English: a part of this kind is a word of its own, not a piece of a
 /// split one ("set up" is not "setup" misheard).
 fn is_two_letter_word(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "a" | "i"
             | "am"
@@ -665,6 +662,20 @@ fn question_text(raw: &str) -> String {
         }
     }
     question
+}
+
+/// The intents from the most to the least probable (ties: lower id first).
+///
+/// An insertion sort: there are a few dozen intents, and its one small loop is far less code
+/// than the library's sort, which QEMU's software emulation would translate on the first
+/// out-of-scope reply of a boot (about 1 ms).
+fn by_probability(probabilities: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = Vec::with_capacity(probabilities.len());
+    for i in 0..probabilities.len() {
+        let at = order.iter().position(|&j| probabilities[i] > probabilities[j]).unwrap_or(order.len());
+        order.insert(at, i);
+    }
+    order
 }
 
 /// The three highest probabilities (ties broken by lower id), best first.

@@ -58,12 +58,12 @@ pub fn reply(words: &[&str], normalized: &str) -> Option<&'static str> {
 }
 
 fn is_filler(word: &str) -> bool {
-    matches!(word, "please" | "pls" | "plz" | "rayos" | "hey" | "thanks" | "thank" | "you" | "ever")
+    one_of!(word, "please" | "pls" | "plz" | "rayos" | "hey" | "thanks" | "thank" | "you" | "ever")
 }
 
 /// A verb of something a command does.
 fn acts(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "shut"
             | "shutdown"
@@ -99,7 +99,7 @@ fn acts(word: &str) -> bool {
 /// the classifier, "no" turned the network off and "do it" read as a reboot.
 fn is_lone_answer(words: &[&str]) -> bool {
     let answers = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "y" | "n"
                 | "yes"
@@ -125,7 +125,7 @@ fn is_lone_answer(words: &[&str]) -> bool {
         )
     };
     let goes_with =
-        |w: &str| matches!(w, "it" | "that" | "this" | "ahead" | "t" | "now" | "just" | "again" | "sure");
+        |w: &str| one_of!(w, "it" | "that" | "this" | "ahead" | "t" | "now" | "just" | "again" | "sure");
     words.iter().any(|w| answers(w)) && words.iter().all(|w| answers(w) || goes_with(w))
 }
 
@@ -144,7 +144,7 @@ fn only_forbids_an_action(words: &[&str], normalized: &str) -> bool {
     // A condition or the watchdog's own resets ("don't reboot on hang anymore" is disarming
     // it), or another request after it.
     let changes_the_meaning = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "when"
                 | "if"
@@ -203,9 +203,9 @@ fn has_second_clause(normalized: &str) -> bool {
 fn cancels_an_action(words: &[&str]) -> bool {
     let Some((first, rest)) = words.split_first() else { return false };
     let rest: alloc::vec::Vec<&str> =
-        rest.iter().copied().filter(|w| !matches!(*w, "the" | "that" | "this" | "my")).collect();
+        rest.iter().copied().filter(|w| !one_of!(*w, "the" | "that" | "this" | "my")).collect();
     let action = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "reboot"
                 | "restart"
@@ -219,7 +219,7 @@ fn cancels_an_action(words: &[&str]) -> bool {
                 | "stopping"
         )
     };
-    matches!(*first, "cancel" | "abort" | "stop" | "halt")
+    one_of!(*first, "cancel" | "abort" | "stop" | "halt")
         && rest.first().is_some_and(|w| action(w))
         && rest.len() <= 3
 }
@@ -228,9 +228,9 @@ fn cancels_an_action(words: &[&str]) -> bool {
 /// classifier as disarming it, the nearest intent; no intent pets it.
 fn pets_the_watchdog(words: &[&str]) -> bool {
     words.len() <= 6
-        && words.iter().any(|w| matches!(*w, "pet" | "kick" | "feed" | "tickle" | "ping"))
+        && words.iter().any(|w| one_of!(*w, "pet" | "kick" | "feed" | "tickle" | "ping"))
         && words.iter().any(|w| matches!(*w, "watchdog" | "wd"))
-        && !words.iter().any(|w| matches!(*w, "how" | "what" | "why" | "when" | "does" | "arm" | "disarm"))
+        && !words.iter().any(|w| one_of!(*w, "how" | "what" | "why" | "when" | "does" | "arm" | "disarm"))
 }
 
 /// Taken back at its end: "reboot. scratch that", "shut down, actually no", "reboot. no,
@@ -256,13 +256,13 @@ fn is_taken_back(words: &[&str], normalized: &str) -> bool {
 /// possible to stop linux", which asks for it, nor "are you ...").
 pub fn asks_about_a_state(words: &[&str], normalized: &str) -> bool {
     let mut rest =
-        words.iter().copied().skip_while(|w| matches!(*w, "hey" | "so" | "ok" | "rayos" | "um" | "and"));
+        words.iter().copied().skip_while(|w| one_of!(*w, "hey" | "so" | "ok" | "rayos" | "um" | "and"));
     let opens = rest
         .next()
-        .is_some_and(|w| matches!(w, "is" | "are" | "was" | "were" | "has" | "have" | "isn" | "aren"));
+        .is_some_and(|w| one_of!(w, "is" | "are" | "was" | "were" | "has" | "have" | "isn" | "aren"));
     let subject = rest.next().unwrap_or("you");
     let state = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "running"
                 | "stopped"
@@ -289,13 +289,13 @@ pub fn asks_about_a_state(words: &[&str], normalized: &str) -> bool {
         )
     };
     let asks_for_it = |w: &str| {
-        matches!(
+        one_of!(
             w,
             "possible" | "safe" | "ok" | "okay" | "able" | "allowed" | "time" | "way" | "if" | "and" | "then"
         )
     };
     opens
-        && !matches!(subject, "you" | "u" | "ya" | "there")
+        && !one_of!(subject, "you" | "u" | "ya" | "there")
         && words.iter().any(|w| state(w))
         && !words.iter().any(|w| asks_for_it(w))
         && !has_second_clause(normalized)

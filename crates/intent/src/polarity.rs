@@ -23,21 +23,21 @@ pub enum Polarity {
 
 /// Words that turn something on or off wherever they stand.
 fn verb_sign(word: &str) -> i32 {
-    match word {
+    word_value!(word,
         "enable" | "enabled" | "enables" | "enabling" | "activate" | "activated" | "reactivate"
         | "unblock" | "unblocked" | "reconnect" | "reconnected" | "connect" | "establish" | "established"
         | "restore" | "reenable" | "online" | "unmute" | "arm" | "rearm" | "armed" | "allow" | "start" => 1,
         "disable" | "disabled" | "disables" | "disabling" | "deactivate" | "deactivated" | "block"
         | "blocked" | "disconnect" | "disconnected" | "revoke" | "revoked" | "sever" | "unplug"
         | "offline" | "isolate" | "disarm" | "disarmed" | "cut" | "kill" | "stop" => -1,
-        _ => 0,
-    }
+    )
+    .unwrap_or(0)
 }
 
 /// Words after which "on", "up" and "down" are particles of a verb ("turn it on", "bring
 /// up", "network on") rather than prepositions ("logs on boot 3") or questions ("what's up").
 fn takes_particle(word: &str) -> bool {
-    matches!(
+    one_of!(
         word,
         "turn"
             | "turned"
@@ -67,7 +67,7 @@ fn takes_particle(word: &str) -> bool {
 }
 
 fn is_copula(word: &str) -> bool {
-    matches!(word, "is" | "s" | "was" | "are" | "re" | "were" | "been" | "still")
+    one_of!(word, "is" | "s" | "was" | "are" | "re" | "were" | "been" | "still")
 }
 
 /// Whether the word at `i` is "on", "up" or "down" used as a particle, and its sign. Right
@@ -86,7 +86,7 @@ fn particle_sign(words: &[&str], i: usize, describing: bool) -> i32 {
         let ends_phrase = words.get(i + 1).is_none_or(|next| {
             !(next.starts_with(|c: char| c.is_ascii_digit())
                 || crate::text::is_article(next)
-                || matches!(
+                || one_of!(
                     *next,
                     "their"
                         | "boot"
@@ -135,7 +135,7 @@ fn is_negation(words: &[&str], i: usize) -> bool {
         "never" => words.get(i + 1) != Some(&"mind"),
         "t" => {
             i > 0
-                && matches!(words[i - 1], "don" | "doesn" | "didn" | "isn" | "aren" | "won" | "shouldn")
+                && one_of!(words[i - 1], "don" | "doesn" | "didn" | "isn" | "aren" | "won" | "shouldn")
                 && !(i > 1 && words[i - 2] == "why")
         }
         _ => false,
@@ -143,7 +143,7 @@ fn is_negation(words: &[&str], i: usize) -> bool {
 }
 
 fn is_network_noun(word: &str) -> bool {
-    matches!(word, "network" | "networking" | "internet" | "net" | "wifi" | "connection" | "connectivity")
+    one_of!(word, "network" | "networking" | "internet" | "net" | "wifi" | "connection" | "connectivity")
 }
 
 /// Whether a negation stands one or two words before the direction word at `i`, or right
@@ -156,14 +156,13 @@ fn negated(words: &[&str], i: usize) -> bool {
             return true;
         }
         let takes_direction =
-            matches!(words[j], "keep" | "leave" | "stay" | "let" | "turn" | "switch" | "put" | "flip");
+            one_of!(words[j], "keep" | "leave" | "stay" | "let" | "turn" | "switch" | "put" | "flip");
         if takes_direction && j > 0 && is_negation(words, j - 1) {
             return true;
         }
         // "i don't want to disable it", "i didn't mean to disarm it"
-        let wants_to = words[j] == "to"
-            && j > 1
-            && matches!(words[j - 1], "want" | "mean" | "need" | "wanted" | "meant");
+        let wants_to =
+            words[j] == "to" && j > 1 && one_of!(words[j - 1], "want" | "mean" | "need" | "wanted" | "meant");
         if wants_to && is_negation(words, j - 2) {
             return true;
         }
@@ -175,7 +174,7 @@ fn negated(words: &[&str], i: usize) -> bool {
 }
 
 fn direction_word(word: &str) -> bool {
-    verb_sign(word) != 0 || matches!(word, "on" | "up" | "down" | "off")
+    verb_sign(word) != 0 || one_of!(word, "on" | "up" | "down" | "off")
 }
 
 /// Where a request names airplane (flight) mode: the index of its "mode".
@@ -185,11 +184,11 @@ fn airplane_mode_at(words: &[&str]) -> Option<usize> {
 
 /// The first word of "airplane mode" and its other names.
 fn is_airplane(word: &str) -> bool {
-    matches!(word, "airplane" | "aeroplane" | "flight" | "plane")
+    one_of!(word, "airplane" | "aeroplane" | "flight" | "plane")
 }
 
 fn ends_clause(word: &str) -> bool {
-    matches!(word, "and" | "then" | "but" | "also" | "so")
+    one_of!(word, "and" | "then" | "but" | "also" | "so")
 }
 
 /// Whether the direction word at `k` acts on the airplane mode whose "mode" is at `mode`:
@@ -218,7 +217,7 @@ fn acts_on_airplane_mode(words: &[&str], k: usize, mode: usize) -> bool {
 fn describes(words: &[&str], i: usize, asks: bool) -> bool {
     let word = words[i];
     // At "airplane" of "airplane mode": being in it is a state.
-    let state = matches!(word, "on" | "off" | "up" | "down" | "online" | "offline" | "no")
+    let state = one_of!(word, "on" | "off" | "up" | "down" | "online" | "offline" | "no")
         || is_airplane(word)
         || word.ends_with("ed");
     let mut asked = false;
@@ -258,7 +257,7 @@ fn opens_question(words: &[&str], j: usize) -> bool {
     matches!(words[j], "did" | "does")
         && (j == 0
             || ends_clause(words[j - 1])
-            || matches!(
+            || one_of!(
                 words[j - 1],
                 "why" | "when" | "who" | "what" | "how" | "where" | "so" | "ok" | "hey" | "rayos"
             ))
@@ -276,7 +275,7 @@ fn asked_bare(words: &[&str], i: usize) -> bool {
             break;
         }
         if takes_particle(before) && !is_network_noun(before) && !matches!(before, "mode" | "watchdog" | "wd")
-            || matches!(
+            || one_of!(
                 before,
                 "you" | "u" | "please" | "pls" | "plz" | "go" | "get" | "make" | "keep" | "let"
             )
@@ -366,7 +365,7 @@ fn sum_directions(words: &[&str], describing: Option<bool>) -> Directions {
         let before = mode.saturating_sub(5)..mode - 1;
         if words[before.clone()]
             .iter()
-            .any(|w| matches!(*w, "exit" | "leave" | "leaving" | "quit" | "out" | "end"))
+            .any(|w| one_of!(*w, "exit" | "leave" | "leaving" | "quit" | "out" | "end"))
         {
             add(1, mode - 1);
         } else if !before.into_iter().any(|j| is_negation(words, j)) {

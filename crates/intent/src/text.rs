@@ -155,11 +155,11 @@ pub fn ends_as_question(normalized: &str) -> bool {
 /// across ([`crate::features::Pooling::across_articles`]), and what shows an "on" after a
 /// copula to be a preposition ("what is on the disk").
 pub fn is_article(word: &str) -> bool {
-    matches!(word, "the" | "a" | "an" | "my" | "this" | "that" | "your" | "our" | "its")
+    one_of!(word, "the" | "a" | "an" | "my" | "this" | "that" | "your" | "our" | "its")
 }
 
 /// Words that add politeness or urgency and nothing else, at the end of a request ("stop
 /// devbox please", "network on now").
 pub fn is_filler(word: &str) -> bool {
-    matches!(word, "please" | "pls" | "plz" | "now" | "thanks" | "thx" | "asap" | "again")
+    one_of!(word, "please" | "pls" | "plz" | "now" | "thanks" | "thx" | "asap" | "again")
 }
