@@ -81,6 +81,7 @@ pub extern "C" fn kernel_main(boot_info: &'static BootInfo) -> ! {
         persist::init(reset_by_hardware_watchdog);
     })
     .expect("cannot start the storage thread");
+    system2::start();
     time::start_tick();
     log::info!(target: "boot", "kernel ready in {} us", time::now_ns() / 1000);
     arch::enable_interrupts();

@@ -1,7 +1,8 @@
 //! System 2: the intent engine in the kernel, and retrieval over the manual.
 //!
 //! The engine (`rayos_intent`) and its weights are the same the host tools use; the weights are
-//! compiled into the kernel and parsed on first use. The manual (`docs/manual.md`) is compiled
+//! compiled into the kernel and parsed at boot by [`start`] (or on first use, should its thread
+//! not start). The manual (`docs/manual.md`) is compiled
 //! in too and indexed on the first question.
 
 use alloc::string::String;
@@ -10,7 +11,7 @@ use alloc::vec::Vec;
 use rayos_intent::{DiskInfo, DocsIndex, Engine, Reading, World};
 use spin::Once;
 
-use crate::{persist, storage, time, vm};
+use crate::{persist, println, storage, time, vm};
 
 static WEIGHTS: &[u8] = include_bytes!("../../crates/intent/weights/intent.bin");
 static MANUAL: &str = include_str!("../../docs/manual.md");
@@ -19,7 +20,7 @@ static ENGINE: Once<Result<Engine, String>> = Once::new();
 /// The manual's index (which keeps its passages).
 static DOCS: Once<Option<DocsIndex>> = Once::new();
 
-/// The engine, loaded on first use.
+/// The engine, loaded by [`start`]'s thread or on first use, whichever comes first.
 pub fn engine() -> Result<&'static Engine, &'static str> {
     ENGINE
         .call_once(|| {
@@ -27,6 +28,50 @@ pub fn engine() -> Result<&'static Engine, &'static str> {
         })
         .as_ref()
         .map_err(String::as_str)
+}
+
+/// Loads the engine at boot, in a thread beside the shell, and runs its self-check
+/// ([`Engine::self_check`]); prints `RAYOS_SYSTEM2:READY` when done.
+///
+/// Loading here rather than on the first request spares that request the wait (tens of
+/// milliseconds under QEMU). The self-check's reads matter under QEMU's software emulation too:
+/// QEMU translates each block of guest code the first time it runs (about 7 µs a block on the
+/// machines this was measured on), and the first reading of each kind of request used to wait
+/// for hundreds of them. Read once here, most of the engine's code is translated before anyone
+/// types. On hardware the reads take about a millisecond.
+pub fn start() {
+    let spawned = crate::task::spawn("system2", || {
+        let started = time::now_ns();
+        let engine = match engine() {
+            Ok(engine) => engine,
+            Err(why) => {
+                log::error!(target: "system2", "{why}");
+                return;
+            }
+        };
+        let loaded = time::now_ns();
+        let misread = engine.self_check(&KernelWorld);
+        let checked = time::now_ns();
+        for (intent, read_as) in &misread {
+            log::warn!(
+                target: "system2",
+                "self-check: the description of {} is read as {}",
+                engine.label(*intent),
+                engine.label(*read_as)
+            );
+        }
+        let (load_ms, check_ms) = ((loaded - started) / 1_000_000, (checked - loaded) / 1_000_000);
+        log::info!(
+            target: "system2",
+            "engine loaded in {load_ms} ms; self-check of {} descriptions in {check_ms} ms, {} misread",
+            engine.intents().len(),
+            misread.len()
+        );
+        println!("{}", rayos_markers::SYSTEM2_READY.with(&[&load_ms, &check_ms, &misread.len()]));
+    });
+    if let Err(why) = spawned {
+        log::warn!(target: "system2", "cannot start the System 2 thread ({why:?}); it loads on first use");
+    }
 }
 
 /// Whether some intent runs the command `name`, so that System 2 can read a request that

@@ -851,7 +851,18 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     let mut config = ctx.config("");
     config.memory_mib = 2048;
     let mut m = ctx.boot(&config)?;
-    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    // System 2 loads beside the shell and reads every intent's own description as that
+    // intent (the weights and the table agree); the log mounts meanwhile, in either order.
+    let (mut mounted, mut misread) = (false, None);
+    m.wait_for(BOOT_TIMEOUT, |line| {
+        mounted |= markers::LOG_RECOVERED.parse(line).is_some();
+        if let Some(fields) = markers::SYSTEM2_READY.parse(line) {
+            misread = fields.get(2).map(String::from);
+        }
+        mounted && misread.is_some()
+    })
+    .context("waiting for RAYOS_LOG:RECOVERED and RAYOS_SYSTEM2:READY")?;
+    ensure!(misread.as_deref() == Some("0"), "System 2's self-check misread {misread:?} descriptions");
     // A read-only request runs at once, through the same command the person could have typed.
     let memory = m.run_bytes(b"how much memory is free", "mem", COMMAND_TIMEOUT)?;
     let (intent, confidence, command) = intent_marker(&memory).context("no RAYOS_INTENT marker")?;

@@ -390,6 +390,24 @@ impl Engine {
         }
     }
 
+    /// Reads every intent's own description from the table ("start a virtual machine") and
+    /// returns the intents whose description is read as another intent, each with what it
+    /// was read as. An empty list says that the weights and the table agree.
+    ///
+    /// The kernel runs this once at boot, right after loading the engine, in a thread of its
+    /// own. Under QEMU's software emulation it has a second use: its reads have QEMU translate
+    /// most of the engine's code before a person types, which the first reading of each kind
+    /// of request would otherwise wait for.
+    pub fn self_check(&self, world: &dyn World) -> Vec<(IntentId, IntentId)> {
+        (0..self.intents.len())
+            .filter_map(|i| {
+                let id = IntentId(i as u16);
+                let read_as = self.read(&self.intents[i].description, world).intent;
+                (read_as != id).then_some((id, read_as))
+            })
+            .collect()
+    }
+
     /// The slots `text` names when read as a request of intent `label`, exactly as
     /// [`Engine::read`] finds them for that intent; `None` for a label not in the table.
     /// What a corpus line's annotations must agree with.

@@ -1290,3 +1290,14 @@ fn bigrams_read_across_articles() {
     let other = e.features("restart this linux vm");
     assert!(bare.sparse.iter().any(|(b, _)| !other.sparse.iter().any(|(o, _)| o == b)));
 }
+
+#[test]
+fn every_intent_description_is_read_as_its_own_intent() {
+    let engine = engine();
+    let misread: Vec<String> = engine
+        .self_check(&FakeWorld)
+        .into_iter()
+        .map(|(intent, read_as)| format!("{} read as {}", engine.label(intent), engine.label(read_as)))
+        .collect();
+    assert!(misread.is_empty(), "{misread:?}");
+}

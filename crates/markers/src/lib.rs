@@ -180,6 +180,8 @@ markers! {
         "the software watchdog found the kernel hung and resets the machine";
     INTENT = "RAYOS_INTENT" ["intent", "confidence", "command"]
         "System 2 read a plain-language line: intent label, confidence 0..1, canonical command or -";
+    SYSTEM2_READY = "RAYOS_SYSTEM2:READY" ["load_ms", "check_ms", "misread"]
+        "System 2 loaded at boot and read every intent's own description; misread counts those read as another intent";
     VM_UNSUPPORTED = "RAYOS_VM:UNSUPPORTED" ["why"]
         "this CPU cannot run guests (no SVM, no nested paging, or disabled)";
     VM_STARTING = "RAYOS_VM:STARTING" ["name"]
