@@ -327,12 +327,12 @@ impl Engine {
         } else {
             let (intent, confidence) =
                 self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold);
-            // A question about a state read as the change that leads to it ("is linux
-            // running?" as starting it): the status of the same thing instead.
-            let status = no_action::status_of(&self.intents[intent.0 as usize].label)
-                .filter(|_| no_action::asks_about_a_state(&words, &normalized))
-                .and_then(|label| self.intent_id(label));
-            status.map_or((intent, confidence), |status| (status, confidence))
+            let label = &self.intents[intent.0 as usize].label;
+            match self.corrected(label, &words, &normalized, world) {
+                Some(other) if other == self.oos => (other, 1.0),
+                Some(other) => (other, confidence),
+                None => (intent, confidence),
+            }
         };
         let spec = &self.intents[intent.0 as usize];
 
@@ -408,6 +408,29 @@ impl Engine {
             .collect()
     }
 
+    /// The intent that the words around a classifier's reading correct it to, if any.
+    fn corrected(
+        &self,
+        label: &str,
+        words: &[&str],
+        normalized: &str,
+        world: &dyn World,
+    ) -> Option<IntentId> {
+        // "restart the shell": a program, not the machine, and RayOS has no command for it.
+        if is_machine_wide(label) && acts_on_a_program(words) {
+            return Some(self.oos);
+        }
+        // A question about a state read as the change that leads to it ("is linux
+        // running?" as starting it): the status of the same thing instead.
+        no_action::status_of(label)
+            .filter(|_| no_action::asks_about_a_state(words, normalized))
+            // "halt all vms": every VM, and not the machine, is what it acts on.
+            .or_else(|| every_vm_counterpart(label, words))
+            // "start linux on the big disk": a VM started, nothing installed.
+            .or_else(|| (label == "install.run" && starts_a_vm(words, world)).then_some("vm.start"))
+            .and_then(|label| self.intent_id(label))
+    }
+
     /// The slots `text` names when read as a request of intent `label`, exactly as
     /// [`Engine::read`] finds them for that intent; `None` for a label not in the table.
     /// What a corpus line's annotations must agree with.
@@ -445,6 +468,106 @@ impl Engine {
         reply.push_str(". Type `help` for everything RayOS understands.");
         reply
     }
+}
+
+/// Whether a request read as an install starts a VM instead: "start linux on the big disk"
+/// names a disk, but what it asks is to start a VM (a start verb right before a VM), and no
+/// word asks to install.
+fn starts_a_vm(words: &[&str], world: &dyn World) -> bool {
+    let names = world.vm_names();
+    let is_vm = |w: &str| one_of!(w, "vm" | "guest") || names.iter().any(|n| n == w);
+    let asks_to_install =
+        words.iter().any(|w| w.starts_with("install") || one_of!(*w, "setup" | "deploy" | "flash"));
+    !asks_to_install
+        && (0..words.len()).any(|i| {
+            one_of!(words[i], "start" | "boot" | "launch" | "run")
+                && words[i + 1..]
+                    .iter()
+                    .copied()
+                    .find(|w| !one_of!(*w, "the" | "my" | "up"))
+                    .is_some_and(is_vm)
+        })
+}
+
+/// Whether an intent acts on the whole machine (RayOS itself).
+fn is_machine_wide(label: &str) -> bool {
+    label == "system.shutdown" || label == "system.reboot"
+}
+
+/// Whether what a restart or a stop acts on is a program ("restart the shell", "reload
+/// bash", "kill this session") and no word names the machine.
+fn acts_on_a_program(words: &[&str]) -> bool {
+    let acts = |w: &str| {
+        one_of!(
+            w,
+            "restart" | "reboot" | "relaunch" | "reload" | "reset" | "bounce" | "kill" | "close" | "quit"
+        )
+    };
+    let program = |w: &str| {
+        one_of!(
+            w,
+            "shell"
+                | "terminal"
+                | "bash"
+                | "zsh"
+                | "prompt"
+                | "session"
+                | "service"
+                | "daemon"
+                | "app"
+                | "application"
+                | "program"
+                | "browser"
+                | "process"
+                | "editor"
+        )
+    };
+    let object_after = |verb: usize| {
+        words[verb + 1..]
+            .iter()
+            .copied()
+            .find(|w| !one_of!(*w, "the" | "this" | "my" | "a" | "that" | "your"))
+    };
+    (0..words.len()).any(|i| acts(words[i]) && object_after(i).is_some_and(program))
+        && !names_the_machine(words)
+}
+
+/// Whether a word of the request names the machine RayOS runs on (or RayOS itself).
+fn names_the_machine(words: &[&str]) -> bool {
+    words.iter().any(|w| {
+        one_of!(
+            *w,
+            "machine"
+                | "computer"
+                | "host"
+                | "system"
+                | "rayos"
+                | "box"
+                | "pc"
+                | "server"
+                | "everything"
+                | "whole"
+                | "entire"
+                | "os"
+                | "itself"
+                | "physical"
+                | "hardware"
+        )
+    })
+}
+
+/// The VM intent that a machine-wide one stands for when its object is every VM and nothing
+/// names the machine: "halt all vms" and "reboot every guest" act on the VMs, never on RayOS
+/// ("shut the host down, vms and all" still shuts RayOS down).
+fn every_vm_counterpart(label: &str, words: &[&str]) -> Option<&'static str> {
+    let counterpart = match label {
+        "system.shutdown" => "vm.stop",
+        "system.reboot" => "vm.restart",
+        _ => return None,
+    };
+    // "all machines" alone may be physical ones: a VM word must say they are VMs.
+    let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
+    (names_every_vm(words) && says_vm && !names_the_machine(words)).then_some(counterpart)
 }
 
 /// Whether a request is about every VM at once ("stop all vms", "restart both guests"):

@@ -1301,3 +1301,42 @@ fn every_intent_description_is_read_as_its_own_intent() {
         .collect();
     assert!(misread.is_empty(), "{misread:?}");
 }
+
+#[test]
+fn every_vm_as_the_object_of_a_shutdown_or_reboot_means_the_vms() {
+    let engine = engine();
+    for (text, label) in [("halt all VMs", "vm.stop"), ("reboot every guest", "vm.restart")] {
+        let r = engine.read(text, &FakeWorld);
+        assert_eq!(engine.label(r.intent), label, "{text}");
+        // More than one VM: a question, no command.
+        assert_eq!(r.command, None, "{text}");
+    }
+    for text in ["shut the host down, vms and all", "could you switch everything off, vms included?"] {
+        let r = engine.read(text, &FakeWorld);
+        assert_eq!(engine.label(r.intent), "system.shutdown", "{text}");
+    }
+}
+
+#[test]
+fn restarting_a_program_is_not_a_reboot() {
+    let engine = engine();
+    for text in ["restart the shell", "restart this session"] {
+        let r = engine.read(text, &FakeWorld);
+        assert!(r.is_oos() && r.command.is_none(), "{text}: {}", engine.label(r.intent));
+    }
+    // The machine named beside the program: the machine's reboot.
+    let r = engine.read("the shell is frozen, restart the whole machine", &FakeWorld);
+    assert_eq!(engine.label(r.intent), "system.reboot");
+}
+
+#[test]
+fn a_vm_started_on_a_disk_is_a_vm_start_not_an_install() {
+    let engine = engine();
+    let r = engine.read("start linux on the big disk", &FakeWorld);
+    assert_eq!(engine.label(r.intent), "vm.start");
+    assert_eq!(r.command.as_deref(), Some("vm start linux"));
+    for text in ["install rayos on the big disk", "start the install on the second disk"] {
+        let r = engine.read(text, &FakeWorld);
+        assert_eq!(engine.label(r.intent), "install.run", "{text}");
+    }
+}
