@@ -548,6 +548,12 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
             continue;
         }
         if let Some((mut total, mut used)) = duration_at(words, i) {
+            // "the first 3 minutes" of a boot is no span back from now (which is what a
+            // duration fills, `--since`), and no command takes it.
+            if i > 0 && one_of!(words[i - 1], "first" | "initial" | "opening" | "earliest") {
+                i += used;
+                continue;
+            }
             loop {
                 let mut next = i + used;
                 if words.get(next) == Some(&"and") {

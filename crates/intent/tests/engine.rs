@@ -1340,3 +1340,11 @@ fn a_vm_started_on_a_disk_is_a_vm_start_not_an_install() {
         assert_eq!(engine.label(r.intent), "install.run", "{text}");
     }
 }
+
+#[test]
+fn the_first_minutes_of_a_boot_are_no_span_back_from_now() {
+    let first = engine().read("errors in the first 5 minutes of boot 3", &FakeWorld);
+    assert_eq!(first.command.as_deref(), Some("log show --boot 3 --level error"));
+    let last = engine().read("errors in the last 5 minutes", &FakeWorld);
+    assert_eq!(last.command.as_deref(), Some("log show --level error --since 300s"));
+}
