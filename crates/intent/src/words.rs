@@ -1,24 +1,24 @@
-//! Word lists as data: `one_of!(word, "a" | "an" | "the")`.
+//! Word lists as data: `one_of!(word, "a" | "an" | "the")` and
+//! `word_value!(word, "s" | "sec" => 1, "m" | "min" => 60)`.
 //!
 //! The engine asks many questions of the form "is this word one of these": an article, a unit
-//! of time, a verb of the VM commands. Written as `matches!(word, "a" | "an" | ...)`, each list
-//! compiles into a chain of comparisons of its own, and a word walks the chain as far as its
-//! length and letters take it. On hardware that is fast. Under QEMU's software emulation every
-//! part of every chain is code that QEMU translates the first time a word reaches it (about
-//! 6 µs a block here), and the first reading of a new kind of request paid for hundreds of
-//! such blocks.
+//! of time, a verb of the VM commands. Written as `matches!(word, "a" | "an" | ...)` or as a
+//! `match` on string literals, each list compiles into a chain of comparisons of its own, and
+//! a word walks the chain as far as its length and letters take it. On hardware that is fast.
+//! Under QEMU's software emulation every part of every chain is code that QEMU translates the
+//! first time a word reaches it (about 7 µs a block here), and the first reading of a new kind
+//! of request paid for hundreds of such blocks.
 //!
-//! `one_of!` takes the same list, written the same way, sorts it while compiling, and answers
-//! with one binary search that every list shares ([`contains`]): one piece of code to
+//! These macros take the same lists, written the same way, sort them while compiling, and
+//! answer with one binary search that every list shares ([`value_of`]): one piece of code to
 //! translate, whatever the word and whatever the list.
 
 /// Whether a word (a `&str` expression) is one of a list of string literals, written as in
 /// `matches!`. The list is sorted at compile time; its order in the source does not matter.
 macro_rules! one_of {
-    ($word:expr, $($listed:literal)|+ $(,)?) => {{
-        const WORDS: &[&str] = &$crate::words::sorted([$($listed),+]);
-        $crate::words::contains(WORDS, $word)
-    }};
+    ($word:expr, $($listed:literal)|+ $(,)?) => {
+        $crate::words::value_of(const { &$crate::words::sorted([$(($listed, ())),+]) }, $word).is_some()
+    };
 }
 
 /// What a word stands for, from a table written as the arms of a `match` on string literals:
@@ -26,12 +26,12 @@ macro_rules! one_of {
 /// for a word the table does not list. Sorted at compile time and searched as `one_of!` is.
 macro_rules! word_value {
     ($word:expr, $($($listed:literal)|+ => $value:expr),+ $(,)?) => {
-        $crate::words::value_of(const { &$crate::words::sorted_pairs([$($(($listed, $value)),+),+]) }, $word)
+        $crate::words::value_of(const { &$crate::words::sorted([$($(($listed, $value)),+),+]) }, $word)
     };
 }
 
-/// The order of the lists: shorter words first, then by bytes. Comparing lengths first settles
-/// most steps of a search without reading a letter.
+/// The order of the tables: shorter words first, then by bytes. Comparing lengths first
+/// settles most steps of a search without reading a letter.
 const fn precedes(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
@@ -47,27 +47,9 @@ const fn precedes(a: &str, b: &str) -> bool {
     false
 }
 
-/// `words` in the order [`contains`] searches (insertion sort: it runs at compile time, on
-/// lists of at most a few hundred words).
-pub const fn sorted<const N: usize>(mut words: [&'static str; N]) -> [&'static str; N] {
-    let mut i = 1;
-    while i < N {
-        let mut j = i;
-        while j > 0 && precedes(words[j], words[j - 1]) {
-            let moved = words[j];
-            words[j] = words[j - 1];
-            words[j - 1] = moved;
-            j -= 1;
-        }
-        i += 1;
-    }
-    words
-}
-
-/// `table` in the order of [`sorted`], by its words.
-pub const fn sorted_pairs<T: Copy, const N: usize>(
-    mut table: [(&'static str, T); N],
-) -> [(&'static str, T); N] {
+/// `table` in the order [`value_of`] searches, by its words (insertion sort: it runs at
+/// compile time, on tables of at most a few hundred words).
+pub const fn sorted<T: Copy, const N: usize>(mut table: [(&'static str, T); N]) -> [(&'static str, T); N] {
     let mut i = 1;
     while i < N {
         let mut j = i;
@@ -82,17 +64,11 @@ pub const fn sorted_pairs<T: Copy, const N: usize>(
     table
 }
 
-/// What `word` stands for in `table`, a table in [`sorted_pairs`] order.
+/// What `word` stands for in `table`, a table in [`sorted`] order. Never inlined: every table
+/// of a value type shares this one search.
 #[inline(never)]
 pub fn value_of<T: Copy>(table: &[(&str, T)], word: &str) -> Option<T> {
     table.binary_search_by(|(listed, _)| in_order(listed, word)).ok().map(|at| table[at].1)
-}
-
-/// Whether `word` is in `words`, a list in [`sorted`] order. Never inlined: every list shares
-/// this one search.
-#[inline(never)]
-pub fn contains(words: &[&str], word: &str) -> bool {
-    words.binary_search_by(|listed| in_order(listed, word)).is_ok()
 }
 
 /// The order of [`precedes`], for a search. The letters are compared in a loop of its own:
@@ -116,23 +92,34 @@ mod tests {
     #[test]
     fn finds_every_listed_word_and_no_other() {
         let listed = ["the", "a", "an", "another", "each", "every", "zz", "b", ""];
-        const WORDS: &[&str] = &sorted(["the", "a", "an", "another", "each", "every", "zz", "b", ""]);
+        const TABLE: &[(&str, ())] = &sorted([
+            ("the", ()),
+            ("a", ()),
+            ("an", ()),
+            ("another", ()),
+            ("each", ()),
+            ("every", ()),
+            ("zz", ()),
+            ("b", ()),
+            ("", ()),
+        ]);
         for word in listed {
-            assert!(contains(WORDS, word), "{word:?}");
+            assert!(value_of(TABLE, word).is_some(), "{word:?}");
         }
         for word in ["th", "thee", "c", "anothers", "A", "The", " a", "eac"] {
-            assert!(!contains(WORDS, word), "{word:?}");
+            assert!(value_of(TABLE, word).is_none(), "{word:?}");
         }
     }
 
     #[test]
     fn sorts_by_length_then_bytes() {
-        assert_eq!(sorted(["bb", "a", "ab", "b", "aa"]), ["a", "b", "aa", "ab", "bb"]);
-        assert_eq!(sorted::<0>([]), [] as [&str; 0]);
+        let words = sorted([("bb", 0), ("a", 1), ("ab", 2), ("b", 3), ("aa", 4)]).map(|(word, _)| word);
+        assert_eq!(words, ["a", "b", "aa", "ab", "bb"]);
+        assert_eq!(sorted::<u8, 0>([]), []);
     }
 
     #[test]
-    fn the_macro_reads_like_matches() {
+    fn one_of_reads_like_matches() {
         let answers = |word: &str| one_of!(word, "stop" | "halt" | "kill" | "power off");
         for word in ["stop", "halt", "kill", "power off"] {
             assert!(answers(word));
