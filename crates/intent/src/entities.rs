@@ -715,6 +715,12 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
             return Some(-1);
         }
         if one_of!(w, "last" | "previous" | "prior" | "prev" | "earlier" | "preceding" | "former") {
+            // "the last 3 boots" names several boots, which no single boot can stand for.
+            let several = number_at(words, i + 1)
+                .is_some_and(|(n, used)| n > 1 && words.get(i + 1 + used).is_some_and(|b| is_boot_word(b)));
+            if several {
+                continue;
+            }
             let window = &words[i + 1..words.len().min(i + 3)];
             if window.iter().any(|b| is_boot_word(b)) {
                 return Some(-1);

@@ -1348,3 +1348,11 @@ fn the_first_minutes_of_a_boot_are_no_span_back_from_now() {
     let last = engine().read("errors in the last 5 minutes", &FakeWorld);
     assert_eq!(last.command.as_deref(), Some("log show --level error --since 300s"));
 }
+
+#[test]
+fn several_last_boots_are_not_the_last_one() {
+    let several = engine().read("errors from the last 3 boots", &FakeWorld);
+    assert_eq!(several.command.as_deref(), Some("log show --level error"));
+    let one = engine().read("errors from the last boot", &FakeWorld);
+    assert_eq!(one.command.as_deref(), Some("log show --boot -1 --level error"));
+}
