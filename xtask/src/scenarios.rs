@@ -493,6 +493,15 @@ fn crash_recorded_after_panic(ctx: &Ctx) -> Result<()> {
     ensure!(none.reason.as_deref() == Some("no-crash"), "{none:?}");
     expect_lines(&none, &["boot 2 left no crash record"])?;
     expect_lines(&m.run_ok("log boots", COMMAND_TIMEOUT)?, &["panic", "running (this boot)"])?;
+    // A second crash: --back counts records back from the newest.
+    m.send(b"debug panic\r")?;
+    m.expect_marker(&markers::CRASH_RECORDED, COMMAND_TIMEOUT)?;
+    m.expect_marker(&markers::LOG_RECOVERED, BOOT_TIMEOUT)?;
+    expect_lines(&m.run_ok("crash show --back 0", COMMAND_TIMEOUT)?, &["crash #2: panic"])?;
+    expect_lines(&m.run_ok("crash show --back 1", COMMAND_TIMEOUT)?, &["crash #1: panic"])?;
+    let beyond = m.run("crash show --back 2", COMMAND_TIMEOUT)?;
+    ensure!(beyond.reason.as_deref() == Some("no-crash"), "{beyond:?}");
+    expect_lines(&beyond, &["there are 2 crash records"])?;
     until_confirm(&mut m, b"crash clear")?;
     let refused = m.run_bytes(b"no", "crash", COMMAND_TIMEOUT)?;
     ensure!(refused.reason.as_deref() == Some("not-confirmed"), "crash clear answered 'no': {refused:?}");

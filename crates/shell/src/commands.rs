@@ -121,12 +121,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "crash",
-        usage: "list | show [N|latest|--boot B] | clear",
+        usage: "list | show [N|latest|--boot B|--back K] | clear",
         summary: "crash records: what panics, faults and watchdog resets left on disk",
         details: "crash list shows the crash records kept on RAYOS-DATA (the last 8); crash show prints one: \
                   the kind, message, registers, backtrace with symbols and the last log lines before it. \
                   Without an argument, or with latest, the newest; N is a record's number in crash list; \
-                  --boot B the record of boot B (0 this boot, -1 the previous one). \
+                  --boot B the record of boot B (0 this boot, -1 the previous one); --back K the record K \
+                  before the newest (1: the one before it). \
                   crash clear deletes them all after you confirm.",
     },
     CommandSpec {

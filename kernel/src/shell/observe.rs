@@ -380,6 +380,30 @@ pub fn crash(args: &[&str]) -> CommandResult {
             }
             Ok(())
         }
+        ["show", "--back", back] => {
+            // The record `back` places before the newest: 0 the newest, 1 the one before it.
+            let back = back.parse::<usize>().map_err(|_| CommandError::usage("crash"))?;
+            let record = persist::with(|p| {
+                let mut crashes = p.part.crashes();
+                let list = crashes.list()?;
+                match list.len().checked_sub(back + 1) {
+                    Some(at) => crashes.get(list[at].crash_seq).map(Ok),
+                    None => Ok(Err(list.len())),
+                }
+            })
+            .ok_or_else(no_log)?;
+            match record {
+                Ok(Ok(record)) => show_crash(&record),
+                Ok(Err(stored)) => {
+                    return Err(CommandError::new(
+                        "no-crash",
+                        format!("there are {stored} crash records; `crash list` shows them"),
+                    ))
+                }
+                Err(error) => return Err(CommandError::new("no-crash", format!("{error}"))),
+            }
+            Ok(())
+        }
         ["show", number] => {
             let seq = number.parse::<u64>().map_err(|_| CommandError::usage("crash"))?;
             match persist::with(|p| p.part.crashes().get(seq)).ok_or_else(no_log)? {
