@@ -502,6 +502,9 @@ fn crash_recorded_after_panic(ctx: &Ctx) -> Result<()> {
     let beyond = m.run("crash show --back 2", COMMAND_TIMEOUT)?;
     ensure!(beyond.reason.as_deref() == Some("no-crash"), "{beyond:?}");
     expect_lines(&beyond, &["there are 2 crash records"])?;
+    let asked = m.run_bytes(b"show the crash before the last one", "crash", COMMAND_TIMEOUT)?;
+    ensure!(asked.ok, "{}", asked.text());
+    expect_lines(&asked, &["I read this as: crash show --back 1", "crash #1: panic"])?;
     until_confirm(&mut m, b"crash clear")?;
     let refused = m.run_bytes(b"no", "crash", COMMAND_TIMEOUT)?;
     ensure!(refused.reason.as_deref() == Some("not-confirmed"), "crash clear answered 'no': {refused:?}");

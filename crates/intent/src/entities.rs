@@ -125,6 +125,8 @@ pub struct Entities {
     /// A number of the oldest lines or records ("the first 20 lines", "the 10 oldest
     /// entries"): `count` counts the newest.
     pub head: Option<u64>,
+    /// How many records before the newest ("the crash before the last one" is 1).
+    pub back: Option<u64>,
     /// A target (slot `vm`, `disk` or `entry`, and the value) the request names only as one
     /// to leave out ("stop all vms except linux", "install on any disk but vda"): that slot is then
     /// empty, and no command should be made from the reading without asking which one.
@@ -150,6 +152,7 @@ impl Entities {
             "entry" => self.entry.as_deref().map(quote_arg),
             "count" => self.count.map(|c| c.to_string()),
             "head" => self.head.map(|c| c.to_string()),
+            "back" => self.back.map(|c| c.to_string()),
             _ => None,
         }
     }
@@ -194,6 +197,9 @@ impl Entities {
         }
         if let Some(v) = self.head {
             field("head", v.to_string());
+        }
+        if let Some(v) = self.back {
+            field("back", v.to_string());
         }
         out.push('}');
         out
@@ -2086,6 +2092,7 @@ pub fn extract_slots(
         entry: corrected(whole.entry, before.entry, after.entry),
         count: corrected(whole.count, before.count, after.count),
         head: corrected(whole.head, before.head, after.head),
+        back: whole.back,
         excluded: None,
     };
     // A bare number as the correction ("arm the watchdog for 60, make that 120", "the last 50
@@ -2340,19 +2347,20 @@ fn outside_negations(
         entry,
         count: outside.count.or(not_excluded.count),
         head: outside.head.or(not_excluded.head),
+        back: outside.back.or(not_excluded.back),
         excluded,
     }
 }
 
 /// The slot names, in the order of [`Entities`]' fields.
-pub const SLOT_NAMES: [&str; 10] =
-    ["vm", "disk", "boot", "level", "seconds", "text", "exclude", "entry", "count", "head"];
+pub const SLOT_NAMES: [&str; 11] =
+    ["vm", "disk", "boot", "level", "seconds", "text", "exclude", "entry", "count", "head", "back"];
 
 fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str) -> bool) -> Entities {
     // A quoted search term is the term alone: its words are no level, boot, time or count
     // ('search the log for "error: boot 5"' filters neither errors nor boot 5). Those filters
     // are read from the rest of the text, as typed.
-    let is_filter = |name: &str| one_of!(name, "boot" | "level" | "seconds" | "count" | "head");
+    let is_filter = |name: &str| one_of!(name, "boot" | "level" | "seconds" | "count" | "head" | "back");
     // (Not when the quote is most of the request and follows no word of searching: then it
     // quotes what someone said.)
     let searched_for = |span: &core::ops::Range<usize>| {
@@ -2392,6 +2400,7 @@ fn find_slots(words: &[&str], raw: &str, world: &dyn World, wanted: &dyn Fn(&str
             seconds: filters.seconds,
             count: filters.count,
             head: filters.head,
+            back: filters.back,
             ..others
         };
     }
@@ -2415,6 +2424,7 @@ fn find_slots_as_typed(
         .then(|| if plain_numbers.is_some() { find_count(&number_words) } else { find_count(words) })
         .flatten()
         .map(|(n, oldest)| (n, oldest && wanted("head")));
+    let back = wanted("back").then(|| find_back(words)).flatten();
     let search = (wanted("text") || wanted("exclude"))
         .then(|| find_text(words, &typed, raw, &normalized))
         .flatten()
@@ -2429,7 +2439,8 @@ fn find_slots_as_typed(
             })
             .flatten(),
         disk: wanted("disk").then(|| find_disk(words, world)).flatten(),
-        boot: wanted("boot")
+        // Counted back from the newest record, it names no boot ("the second to last crash").
+        boot: (wanted("boot") && back.is_none())
             .then(|| find_boot_flag(&normalized, world).or_else(|| find_boot(words, world)))
             .flatten(),
         // Also as typed: the lexicon takes "crit" for another word.
@@ -2455,6 +2466,37 @@ fn find_slots_as_typed(
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
         count: counted.filter(|&(_, oldest)| !oldest).map(|(n, _)| n),
         head: counted.filter(|&(_, oldest)| oldest).map(|(n, _)| n),
+        back,
         excluded: None,
     }
+}
+
+/// A crash record counted back from the newest: "the crash before the last one", "the panic
+/// before last", "the second to last crash", "the second most recent crash" (1), "the third
+/// latest crash" (2). Only where a crash word is what is counted: "the crash from the boot
+/// before last" names a boot.
+pub fn find_back(words: &[&str]) -> Option<u64> {
+    let is_crash =
+        |w: &str| one_of!(w, "crash" | "crashes" | "panic" | "panics" | "record" | "report" | "dump");
+    let newest = |w: &str| one_of!(w, "last" | "latest" | "newest" | "recent" | "previous");
+    for i in 0..words.len() {
+        // "crash before the last one", "crash before last", "panic before the latest"
+        if is_crash(words[i]) && words.get(i + 1) == Some(&"before") {
+            let next = words.get(i + 2).copied().filter(|w| !one_of!(*w, "the" | "most"));
+            let after = next.or_else(|| words.get(i + 3).copied()).unwrap_or("");
+            if newest(after) && !words[i + 2..].iter().any(|w| is_boot_word(w)) {
+                return Some(1);
+            }
+        }
+        // "second to last crash", "second most recent crash", "third latest crash"
+        let Some(n) = ordinal_at(words, i).filter(|&n| n > 1) else { continue };
+        let mut j = i + 1;
+        if words.get(j) == Some(&"to") || words.get(j) == Some(&"most") {
+            j += 1;
+        }
+        if words.get(j).is_some_and(|w| newest(w)) && words.get(j + 1).is_some_and(|w| is_crash(w)) {
+            return Some(n - 1);
+        }
+    }
+    None
 }

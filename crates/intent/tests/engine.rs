@@ -1356,3 +1356,18 @@ fn several_last_boots_are_not_the_last_one() {
     let one = engine().read("errors from the last boot", &FakeWorld);
     assert_eq!(one.command.as_deref(), Some("log show --boot -1 --level error"));
 }
+
+#[test]
+fn crashes_counted_back_from_the_newest() {
+    let engine = engine();
+    for (text, command) in [
+        ("show the crash before the last one", "crash show --back 1"),
+        ("second to last crash", "crash show --back 1"),
+        ("third latest crash", "crash show --back 2"),
+        // A boot counted back is a boot.
+        ("open the crash from the boot before last", "crash show --boot -2"),
+        ("show the last crash", "crash show"),
+    ] {
+        assert_eq!(engine.read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
+    }
+}
