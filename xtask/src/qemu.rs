@@ -275,6 +275,25 @@ impl Machine {
             .with_context(|| format!("waiting for {}", marker.pattern()))
     }
 
+    /// Waits until each marker has been printed once, in any order (threads of the kernel
+    /// print them independently); returns their lines' text in the order of `markers`.
+    pub fn expect_markers(&mut self, markers: &[&MarkerSpec], timeout: Duration) -> Result<Vec<String>> {
+        let mut seen: Vec<Option<String>> = vec![None; markers.len()];
+        self.wait_for(timeout, |line| {
+            for (marker, slot) in markers.iter().zip(seen.iter_mut()) {
+                if slot.is_none() && marker.parse(line).is_some() {
+                    *slot = Some(line.to_string());
+                }
+            }
+            seen.iter().all(Option::is_some)
+        })
+        .with_context(|| {
+            let names: Vec<String> = markers.iter().map(|m| m.pattern().to_string()).collect();
+            format!("waiting for {}", names.join(" and "))
+        })?;
+        Ok(seen.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
     /// Waits for a line containing `needle`.
     pub fn expect_text(&mut self, needle: &str, timeout: Duration) -> Result<Line> {
         self.wait_for(timeout, |line| line.contains(needle))

@@ -501,7 +501,9 @@ fn crash_recorded_after_panic(ctx: &Ctx) -> Result<()> {
     expect_lines(&m.run_ok("crash show --back 1", COMMAND_TIMEOUT)?, &["crash #1: panic"])?;
     let beyond = m.run("crash show --back 2", COMMAND_TIMEOUT)?;
     ensure!(beyond.reason.as_deref() == Some("no-crash"), "{beyond:?}");
-    expect_lines(&beyond, &["there are 2 crash records"])?;
+    expect_lines(&beyond, &["there are 2 crash records, so --back goes up to 1"])?;
+    let huge = m.run("crash show --back 18446744073709551615", COMMAND_TIMEOUT)?;
+    ensure!(huge.reason.as_deref() == Some("no-crash"), "{huge:?}");
     let asked = m.run_bytes(b"show the crash before the last one", "crash", COMMAND_TIMEOUT)?;
     ensure!(asked.ok, "{}", asked.text());
     expect_lines(&asked, &["I read this as: crash show --back 1", "crash #1: panic"])?;
@@ -865,15 +867,8 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     let mut m = ctx.boot(&config)?;
     // System 2 loads beside the shell and reads every intent's own description as that
     // intent (the weights and the table agree); the log mounts meanwhile, in either order.
-    let (mut mounted, mut misread) = (false, None);
-    m.wait_for(BOOT_TIMEOUT, |line| {
-        mounted |= markers::LOG_RECOVERED.parse(line).is_some();
-        if let Some(fields) = markers::SYSTEM2_READY.parse(line) {
-            misread = fields.get(2).map(String::from);
-        }
-        mounted && misread.is_some()
-    })
-    .context("waiting for RAYOS_LOG:RECOVERED and RAYOS_SYSTEM2:READY")?;
+    let ready = m.expect_markers(&[&markers::LOG_RECOVERED, &markers::SYSTEM2_READY], BOOT_TIMEOUT)?;
+    let misread = markers::SYSTEM2_READY.parse(&ready[1]).and_then(|f| f.get(2)).map(String::from);
     ensure!(misread.as_deref() == Some("0"), "System 2's self-check misread {misread:?} descriptions");
     // A read-only request runs at once, through the same command the person could have typed.
     let memory = m.run_bytes(b"how much memory is free", "mem", COMMAND_TIMEOUT)?;

@@ -516,6 +516,9 @@ fn decimal_seconds(normalized: &str) -> Option<u64> {
                 .or_else(|| one_of!(before, "arm" | "timeout" | "watchdog" | "wd" | "dog").then_some(1))
         };
         let Some(unit) = unit else { continue };
+        if starts_a_boot(before) {
+            continue;
+        }
         let scale = 10u64.pow(fraction.len() as u32);
         let fraction: u64 = fraction.parse().ok()?;
         let part = (fraction.saturating_mul(unit).saturating_mul(2) + scale) / (2 * scale);
@@ -554,12 +557,6 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
             continue;
         }
         if let Some((mut total, mut used)) = duration_at(words, i) {
-            // "the first 3 minutes" of a boot is no span back from now (which is what a
-            // duration fills, `--since`), and no command takes it.
-            if i > 0 && one_of!(words[i - 1], "first" | "initial" | "opening" | "earliest") {
-                i += used;
-                continue;
-            }
             loop {
                 let mut next = i + used;
                 if words.get(next) == Some(&"and") {
@@ -572,6 +569,15 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
                     }
                     None => break,
                 }
+            }
+            // "the first 3 minutes" (and "the first 1 hour 30 minutes") of a boot are no span
+            // back from now, which is what a duration fills (`--since`), and no command
+            // takes them.
+            // (Before the whole part of a decimal the words split: "the first 1.5 minutes".)
+            let whole_part = i > 1 && digits(words[i - 1]).is_some();
+            if i > 0 && (starts_a_boot(words[i - 1]) || whole_part && starts_a_boot(words[i - 2])) {
+                i += used;
+                continue;
             }
             // "from 30 seconds to 2 minutes": the value it goes to ("from 2 hours ago to 1
             // hour ago" is a window, which starts at the first).
@@ -595,6 +601,11 @@ pub fn find_seconds(words: &[&str]) -> Option<u64> {
         i += 1;
     }
     bare_timeout_seconds(words)
+}
+
+/// Whether a duration after this word counts from the start of a boot ("the first 3 minutes").
+fn starts_a_boot(word: &str) -> bool {
+    one_of!(word, "first" | "initial" | "opening" | "earliest")
 }
 
 /// "arm wd 60", "watchdog arm 45", "timeout 90": a number without a unit right after a
@@ -723,7 +734,12 @@ pub fn find_boot(words: &[&str], world: &dyn World) -> Option<i64> {
         if one_of!(w, "last" | "previous" | "prior" | "prev" | "earlier" | "preceding" | "former") {
             // "the last 3 boots" names several boots, which no single boot can stand for.
             let several = number_at(words, i + 1)
-                .is_some_and(|(n, used)| n > 1 && words.get(i + 1 + used).is_some_and(|b| is_boot_word(b)));
+                .filter(|&(n, _)| n > 1)
+                .map(|(_, used)| used)
+                .or_else(|| {
+                    words.get(i + 1).is_some_and(|w| one_of!(*w, "few" | "several" | "couple")).then_some(1)
+                })
+                .is_some_and(|used| words[i + 1 + used..].iter().take(2).any(|b| is_boot_word(b)));
             if several {
                 continue;
             }
@@ -2092,7 +2108,7 @@ pub fn extract_slots(
         entry: corrected(whole.entry, before.entry, after.entry),
         count: corrected(whole.count, before.count, after.count),
         head: corrected(whole.head, before.head, after.head),
-        back: whole.back,
+        back: corrected(whole.back, before.back, after.back),
         excluded: None,
     };
     // A bare number as the correction ("arm the watchdog for 60, make that 120", "the last 50
@@ -2472,30 +2488,52 @@ fn find_slots_as_typed(
 }
 
 /// A crash record counted back from the newest: "the crash before the last one", "the panic
-/// before last", "the second to last crash", "the second most recent crash" (1), "the third
-/// latest crash" (2). Only where a crash word is what is counted: "the crash from the boot
-/// before last" names a boot.
+/// prior to the most recent one", "the one before the last crash", "the penultimate crash",
+/// "the second to last crash", "the second most recent crash" (1), "the third latest crash"
+/// (2). Only where a crash is what is counted: "the crash from the boot before last" names a
+/// boot.
 pub fn find_back(words: &[&str]) -> Option<u64> {
     let is_crash =
         |w: &str| one_of!(w, "crash" | "crashes" | "panic" | "panics" | "record" | "report" | "dump");
     let newest = |w: &str| one_of!(w, "last" | "latest" | "newest" | "recent" | "previous");
+    // The first word past "the", "most" and "very" from `at`, and where it is.
+    let past_fillers = |at: usize| {
+        (at..words.len()).find(|&k| !one_of!(words[k], "the" | "most" | "very")).map(|k| (k, words[k]))
+    };
+    if words.iter().any(|w| is_boot_word(w)) {
+        return None;
+    }
     for i in 0..words.len() {
-        // "crash before the last one", "crash before last", "panic before the latest"
-        if is_crash(words[i]) && words.get(i + 1) == Some(&"before") {
-            let next = words.get(i + 2).copied().filter(|w| !one_of!(*w, "the" | "most"));
-            let after = next.or_else(|| words.get(i + 3).copied()).unwrap_or("");
-            if newest(after) && !words[i + 2..].iter().any(|w| is_boot_word(w)) {
+        if words[i] == "penultimate" && words.get(i + 1).is_some_and(|w| is_crash(w)) {
+            return Some(1);
+        }
+        // "crash before the last one", "one before the latest crash", "panic prior to the
+        // most recent one"
+        let before = match (words[i], words.get(i + 1).copied()) {
+            ("before", _) => Some(i + 1),
+            ("prior", Some("to")) => Some(i + 2),
+            _ => None,
+        };
+        if let Some((k, w)) = before.and_then(past_fillers) {
+            // What is counted stands up to three words before ("the crash that happened
+            // before"), as a crash or as "one" with the crash after the count.
+            let lead = &words[i.saturating_sub(3)..i];
+            let crash_before = lead.iter().any(|w| is_crash(w));
+            let crash_after = lead.contains(&"one") && words.get(k + 1).is_some_and(|w| is_crash(w));
+            if newest(w) && (crash_before || crash_after) {
                 return Some(1);
             }
         }
         // "second to last crash", "second most recent crash", "third latest crash"
         let Some(n) = ordinal_at(words, i).filter(|&n| n > 1) else { continue };
         let mut j = i + 1;
-        if words.get(j) == Some(&"to") || words.get(j) == Some(&"most") {
+        if words.get(j) == Some(&"to") {
             j += 1;
         }
-        if words.get(j).is_some_and(|w| newest(w)) && words.get(j + 1).is_some_and(|w| is_crash(w)) {
-            return Some(n - 1);
+        if let Some((k, w)) = past_fillers(j) {
+            if newest(w) && words.get(k + 1).is_some_and(|w| is_crash(w)) {
+                return Some(n - 1);
+            }
         }
     }
     None

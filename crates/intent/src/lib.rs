@@ -472,20 +472,17 @@ impl Engine {
 
 /// Whether a request read as an install starts a VM instead: "start linux on the big disk"
 /// names a disk, but what it asks is to start a VM (a start verb right before a VM), and no
-/// word asks to install.
+/// word asks to install or names RayOS ("put rayos on disk 2 then start linux" installs).
 fn starts_a_vm(words: &[&str], world: &dyn World) -> bool {
     let names = world.vm_names();
     let is_vm = |w: &str| one_of!(w, "vm" | "guest") || names.iter().any(|n| n == w);
-    let asks_to_install =
-        words.iter().any(|w| w.starts_with("install") || one_of!(*w, "setup" | "deploy" | "flash"));
+    let asks_to_install = words.iter().any(|w| {
+        w.contains("install") || one_of!(*w, "setup" | "deploy" | "flash" | "rayos" | "os" | "image")
+    });
     !asks_to_install
         && (0..words.len()).any(|i| {
             one_of!(words[i], "start" | "boot" | "launch" | "run")
-                && words[i + 1..]
-                    .iter()
-                    .copied()
-                    .find(|w| !one_of!(*w, "the" | "my" | "up"))
-                    .is_some_and(is_vm)
+                && object_of(words, i).is_some_and(|k| is_vm(words[k]))
         })
 }
 
@@ -494,18 +491,50 @@ fn is_machine_wide(label: &str) -> bool {
     label == "system.shutdown" || label == "system.reboot"
 }
 
-/// Whether what a restart or a stop acts on is a program ("restart the shell", "reload
+/// Verbs that may stop or restart the whole machine.
+fn is_machine_verb(word: &str) -> bool {
+    one_of!(
+        word,
+        "restart"
+            | "reboot"
+            | "shutdown"
+            | "shut"
+            | "power"
+            | "poweroff"
+            | "halt"
+            | "bounce"
+            | "reset"
+            | "turn"
+            | "switch"
+            | "stop"
+            | "kill"
+            | "close"
+            | "quit"
+            | "relaunch"
+            | "reload"
+    )
+}
+
+/// Where what the verb at `verb` acts on stands: the next word past articles and particles
+/// ("shut down the shell", "power off all guests").
+fn object_of(words: &[&str], verb: usize) -> Option<usize> {
+    (verb + 1..words.len())
+        .find(|&k| !one_of!(words[k], "the" | "this" | "my" | "a" | "that" | "your" | "down" | "off" | "up"))
+}
+
+/// Whether every verb of stopping or restarting acts on what `acted_on` accepts (one at
+/// least): "restart the shell", but not "close the browser and shut down".
+fn every_machine_verb_acts_on(words: &[&str], acted_on: &dyn Fn(usize) -> bool) -> bool {
+    let mut verbs = (0..words.len()).filter(|&i| is_machine_verb(words[i])).peekable();
+    verbs.peek().is_some() && verbs.all(|i| object_of(words, i).is_some_and(acted_on))
+}
+
+/// Whether what the request restarts or stops is a program ("restart the shell", "reload
 /// bash", "kill this session") and no word names the machine.
 fn acts_on_a_program(words: &[&str]) -> bool {
-    let acts = |w: &str| {
+    let program = |k: usize| {
         one_of!(
-            w,
-            "restart" | "reboot" | "relaunch" | "reload" | "reset" | "bounce" | "kill" | "close" | "quit"
-        )
-    };
-    let program = |w: &str| {
-        one_of!(
-            w,
+            words[k],
             "shell"
                 | "terminal"
                 | "bash"
@@ -522,17 +551,11 @@ fn acts_on_a_program(words: &[&str]) -> bool {
                 | "editor"
         )
     };
-    let object_after = |verb: usize| {
-        words[verb + 1..]
-            .iter()
-            .copied()
-            .find(|w| !one_of!(*w, "the" | "this" | "my" | "a" | "that" | "your"))
-    };
-    (0..words.len()).any(|i| acts(words[i]) && object_after(i).is_some_and(program))
-        && !names_the_machine(words)
+    every_machine_verb_acts_on(words, &program) && !names_the_machine(words)
 }
 
-/// Whether a word of the request names the machine RayOS runs on (or RayOS itself).
+/// Whether a word of the request names the machine RayOS runs on, RayOS itself, or the
+/// machine along with its VMs ("vms included").
 fn names_the_machine(words: &[&str]) -> bool {
     words.iter().any(|w| {
         one_of!(
@@ -550,15 +573,21 @@ fn names_the_machine(words: &[&str]) -> bool {
                 | "entire"
                 | "os"
                 | "itself"
+                | "yourself"
                 | "physical"
                 | "hardware"
+                | "included"
+                | "including"
+                | "incl"
+                | "too"
         )
     })
 }
 
-/// The VM intent that a machine-wide one stands for when its object is every VM and nothing
-/// names the machine: "halt all vms" and "reboot every guest" act on the VMs, never on RayOS
-/// ("shut the host down, vms and all" still shuts RayOS down).
+/// The VM intent that a machine-wide one stands for when what it stops or restarts is every
+/// VM and nothing names the machine: "halt all vms" and "reboot every guest" act on the VMs,
+/// never on RayOS ("shut the host down, vms and all" and "stop all vms and shut down" still
+/// shut RayOS down).
 fn every_vm_counterpart(label: &str, words: &[&str]) -> Option<&'static str> {
     let counterpart = match label {
         "system.shutdown" => "vm.stop",
@@ -567,7 +596,10 @@ fn every_vm_counterpart(label: &str, words: &[&str]) -> Option<&'static str> {
     };
     // "all machines" alone may be physical ones: a VM word must say they are VMs.
     let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
-    (names_every_vm(words) && says_vm && !names_the_machine(words)).then_some(counterpart)
+    let every_vm =
+        |k: usize| one_of!(words[k], "all" | "every" | "each" | "both") && names_every_vm(&words[k..]);
+    (says_vm && every_machine_verb_acts_on(words, &every_vm) && !names_the_machine(words))
+        .then_some(counterpart)
 }
 
 /// Whether a request is about every VM at once ("stop all vms", "restart both guests"):

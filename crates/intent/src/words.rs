@@ -48,7 +48,7 @@ const fn precedes(a: &str, b: &str) -> bool {
 }
 
 /// `table` in the order [`value_of`] searches, by its words (insertion sort: it runs at
-/// compile time, on tables of at most a few hundred words).
+/// compile time, on tables of at most a few hundred words). A word listed twice is an error.
 pub const fn sorted<T: Copy, const N: usize>(mut table: [(&'static str, T); N]) -> [(&'static str, T); N] {
     let mut i = 1;
     while i < N {
@@ -60,6 +60,12 @@ pub const fn sorted<T: Copy, const N: usize>(mut table: [(&'static str, T); N]) 
             j -= 1;
         }
         i += 1;
+    }
+    // A word listed twice would be found under either entry: refused while compiling.
+    let mut k = 1;
+    while k < N {
+        assert!(precedes(table[k - 1].0, table[k].0), "a word is listed twice");
+        k += 1;
     }
     table
 }

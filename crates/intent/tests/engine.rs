@@ -1311,7 +1311,12 @@ fn every_vm_as_the_object_of_a_shutdown_or_reboot_means_the_vms() {
         // More than one VM: a question, no command.
         assert_eq!(r.command, None, "{text}");
     }
-    for text in ["shut the host down, vms and all", "could you switch everything off, vms included?"] {
+    for text in [
+        "shut the host down, vms and all",
+        "could you switch everything off, vms included?",
+        "stop all vms and shut down",
+        "shut down all vms then power off",
+    ] {
         let r = engine.read(text, &FakeWorld);
         assert_eq!(engine.label(r.intent), "system.shutdown", "{text}");
     }
@@ -1324,9 +1329,11 @@ fn restarting_a_program_is_not_a_reboot() {
         let r = engine.read(text, &FakeWorld);
         assert!(r.is_oos() && r.command.is_none(), "{text}: {}", engine.label(r.intent));
     }
-    // The machine named beside the program: the machine's reboot.
+    // The machine named beside the program, or stopped after it: the machine's own.
     let r = engine.read("the shell is frozen, restart the whole machine", &FakeWorld);
     assert_eq!(engine.label(r.intent), "system.reboot");
+    let r = engine.read("close the browser and shut down", &FakeWorld);
+    assert_eq!(engine.label(r.intent), "system.shutdown");
 }
 
 #[test]
@@ -1335,7 +1342,12 @@ fn a_vm_started_on_a_disk_is_a_vm_start_not_an_install() {
     let r = engine.read("start linux on the big disk", &FakeWorld);
     assert_eq!(engine.label(r.intent), "vm.start");
     assert_eq!(r.command.as_deref(), Some("vm start linux"));
-    for text in ["install rayos on the big disk", "start the install on the second disk"] {
+    for text in [
+        "install rayos on the big disk",
+        "start the install on the second disk",
+        "reinstall rayos on disk 2, then start the vm",
+        "put rayos on disk 2 then start linux",
+    ] {
         let r = engine.read(text, &FakeWorld);
         assert_eq!(engine.label(r.intent), "install.run", "{text}");
     }
@@ -1345,6 +1357,13 @@ fn a_vm_started_on_a_disk_is_a_vm_start_not_an_install() {
 fn the_first_minutes_of_a_boot_are_no_span_back_from_now() {
     let first = engine().read("errors in the first 5 minutes of boot 3", &FakeWorld);
     assert_eq!(first.command.as_deref(), Some("log show --boot 3 --level error"));
+    for text in ["errors in the first 5 min and 30 s", "errors in the first 1.5 minutes"] {
+        assert_eq!(
+            engine().read(text, &FakeWorld).command.as_deref(),
+            Some("log show --level error"),
+            "{text}"
+        );
+    }
     let last = engine().read("errors in the last 5 minutes", &FakeWorld);
     assert_eq!(last.command.as_deref(), Some("log show --level error --since 300s"));
 }
@@ -1353,6 +1372,8 @@ fn the_first_minutes_of_a_boot_are_no_span_back_from_now() {
 fn several_last_boots_are_not_the_last_one() {
     let several = engine().read("errors from the last 3 boots", &FakeWorld);
     assert_eq!(several.command.as_deref(), Some("log show --level error"));
+    let few = engine().read("errors from the last few boots", &FakeWorld);
+    assert_eq!(few.command.as_deref(), Some("log show --level error"));
     let one = engine().read("errors from the last boot", &FakeWorld);
     assert_eq!(one.command.as_deref(), Some("log show --boot -1 --level error"));
 }
@@ -1367,6 +1388,9 @@ fn crashes_counted_back_from_the_newest() {
         // A boot counted back is a boot.
         ("open the crash from the boot before last", "crash show --boot -2"),
         ("show the last crash", "crash show"),
+        ("show the crash before the most recent one", "crash show --back 1"),
+        ("the penultimate crash", "crash show --back 1"),
+        ("the second to last crash, no, the third to last crash", "crash show --back 2"),
     ] {
         assert_eq!(engine.read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
     }

@@ -386,18 +386,19 @@ pub fn crash(args: &[&str]) -> CommandResult {
             let record = persist::with(|p| {
                 let mut crashes = p.part.crashes();
                 let list = crashes.list()?;
-                match list.len().checked_sub(back + 1) {
-                    Some(at) => crashes.get(list[at].crash_seq).map(Ok),
+                match list.iter().rev().nth(back) {
+                    Some(summary) => crashes.get(summary.crash_seq).map(Ok),
                     None => Ok(Err(list.len())),
                 }
             })
             .ok_or_else(no_log)?;
             match record {
                 Ok(Ok(record)) => show_crash(&record),
+                Ok(Err(0)) => return Err(CommandError::new("no-crash", "there are no crash records")),
                 Ok(Err(stored)) => {
                     return Err(CommandError::new(
                         "no-crash",
-                        format!("there are {stored} crash records; `crash list` shows them"),
+                        format!("there are {stored} crash records, so --back goes up to {}", stored - 1),
                     ))
                 }
                 Err(error) => return Err(CommandError::new("no-crash", format!("{error}"))),
