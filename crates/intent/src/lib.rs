@@ -417,7 +417,7 @@ impl Engine {
         world: &dyn World,
     ) -> Option<IntentId> {
         // "restart the shell": a program, not the machine, and RayOS has no command for it.
-        if is_machine_wide(label) && acts_on_a_program(words) {
+        if vm_counterpart(label).is_some() && acts_on_a_program(words) {
             return Some(self.oos);
         }
         // A question about a state read as the change that leads to it ("is linux
@@ -474,7 +474,7 @@ impl Engine {
 /// names a disk, but what it asks is to start a VM (a start verb right before a VM), and no
 /// word asks to install or names RayOS ("put rayos on disk 2 then start linux" installs).
 fn starts_a_vm(words: &[&str], world: &dyn World) -> bool {
-    let names = world.vm_names();
+    let names = entities::vm_names(world);
     let is_vm = |w: &str| one_of!(w, "vm" | "guest") || names.iter().any(|n| n == w);
     let asks_to_install = words.iter().any(|w| {
         w.contains("install") || one_of!(*w, "setup" | "deploy" | "flash" | "rayos" | "os" | "image")
@@ -486,9 +486,14 @@ fn starts_a_vm(words: &[&str], world: &dyn World) -> bool {
         })
 }
 
-/// Whether an intent acts on the whole machine (RayOS itself).
-fn is_machine_wide(label: &str) -> bool {
-    label == "system.shutdown" || label == "system.reboot"
+/// For an intent that stops or restarts the whole machine (RayOS itself), the intent that
+/// does the same to a VM.
+fn vm_counterpart(label: &str) -> Option<&'static str> {
+    match label {
+        "system.shutdown" => Some("vm.stop"),
+        "system.reboot" => Some("vm.restart"),
+        _ => None,
+    }
 }
 
 /// Verbs that may stop or restart the whole machine.
@@ -589,11 +594,7 @@ fn names_the_machine(words: &[&str]) -> bool {
 /// never on RayOS ("shut the host down, vms and all" and "stop all vms and shut down" still
 /// shut RayOS down).
 fn every_vm_counterpart(label: &str, words: &[&str]) -> Option<&'static str> {
-    let counterpart = match label {
-        "system.shutdown" => "vm.stop",
-        "system.reboot" => "vm.restart",
-        _ => return None,
-    };
+    let counterpart = vm_counterpart(label)?;
     // "all machines" alone may be physical ones: a VM word must say they are VMs.
     let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
     let every_vm =
