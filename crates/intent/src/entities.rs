@@ -1604,6 +1604,30 @@ fn is_not_a_vm_name(word: &str) -> bool {
                 | "again"
                 | "too"
                 | "also"
+                // How, and what the user feels: "leave the vm alone", "restart the guest, ugh",
+                // "make invisible the desktop".
+                | "alone"
+                | "already"
+                | "anyway"
+                | "quickly"
+                | "immediately"
+                | "invisible"
+                | "visible"
+                | "hidden"
+                | "fullscreen"
+                | "ugh"
+                | "argh"
+                | "uh"
+                | "um"
+                | "hmm"
+                | "sigh"
+                | "lol"
+                | "ok"
+                | "okay"
+                | "damn"
+                | "dammit"
+                | "geez"
+                | "jeez"
         )
 }
 
@@ -1722,31 +1746,65 @@ fn negates_search(word: &str) -> bool {
             | "except"
             | "ignoring"
             | "minus"
+            | "nothing"
     ) || word == "t" // the "t" of "don't", split at the apostrophe
 }
 
 /// Whether one of the three words before `words[at]` negates the search.
 fn negated_before(words: &[&str], at: usize) -> bool {
-    words[at.saturating_sub(3)..at].iter().any(|w| negates_search(w))
+    // "leave out anything mentioning timer", "filter out lines containing dhcp"
+    let leaves_out = |k: usize| {
+        words[k] == "out"
+            && k > 0
+            && one_of!(words[k - 1], "leave" | "leaving" | "filter" | "filtering" | "strip" | "cut")
+    };
+    (at.saturating_sub(3)..at).any(|k| negates_search(words[k]) || leaves_out(k))
 }
 
-/// A search term and whether the request asks to leave it out ("not", "don't", "without",
-/// "excluding" and the like up to three words before its cue; "excluding", "except" and
-/// "ignoring" also start a term themselves): quoted, or after
-/// "containing", "mentioning", "grep", "search ... for". Keywords are read from `words`
-/// (typo-corrected); the term itself is copied from `typed` (the same words as typed), which
-/// must be as long as `words`. `normalized` is `raw` normalised (where the term's clause
-/// ends).
-pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) -> Option<(String, bool)> {
+/// The search terms of a request: the first to look for and the first to leave out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchTerms {
+    /// A term the records shown must contain.
+    pub text: Option<String>,
+    /// A term the records shown must not contain.
+    pub exclude: Option<String>,
+}
+
+/// The search terms of a request, each with whether the request asks to leave it out ("not",
+/// "don't", "without", "excluding", "leave out", "nothing" and the like up to three words
+/// before its cue; "excluding", "except" and "ignoring" also start a term themselves):
+/// quoted, or after "containing", "mentioning", "grep", "search ... for". One of each kind at
+/// most ("errors mentioning disk but not acpi" has both). Keywords are read from `words`
+/// (typo-corrected); a term itself is copied from `typed` (the same words as typed), which
+/// must be as long as `words`. `normalized` is `raw` normalised (where a term's clause ends).
+pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) -> SearchTerms {
+    let mut terms = SearchTerms::default();
     if let Some((span, inner)) = quoted_span(raw) {
         let typed_before = crate::text::normalize(&raw[..span.start]);
         let before = crate::text::words(&typed_before);
-        return Some((String::from(inner), negated_before(&before, before.len())));
+        let slot = if negated_before(&before, before.len()) { &mut terms.exclude } else { &mut terms.text };
+        *slot = Some(String::from(inner));
+        return terms;
     }
+    let mut at = 0;
+    while let Some((term, left_out, next)) = find_term(words, typed, normalized, at) {
+        let slot = if left_out { &mut terms.exclude } else { &mut terms.text };
+        slot.get_or_insert(term);
+        if terms.text.is_some() && terms.exclude.is_some() {
+            break;
+        }
+        at = next;
+    }
+    terms
+}
+
+/// The first search term whose cue is at or after `from` (see [`find_text`]): the term,
+/// whether it is left out, and where the search for the next one starts.
+fn find_term(words: &[&str], typed: &[&str], normalized: &str, from: usize) -> Option<(String, bool, usize)> {
     let searching =
         words.iter().any(|w| one_of!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
     let clause_ends = clause_ends(normalized, words.len());
-    for i in 0..words.len() {
+    for i in from..words.len() {
         let w = words[i];
         let mut start = match w {
             "containing" | "contains" | "contain" | "mentioning" | "mention" | "mentions" | "matching"
@@ -1798,6 +1856,8 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
                     | "log"
                     | "logs"
                     | "about"
+                    | "with"
+                    | "ones"
             )
         }) {
             start += 1;
@@ -1821,10 +1881,11 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
             let tokens = word_tokens(normalized);
             let left_out = negated_before(words, i) || matches!(w, "excluding" | "except" | "ignoring");
             if tokens.len() == words.len() {
-                return Some((String::from(&normalized[tokens[start].start..tokens[end - 1].end]), left_out));
+                let term = String::from(&normalized[tokens[start].start..tokens[end - 1].end]);
+                return Some((term, left_out, end));
             }
             let source = if typed.len() == words.len() { typed } else { words };
-            return Some((source[start..end].join(" "), left_out));
+            return Some((source[start..end].join(" "), left_out, end));
         }
     }
     None
@@ -2441,10 +2502,11 @@ fn find_slots_as_typed(
         .flatten()
         .map(|(n, oldest)| (n, oldest && wanted("head")));
     let back = wanted("back").then(|| find_back(words)).flatten();
-    let search = (wanted("text") || wanted("exclude"))
-        .then(|| find_text(words, &typed, raw, &normalized))
-        .flatten()
-        .filter(|(_, left_out)| wanted(if *left_out { "exclude" } else { "text" }));
+    let search = if wanted("text") || wanted("exclude") {
+        find_text(words, &typed, raw, &normalized)
+    } else {
+        SearchTerms::default()
+    };
     Entities {
         vm: wanted("vm")
             .then(|| {
@@ -2477,8 +2539,8 @@ fn find_slots_as_typed(
                     .or_else(|| find_seconds(words))
             })
             .flatten(),
-        text: search.as_ref().filter(|(_, left_out)| !left_out).map(|(term, _)| term.clone()),
-        exclude: search.filter(|(_, left_out)| *left_out).map(|(term, _)| term),
+        text: search.text.filter(|_| wanted("text")),
+        exclude: search.exclude.filter(|_| wanted("exclude")),
         entry: wanted("entry").then(|| find_entry(words, raw, world)).flatten(),
         count: counted.filter(|&(_, oldest)| !oldest).map(|(n, _)| n),
         head: counted.filter(|&(_, oldest)| oldest).map(|(n, _)| n),

@@ -88,8 +88,14 @@ pub struct Reading {
     /// Its label, e.g. `vm.start` or `oos`.
     pub label: String,
     /// How sure the engine is of `intent`, in [0, 1]: the model's probability of the intent;
-    /// for a request rejected by the thresholds, one minus the best in-scope probability.
+    /// for a request rejected by the thresholds, one minus the best in-scope probability. For
+    /// a reading the words corrected (see `corrected_from`), the model's probability of its
+    /// own reading, or 1 when the words make the request out of scope.
     pub confidence: f32,
+    /// When the request's words corrected the classifier (a question about a state read as
+    /// the change, "restart the shell" as a reboot, "halt all vms" as a shutdown): what the
+    /// classifier had read, before the correction to `intent`.
+    pub corrected_from: Option<IntentId>,
     /// The model's three most probable intents and their probabilities, best first, before
     /// the out-of-scope thresholds (so a rejected request still shows what it was closest to).
     pub alternatives: [(IntentId, f32); 3],
@@ -312,6 +318,7 @@ impl Engine {
         let alternatives = top3(&probabilities);
         let no_action = no_action::reply(&words, &normalized);
         let says_too_little = no_action.is_some() || is_lone_letter(&words);
+        let mut corrected_from = None;
         let (intent, confidence) = if words.is_empty() {
             // Nothing but symbols: a lone "?" (as in many shells and pagers) asks what can be
             // typed; anything else says nothing.
@@ -328,9 +335,11 @@ impl Engine {
             let (intent, confidence) =
                 self.decide(&probabilities, self.model.confidence_threshold, self.model.margin_threshold);
             let label = &self.intents[intent.0 as usize].label;
-            match self.corrected(label, &words, &normalized, world) {
-                Some(other) if other == self.oos => (other, 1.0),
-                Some(other) => (other, confidence),
+            match self.corrected(label, &words, &normalized, world).filter(|&other| other != intent) {
+                Some(other) => {
+                    corrected_from = Some(intent);
+                    (other, if other == self.oos { 1.0 } else { confidence })
+                }
                 None => (intent, confidence),
             }
         };
@@ -382,6 +391,7 @@ impl Engine {
             intent,
             label: spec.label.clone(),
             confidence,
+            corrected_from,
             alternatives,
             entities,
             command,
@@ -416,8 +426,11 @@ impl Engine {
         normalized: &str,
         world: &dyn World,
     ) -> Option<IntentId> {
-        // "restart the shell": a program, not the machine, and RayOS has no command for it.
-        if vm_counterpart(label).is_some() && acts_on_a_program(words) {
+        // "restart the shell", "relaunch this session": a program, not the machine, and
+        // RayOS has no command for it (also when the order, first, was read as something
+        // else).
+        let orders = words.first().is_some_and(|w| is_machine_verb(w));
+        if (vm_counterpart(label).is_some() || orders) && acts_on_a_program(words) {
             return Some(self.oos);
         }
         // A question about a state read as the change that leads to it ("is linux
@@ -426,6 +439,12 @@ impl Engine {
             .filter(|_| no_action::asks_about_a_state(words, normalized))
             // "halt all vms": every VM, and not the machine, is what it acts on.
             .or_else(|| every_vm_counterpart(label, words))
+            // "restart all the vms" read as listing them: the order is what counts.
+            .or_else(|| {
+                (label == "vm.list" && !no_action::asks_about_a_state(words, normalized))
+                    .then(|| every_vm_order(words))
+                    .flatten()
+            })
             // "start linux on the big disk": a VM started, nothing installed.
             .or_else(|| (label == "install.run" && starts_a_vm(words, world)).then_some("vm.start"))
             .and_then(|label| self.intent_id(label))
@@ -601,6 +620,42 @@ fn every_vm_counterpart(label: &str, words: &[&str]) -> Option<&'static str> {
         |k: usize| one_of!(words[k], "all" | "every" | "each" | "both") && names_every_vm(&words[k..]);
     (says_vm && every_machine_verb_acts_on(words, &every_vm) && !names_the_machine(words))
         .then_some(counterpart)
+}
+
+/// The VM intent of an order whose every verb of starting, stopping or restarting acts on
+/// every VM ("restart all the vms", "halt all the virtual machines", "start every vm"), when
+/// nothing names the machine; `None` when the verbs disagree or there is none.
+fn every_vm_order(words: &[&str]) -> Option<&'static str> {
+    let order = |i: usize| -> Option<&'static str> {
+        let next = words.get(i + 1).copied().unwrap_or("");
+        match words[i] {
+            "restart" | "reboot" | "bounce" | "reset" | "relaunch" => Some("vm.restart"),
+            "halt" | "stop" | "kill" | "shutdown" | "poweroff" => Some("vm.stop"),
+            "start" | "boot" | "launch" => Some("vm.start"),
+            "shut" => Some("vm.stop"),
+            "power" | "turn" | "switch" => match next {
+                "off" | "down" => Some("vm.stop"),
+                "on" | "up" => Some("vm.start"),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let every_vm =
+        |k: usize| one_of!(words[k], "all" | "every" | "each" | "both") && names_every_vm(&words[k..]);
+    let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
+    if !says_vm || names_the_machine(words) {
+        return None;
+    }
+    let mut found = None;
+    for i in 0..words.len() {
+        let Some(intent) = order(i) else { continue };
+        if !object_of(words, i).is_some_and(every_vm) || found.is_some_and(|f| f != intent) {
+            return None;
+        }
+        found = Some(intent);
+    }
+    found
 }
 
 /// Whether a request is about every VM at once ("stop all vms", "restart both guests"):

@@ -278,6 +278,9 @@ fn a_negated_search_term_is_left_out() {
         ("log entries excluding virtio", "virtio", None),
         ("show the log except lines about usb", "usb", None),
         ("show log lines not containing \"virtio blk\"", "virtio blk", None),
+        ("show me the log but leave out anything mentioning timer", "timer", None),
+        ("the log with nothing mentioning dhcp", "dhcp", None),
+        ("errors in the last hour excluding anything with usb", "usb", Some(Level::Error)),
     ] {
         let e = extract(text);
         assert_eq!(
@@ -285,6 +288,15 @@ fn a_negated_search_term_is_left_out() {
             (None, Some(exclude), level),
             "{text:?}"
         );
+    }
+    // A term to look for and one to leave out, in one request.
+    for text in [
+        "errors mentioning disk but not mentioning acpi",
+        "log lines mentioning disk, but leave out anything containing acpi",
+        "messages containing disk but not ones mentioning acpi",
+    ] {
+        let e = extract(text);
+        assert_eq!((e.text.as_deref(), e.exclude.as_deref()), (Some("disk"), Some("acpi")), "{text:?}");
     }
     // A level after "but not" or "excluding" is no filter either, and a term stops at "but".
     let e = extract("search the logs for usb but not errors");
@@ -1323,9 +1335,42 @@ fn every_vm_as_the_object_of_a_shutdown_or_reboot_means_the_vms() {
 }
 
 #[test]
+fn how_a_request_feels_is_no_vm_name() {
+    let engine = engine();
+    for (text, command) in [
+        ("restart the guest, ugh", "vm restart linux"),
+        ("hide the display, leave the vm alone", "vm hide linux"),
+        ("make invisible the desktop of the guest", "vm hide linux"),
+        ("stop devbox", "vm stop devbox"),
+    ] {
+        assert_eq!(engine.read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
+    }
+}
+
+#[test]
+fn an_order_for_every_vm_read_as_listing_them_is_the_order() {
+    let engine = engine();
+    for (text, label) in [
+        ("halt all the virtual machines", "vm.stop"),
+        ("restart all the vms", "vm.restart"),
+        ("start every vm", "vm.start"),
+        ("switch off all vms", "vm.stop"),
+    ] {
+        let r = engine.read(text, &FakeWorld);
+        assert_eq!(engine.label(r.intent), label, "{text}");
+        assert_eq!(r.command, None, "{text}: every VM is a question");
+    }
+    // Asking about every VM, or listing them, stays a listing.
+    for text in ["list all vms", "did all the vms restart?", "are all vms stopped"] {
+        let r = engine.read(text, &FakeWorld);
+        assert_eq!(engine.label(r.intent), "vm.list", "{text}");
+    }
+}
+
+#[test]
 fn restarting_a_program_is_not_a_reboot() {
     let engine = engine();
-    for text in ["restart the shell", "restart this session"] {
+    for text in ["restart the shell", "restart this session", "relaunch this session"] {
         let r = engine.read(text, &FakeWorld);
         assert!(r.is_oos() && r.command.is_none(), "{text}: {}", engine.label(r.intent));
     }

@@ -96,7 +96,15 @@ pub fn intent(args: &[&str]) -> CommandResult {
         system2::read(&text).map_err(|why| CommandError::new("no-intent-engine", why))?;
     let engine = system2::engine().map_err(|why| CommandError::new("no-intent-engine", why))?;
     println!("{}", marker(&reading));
-    println!("intent      {} ({:.2})", reading.label, reading.confidence);
+    match reading.corrected_from {
+        Some(before) => println!(
+            "intent      {} (the words corrected the classifier's reading, {} {:.2})",
+            reading.label,
+            engine.label(before),
+            reading.alternatives.iter().find(|(id, _)| *id == before).map_or(reading.confidence, |a| a.1)
+        ),
+        None => println!("intent      {} ({:.2})", reading.label, reading.confidence),
+    }
     let alternatives: alloc::vec::Vec<String> =
         reading.alternatives.iter().map(|(id, p)| format!("{} {:.2}", engine.label(*id), p)).collect();
     println!("closest     {}", alternatives.join(", "));
