@@ -895,6 +895,9 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     let reading = m.run_ok("intent could you start the linux vm", COMMAND_TIMEOUT)?;
     expect_lines(&reading, &["vm.start", "{\"vm\":\"linux\"}", "command     vm start linux", "asks y/N"])?;
     ensure!(!reading.contains("RAYOS_VM:STARTING"), "intent must not run anything");
+    // Every VM is stopped, not listed; the command acts on one VM, so nothing would run.
+    let every_vm = m.run_ok("intent halt all the virtual machines", COMMAND_TIMEOUT)?;
+    expect_lines(&every_vm, &["intent      vm.stop", "command     - (nothing would run)"])?;
     // A change asks y/N; "n" runs nothing.
     until_confirm(&mut m, b"start linux")?;
     let declined = m.run_bytes(b"n", "vm", COMMAND_TIMEOUT)?;

@@ -2029,10 +2029,11 @@ pub fn find_count(words: &[&str]) -> Option<(u64, bool)> {
             if one_of!(
                 next,
                 "newest" | "latest" | "last" | "recent" | "most" | "oldest" | "earliest" | "first"
-            ) && words[i + used + 1..words.len().min(i + used + 4)]
-                .iter()
-                .any(|w| one_of!(*w, "lines" | "line" | "entries" | "messages" | "records" | "events"))
-            {
+            ) && words[i + used + 1..words.len().min(i + used + 4)].iter().any(|w| {
+                // "the 10 most recent errors": records of a level are records.
+                one_of!(*w, "lines" | "line" | "entries" | "messages" | "records" | "events")
+                    || (w.ends_with('s') && Level::from_word(w).is_some())
+            }) {
                 return Some((n, from_oldest));
             }
             // "last 20", "tail 40", "tail log 40", "log --tail 10"
@@ -2583,7 +2584,13 @@ pub fn find_back(words: &[&str]) -> Option<u64> {
             let crash_before = lead.iter().any(|w| is_crash(w));
             let crash_after = lead.contains(&"one") && words.get(k + 1).is_some_and(|w| is_crash(w));
             if newest(w) && (crash_before || crash_after) {
-                return Some(1);
+                // "the crash two before the newest one"
+                let counted = i
+                    .checked_sub(1)
+                    .and_then(|c| number_at(words, c))
+                    .filter(|&(n, used)| used == 1 && (1..=1000).contains(&n))
+                    .map(|(n, _)| n);
+                return Some(counted.unwrap_or(1));
             }
         }
         // "second to last crash", "second most recent crash", "third latest crash"

@@ -309,6 +309,18 @@ fn a_negated_search_term_is_left_out() {
 }
 
 #[test]
+fn the_newest_records_of_a_level_are_counted() {
+    for (text, command) in [
+        ("show the 10 most recent errors", "log show --level error --tail 10"),
+        ("show the 5 latest warnings", "log show --level warn --tail 5"),
+        // Boots are no records: every record of the three boots.
+        ("errors of the 3 most recent boots", "log show --level error"),
+    ] {
+        assert_eq!(engine().read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
+    }
+}
+
+#[test]
 fn the_first_lines_are_the_oldest() {
     // They were the newest: "first 20 lines of the log" ran `log show --tail 20`.
     for (text, head) in [
@@ -1360,6 +1372,12 @@ fn an_order_for_every_vm_read_as_listing_them_is_the_order() {
         assert_eq!(engine.label(r.intent), label, "{text}");
         assert_eq!(r.command, None, "{text}: every VM is a question");
     }
+    // What the classifier had read is kept when the words corrected it, and is never the
+    // reading itself.
+    for text in ["halt all the virtual machines", "is linux running?", "restart the shell", "list all vms"] {
+        let r = engine.read(text, &FakeWorld);
+        assert_ne!(r.corrected_from, Some(r.intent), "{text}");
+    }
     // Asking about every VM, or listing them, stays a listing.
     for text in ["list all vms", "did all the vms restart?", "are all vms stopped"] {
         let r = engine.read(text, &FakeWorld);
@@ -1436,6 +1454,7 @@ fn crashes_counted_back_from_the_newest() {
         ("show the crash before the most recent one", "crash show --back 1"),
         ("the penultimate crash", "crash show --back 1"),
         ("the second to last crash, no, the third to last crash", "crash show --back 2"),
+        ("the crash two before the newest one", "crash show --back 2"),
     ] {
         assert_eq!(engine.read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
     }
