@@ -1746,19 +1746,55 @@ fn negates_search(word: &str) -> bool {
             | "except"
             | "ignoring"
             | "minus"
-            | "nothing"
     ) || word == "t" // the "t" of "don't", split at the apostrophe
 }
 
-/// Whether one of the three words before `words[at]` negates the search.
-fn negated_before(words: &[&str], at: usize) -> bool {
-    // "leave out anything mentioning timer", "filter out lines containing dhcp"
-    let leaves_out = |k: usize| {
-        words[k] == "out"
-            && k > 0
-            && one_of!(words[k - 1], "leave" | "leaving" | "filter" | "filtering" | "strip" | "cut")
-    };
-    (at.saturating_sub(3)..at).any(|k| negates_search(words[k]) || leaves_out(k))
+/// Whether `words[k]` is the "out" of "leave out", "filter out" and the like.
+fn leaves_out(words: &[&str], k: usize) -> bool {
+    words[k] == "out"
+        && k > 0
+        && one_of!(words[k - 1], "leave" | "leaving" | "filter" | "filtering" | "strip" | "cut")
+}
+
+/// Whether `words[k]` is "nothing" meaning "only": "nothing but", "nothing except", "nothing
+/// other than".
+fn nothing_but(words: &[&str], k: usize) -> bool {
+    words[k] == "nothing"
+        && words.get(k + 1).is_some_and(|n| one_of!(*n, "but" | "except" | "other" | "besides"))
+}
+
+/// Whether one of the three words before `words[at]` (after `from`, where the clause of the
+/// previous term ended) negates the search: "not mentioning usb", "leave out anything
+/// mentioning timer", "nothing mentioning dhcp" (but "nothing but lines mentioning usb" asks
+/// for them alone).
+fn negated_before(words: &[&str], at: usize, from: usize) -> bool {
+    let only = (from..at).any(|k| nothing_but(words, k));
+    !only
+        && (at.saturating_sub(3).max(from)..at)
+            .any(|k| negates_search(words[k]) || leaves_out(words, k) || words[k] == "nothing")
+}
+
+/// Words that announce a search term ("containing", "mentioning", "grep", ...): a term never
+/// runs on into one ("excluding acpi containing disk" holds two terms).
+fn is_search_cue(word: &str) -> bool {
+    one_of!(
+        word,
+        "containing"
+            | "contains"
+            | "contain"
+            | "mentioning"
+            | "mention"
+            | "mentions"
+            | "matching"
+            | "match"
+            | "matches"
+            | "grep"
+            | "saying"
+            | "regarding"
+            | "excluding"
+            | "except"
+            | "ignoring"
+    )
 }
 
 /// The search terms of a request: the first to look for and the first to leave out.
@@ -1772,17 +1808,20 @@ pub struct SearchTerms {
 
 /// The search terms of a request, each with whether the request asks to leave it out ("not",
 /// "don't", "without", "excluding", "leave out", "nothing" and the like up to three words
-/// before its cue; "excluding", "except" and "ignoring" also start a term themselves):
-/// quoted, or after "containing", "mentioning", "grep", "search ... for". One of each kind at
-/// most ("errors mentioning disk but not acpi" has both). Keywords are read from `words`
-/// (typo-corrected); a term itself is copied from `typed` (the same words as typed), which
-/// must be as long as `words`. `normalized` is `raw` normalised (where a term's clause ends).
+/// before its cue, within its clause; "excluding", "except", "ignoring", "but not" and "leave
+/// out" also start a term themselves; "nothing but" and "nothing except" ask for a term
+/// alone): quoted, or after "containing", "mentioning", "grep", "search ... for". One of each
+/// kind at most ("errors mentioning disk but not acpi" has both); a quoted term is the only
+/// one read. Keywords are read from `words` (typo-corrected); a term itself is copied from
+/// `typed` (the same words as typed), which must be as long as `words`. `normalized` is `raw`
+/// normalised (where a term's clause ends).
 pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) -> SearchTerms {
     let mut terms = SearchTerms::default();
     if let Some((span, inner)) = quoted_span(raw) {
         let typed_before = crate::text::normalize(&raw[..span.start]);
         let before = crate::text::words(&typed_before);
-        let slot = if negated_before(&before, before.len()) { &mut terms.exclude } else { &mut terms.text };
+        let slot =
+            if negated_before(&before, before.len(), 0) { &mut terms.exclude } else { &mut terms.text };
         *slot = Some(String::from(inner));
         return terms;
     }
@@ -1830,6 +1869,9 @@ fn find_term(words: &[&str], typed: &[&str], normalized: &str, from: usize) -> O
             "word" | "words" | "string" | "term" | "keyword" | "pattern" | "text" if i > 0 => i + 1,
             "for" if searching => i + 1,
             "excluding" | "except" | "ignoring" => i + 1,
+            // "disk but not acpi", "grep disk and leave out acpi"
+            "not" if i > 0 && words[i - 1] == "but" => i + 1,
+            "out" if leaves_out(words, i) => i + 1,
             // "find segfault in the logs"
             "find" if words.iter().any(|w| matches!(*w, "log" | "logs" | "journal")) => i + 1,
             _ => continue,
@@ -1858,7 +1900,9 @@ fn find_term(words: &[&str], typed: &[&str], normalized: &str, from: usize) -> O
                     | "about"
                     | "with"
                     | "ones"
-            )
+                    | "that"
+                    | "which"
+            ) || is_search_cue(n)
         }) {
             start += 1;
         }
@@ -1867,7 +1911,10 @@ fn find_term(words: &[&str], typed: &[&str], normalized: &str, from: usize) -> O
         while end < words.len() && end - start < 4 {
             // "out of memory": "of" between two words of the term belongs to it.
             let inner_of = words[end] == "of" && end > start && words.get(end + 1).is_some_and(|n| !stops(n));
-            if (TEXT_STOP.contains(&words[end]) && !inner_of) || Level::from_word(words[end]).is_some() {
+            if (TEXT_STOP.contains(&words[end]) && !inner_of)
+                || Level::from_word(words[end]).is_some()
+                || is_search_cue(words[end])
+            {
                 break;
             }
             end += 1;
@@ -1879,7 +1926,11 @@ fn find_term(words: &[&str], typed: &[&str], normalized: &str, from: usize) -> O
             // As typed, with the punctuation inside it ("virtio_blk", "rayos.kernel"): a
             // search for "virtio blk" finds nothing.
             let tokens = word_tokens(normalized);
-            let left_out = negated_before(words, i) || matches!(w, "excluding" | "except" | "ignoring");
+            // "nothing except lines containing disk" asks for those lines alone.
+            let only = (from..i).any(|k| nothing_but(words, k));
+            let left_out = !only
+                && (negated_before(words, i, from)
+                    || matches!(w, "excluding" | "except" | "ignoring" | "not" | "out"));
             if tokens.len() == words.len() {
                 let term = String::from(&normalized[tokens[start].start..tokens[end - 1].end]);
                 return Some((term, left_out, end));

@@ -89,8 +89,9 @@ pub struct Reading {
     pub label: String,
     /// How sure the engine is of `intent`, in [0, 1]: the model's probability of the intent;
     /// for a request rejected by the thresholds, one minus the best in-scope probability. For
-    /// a reading the words corrected (see `corrected_from`), the model's probability of its
-    /// own reading, or 1 when the words make the request out of scope.
+    /// a reading the words corrected (see `corrected_from`), the model's probability of the
+    /// intent it had read (`corrected_from`), or 1 when the words make the request out of
+    /// scope.
     pub confidence: f32,
     /// When the request's words corrected the classifier (a question about a state read as
     /// the change, "restart the shell" as a reboot, "halt all vms" as a shutdown): what the
@@ -426,11 +427,10 @@ impl Engine {
         normalized: &str,
         world: &dyn World,
     ) -> Option<IntentId> {
-        // "restart the shell", "relaunch this session": a program, not the machine, and
-        // RayOS has no command for it (also when the order, first, was read as something
-        // else).
-        let orders = words.first().is_some_and(|w| is_machine_verb(w));
-        if (vm_counterpart(label).is_some() || orders) && acts_on_a_program(words) {
+        // "restart the shell": a program, not the machine, and RayOS has no command for it;
+        // also "relaunch this session" read as something else, when the request is nothing
+        // but that order.
+        if (vm_counterpart(label).is_some() || only_orders_a_program(words)) && acts_on_a_program(words) {
             return Some(self.oos);
         }
         // A question about a state read as the change that leads to it ("is linux
@@ -542,8 +542,9 @@ fn is_machine_verb(word: &str) -> bool {
 /// Where what the verb at `verb` acts on stands: the next word past articles and particles
 /// ("shut down the shell", "power off all guests").
 fn object_of(words: &[&str], verb: usize) -> Option<usize> {
-    (verb + 1..words.len())
-        .find(|&k| !one_of!(words[k], "the" | "this" | "my" | "a" | "that" | "your" | "down" | "off" | "up"))
+    (verb + 1..words.len()).find(|&k| {
+        !one_of!(words[k], "the" | "this" | "my" | "a" | "that" | "your" | "down" | "off" | "up" | "on")
+    })
 }
 
 /// Whether every verb of stopping or restarting acts on what `acted_on` accepts (one at
@@ -551,6 +552,14 @@ fn object_of(words: &[&str], verb: usize) -> Option<usize> {
 fn every_machine_verb_acts_on(words: &[&str], acted_on: &dyn Fn(usize) -> bool) -> bool {
     let mut verbs = (0..words.len()).filter(|&i| is_machine_verb(words[i])).peekable();
     verbs.peek().is_some() && verbs.all(|i| object_of(words, i).is_some_and(acted_on))
+}
+
+/// Whether the request is one order of stopping or restarting a program and nothing else:
+/// "relaunch this session", "kill this process please", but not "stop the app vm", "reload
+/// the app logs" or "close the terminal and show the latest crash".
+fn only_orders_a_program(words: &[&str]) -> bool {
+    words.first().is_some_and(|w| is_machine_verb(w))
+        && object_of(words, 0).is_some_and(|k| words[k + 1..].iter().all(|w| text::is_filler(w)))
 }
 
 /// Whether what the request restarts or stops is a program ("restart the shell", "reload
@@ -616,14 +625,20 @@ fn every_vm_counterpart(label: &str, words: &[&str]) -> Option<&'static str> {
     let counterpart = vm_counterpart(label)?;
     // "all machines" alone may be physical ones: a VM word must say they are VMs.
     let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
-    let every_vm =
-        |k: usize| one_of!(words[k], "all" | "every" | "each" | "both") && names_every_vm(&words[k..]);
-    (says_vm && every_machine_verb_acts_on(words, &every_vm) && !names_the_machine(words))
+    (says_vm && every_machine_verb_acts_on(words, &|k| is_every_vm_at(words, k)) && !names_the_machine(words))
         .then_some(counterpart)
 }
 
+/// Whether every VM is named at `k`: "all", "every", "each" or "both" with a VM word at most
+/// two words later ("all the vms", but not "all services and ... vms").
+fn is_every_vm_at(words: &[&str], k: usize) -> bool {
+    one_of!(words[k], "all" | "every" | "each" | "both") && names_every_vm(&words[k..words.len().min(k + 4)])
+}
+
 /// The VM intent of an order whose every verb of starting, stopping or restarting acts on
-/// every VM ("restart all the vms", "halt all the virtual machines", "start every vm"), when
+/// every VM ("restart all the vms", "halt all the virtual machines", "please start every
+/// vm"), when the request opens with the order (politeness aside: not "don't restart all
+/// the vms", "list all vms before i restart all vms", "should i restart all the vms?") and
 /// nothing names the machine; `None` when the verbs disagree or there is none.
 fn every_vm_order(words: &[&str]) -> Option<&'static str> {
     let order = |i: usize| -> Option<&'static str> {
@@ -641,16 +656,35 @@ fn every_vm_order(words: &[&str]) -> Option<&'static str> {
             _ => None,
         }
     };
-    let every_vm =
-        |k: usize| one_of!(words[k], "all" | "every" | "each" | "both") && names_every_vm(&words[k..]);
     let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
-    if !says_vm || names_the_machine(words) {
+    let polite = |w: &str| {
+        text::is_filler(w)
+            || one_of!(
+                w,
+                "kindly"
+                    | "can"
+                    | "could"
+                    | "would"
+                    | "will"
+                    | "you"
+                    | "u"
+                    | "just"
+                    | "hey"
+                    | "rayos"
+                    | "ok"
+                    | "okay"
+            )
+    };
+    let opens_with_order = words.iter().position(|w| !polite(w)).is_some_and(|first| order(first).is_some());
+    if !says_vm || !opens_with_order || names_the_machine(words) {
         return None;
     }
     let mut found = None;
     for i in 0..words.len() {
         let Some(intent) = order(i) else { continue };
-        if !object_of(words, i).is_some_and(every_vm) || found.is_some_and(|f| f != intent) {
+        if !object_of(words, i).is_some_and(|k| is_every_vm_at(words, k))
+            || found.is_some_and(|f| f != intent)
+        {
             return None;
         }
         found = Some(intent);

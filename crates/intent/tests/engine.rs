@@ -292,11 +292,20 @@ fn a_negated_search_term_is_left_out() {
     // A term to look for and one to leave out, in one request.
     for text in [
         "errors mentioning disk but not mentioning acpi",
+        "errors mentioning disk but not acpi",
         "log lines mentioning disk, but leave out anything containing acpi",
         "messages containing disk but not ones mentioning acpi",
+        "search the logs for disk and leave out acpi",
+        "errors excluding acpi containing disk",
     ] {
         let e = extract(text);
         assert_eq!((e.text.as_deref(), e.exclude.as_deref()), (Some("disk"), Some("acpi")), "{text:?}");
+    }
+    // A term never runs on into the next cue, and "nothing but" asks for a term alone.
+    assert_eq!(extract("errors except ones mentioning acpi").exclude.as_deref(), Some("acpi"));
+    for text in ["show nothing but lines mentioning disk", "show me nothing except lines containing disk"] {
+        let e = extract(text);
+        assert_eq!((e.text.as_deref(), e.exclude.as_deref()), (Some("disk"), None), "{text:?}");
     }
     // A level after "but not" or "excluding" is no filter either, and a term stops at "but".
     let e = extract("search the logs for usb but not errors");
@@ -1367,6 +1376,7 @@ fn an_order_for_every_vm_read_as_listing_them_is_the_order() {
         ("restart all the vms", "vm.restart"),
         ("start every vm", "vm.start"),
         ("switch off all vms", "vm.stop"),
+        ("switch on all guests", "vm.start"),
     ] {
         let r = engine.read(text, &FakeWorld);
         assert_eq!(engine.label(r.intent), label, "{text}");
@@ -1378,8 +1388,17 @@ fn an_order_for_every_vm_read_as_listing_them_is_the_order() {
         let r = engine.read(text, &FakeWorld);
         assert_ne!(r.corrected_from, Some(r.intent), "{text}");
     }
-    // Asking about every VM, or listing them, stays a listing.
-    for text in ["list all vms", "did all the vms restart?", "are all vms stopped"] {
+    // Asking about every VM, or listing them, stays a listing; so does an order not given
+    // (negated, for later, asked about) or acting on something else.
+    for text in [
+        "list all vms",
+        "did all the vms restart?",
+        "are all vms stopped",
+        "don't restart all the vms, just list them",
+        "can you list all vms before I restart all vms",
+        "should i restart all the vms?",
+        "restart all services and list all vms",
+    ] {
         let r = engine.read(text, &FakeWorld);
         assert_eq!(engine.label(r.intent), "vm.list", "{text}");
     }
@@ -1397,6 +1416,14 @@ fn restarting_a_program_is_not_a_reboot() {
     assert_eq!(engine.label(r.intent), "system.reboot");
     let r = engine.read("close the browser and shut down", &FakeWorld);
     assert_eq!(engine.label(r.intent), "system.shutdown");
+    // A program stopped beside a request RayOS can run: that request.
+    for (text, label) in [
+        ("close the terminal and show the latest crash", "crash.show"),
+        ("reload the app logs", "log.show"),
+        ("stop the app vm", "vm.stop"),
+    ] {
+        assert_eq!(engine.label(engine.read(text, &FakeWorld).intent), label, "{text}");
+    }
 }
 
 #[test]

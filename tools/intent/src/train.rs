@@ -327,6 +327,8 @@ pub fn fit(
     // with a generator of its own. The runs' weights are averaged: from one start, they
     // stay close enough for their mean to be a model of its own (a "model soup"), read as
     // fast as one run's, and steadier (grouped cross-validation: see PROVENANCE.md, round 16).
+    // (Run r of n draws from a generator seeded with n - r: another `runs` reseeds every run
+    // after the first.)
     let runs = config.runs.max(1);
     let mut soup = fit_run(embeddings, train, config, &weights, start.clone(), &mut rng);
     for run in 1..runs {
