@@ -1447,6 +1447,14 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
             }
         }
     }
+    // A name glued to its command by a missing space: "restartwindows", "showlinuxdesktop"
+    // (the classifier reads the command from the word's pieces; without this, the VM acted
+    // on would be the default one).
+    for w in tokens.iter().map(|t| t.text) {
+        if let Some(n) = names.iter().find(|n| is_glued_to_vm_command(w, n)) {
+            return Some(n.clone());
+        }
+    }
     let alias_of = |w: &str, distributions_too: bool| {
         VM_SHORT_FORMS
             .iter()
@@ -1463,6 +1471,18 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
         return Some(target);
     }
     named_after_vm_verb(tokens)
+}
+
+/// Whether `word` is a VM command glued to the VM name `name`, with at most a screen word or
+/// "vm" glued after it: "startlinux", "restartwindows", "showlinuxdesktop", "stoplinuxvm".
+fn is_glued_to_vm_command(word: &str, name: &str) -> bool {
+    let Some(at) = word.find(name).filter(|_| name.len() >= 4 && word.len() > name.len()) else {
+        return false;
+    };
+    let (command, after) = (&word[..at], &word[at + name.len()..]);
+    is_vm_command_word(command)
+        && (after.is_empty()
+            || one_of!(after, "vm" | "desktop" | "screen" | "display" | "window" | "console"))
 }
 
 /// Whether the word is a short form or a distribution standing for a built-in VM.

@@ -1356,6 +1356,18 @@ fn every_vm_as_the_object_of_a_shutdown_or_reboot_means_the_vms() {
 }
 
 #[test]
+fn a_vm_name_glued_to_its_command_is_that_vm() {
+    // "restartwindows" restarted linux, the default VM.
+    for (text, command) in [
+        ("restartwindows", "vm restart windows"),
+        ("hidewindowsscreen", "vm hide windows"),
+        ("startlinux", "vm start linux"),
+    ] {
+        assert_eq!(engine().read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
+    }
+}
+
+#[test]
 fn how_a_request_feels_is_no_vm_name() {
     let engine = engine();
     for (text, command) in [
