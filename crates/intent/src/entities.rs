@@ -1785,13 +1785,17 @@ fn nothing_but(words: &[&str], k: usize) -> bool {
 
 /// Whether one of the three words before `words[at]` (after `from`, where the clause of the
 /// previous term ended) negates the search: "not mentioning usb", "leave out anything
-/// mentioning timer", "nothing mentioning dhcp" (but "nothing but lines mentioning usb" asks
-/// for them alone).
+/// mentioning timer", "nothing mentioning dhcp". Unless the clause asks for the term alone
+/// ("nothing but lines mentioning usb"): see [`asks_alone`].
 fn negated_before(words: &[&str], at: usize, from: usize) -> bool {
-    let only = (from..at).any(|k| nothing_but(words, k));
-    !only
-        && (at.saturating_sub(3).max(from)..at)
-            .any(|k| negates_search(words[k]) || leaves_out(words, k) || words[k] == "nothing")
+    (at.saturating_sub(3).max(from)..at)
+        .any(|k| negates_search(words[k]) || leaves_out(words, k) || words[k] == "nothing")
+}
+
+/// Whether the words from `from` to `at` ask for a term alone: "nothing but", "nothing
+/// except".
+fn asks_alone(words: &[&str], from: usize, at: usize) -> bool {
+    (from..at).any(|k| nothing_but(words, k))
 }
 
 /// Words that announce a search term ("containing", "mentioning", "grep", ...): a term never
@@ -1840,13 +1844,22 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
     if let Some((span, inner)) = quoted_span(raw) {
         let typed_before = crate::text::normalize(&raw[..span.start]);
         let before = crate::text::words(&typed_before);
-        let slot =
-            if negated_before(&before, before.len(), 0) { &mut terms.exclude } else { &mut terms.text };
+        let left_out = !asks_alone(&before, 0, before.len()) && negated_before(&before, before.len(), 0);
+        let slot = if left_out { &mut terms.exclude } else { &mut terms.text };
         *slot = Some(String::from(inner));
         return terms;
     }
+    let request = SearchRequest {
+        words,
+        typed,
+        normalized,
+        searching: words
+            .iter()
+            .any(|w| one_of!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan")),
+        clause_ends: clause_ends(normalized, words.len()),
+    };
     let mut at = 0;
-    while let Some((term, left_out, next)) = find_term(words, typed, normalized, at) {
+    while let Some((term, left_out, next)) = find_term(&request, at) {
         let slot = if left_out { &mut terms.exclude } else { &mut terms.text };
         slot.get_or_insert(term);
         if terms.text.is_some() && terms.exclude.is_some() {
@@ -1857,12 +1870,21 @@ pub fn find_text(words: &[&str], typed: &[&str], raw: &str, normalized: &str) ->
     terms
 }
 
+/// A request as [`find_term`] reads it, with what holds for all of its terms.
+struct SearchRequest<'a> {
+    words: &'a [&'a str],
+    typed: &'a [&'a str],
+    normalized: &'a str,
+    /// Whether a word asks to search ("search ... for").
+    searching: bool,
+    /// See [`clause_ends`].
+    clause_ends: Vec<bool>,
+}
+
 /// The first search term whose cue is at or after `from` (see [`find_text`]): the term,
 /// whether it is left out, and where the search for the next one starts.
-fn find_term(words: &[&str], typed: &[&str], normalized: &str, from: usize) -> Option<(String, bool, usize)> {
-    let searching =
-        words.iter().any(|w| one_of!(*w, "search" | "grep" | "find" | "look" | "filter" | "check" | "scan"));
-    let clause_ends = clause_ends(normalized, words.len());
+fn find_term(request: &SearchRequest, from: usize) -> Option<(String, bool, usize)> {
+    let SearchRequest { words, typed, normalized, searching, ref clause_ends } = *request;
     for i in from..words.len() {
         let w = words[i];
         let mut start = match w {
@@ -1947,8 +1969,7 @@ fn find_term(words: &[&str], typed: &[&str], normalized: &str, from: usize) -> O
             // search for "virtio blk" finds nothing.
             let tokens = word_tokens(normalized);
             // "nothing except lines containing disk" asks for those lines alone.
-            let only = (from..i).any(|k| nothing_but(words, k));
-            let left_out = !only
+            let left_out = !asks_alone(words, from, i)
                 && (negated_before(words, i, from)
                     || matches!(w, "excluding" | "except" | "ignoring" | "not" | "out"));
             if tokens.len() == words.len() {

@@ -623,16 +623,25 @@ fn names_the_machine(words: &[&str]) -> bool {
 /// shut RayOS down).
 fn every_vm_counterpart(label: &str, words: &[&str]) -> Option<&'static str> {
     let counterpart = vm_counterpart(label)?;
-    // "all machines" alone may be physical ones: a VM word must say they are VMs.
-    let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
-    (says_vm && every_machine_verb_acts_on(words, &|k| is_every_vm_at(words, k)) && !names_the_machine(words))
-        .then_some(counterpart)
+    (says_vm(words)
+        && every_machine_verb_acts_on(words, &|k| is_every_vm_at(words, k))
+        && !names_the_machine(words))
+    .then_some(counterpart)
+}
+
+/// Whether a word of the request says it is about VMs ("all machines" alone may be physical
+/// ones).
+fn says_vm(words: &[&str]) -> bool {
+    words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"))
 }
 
 /// Whether every VM is named at `k`: "all", "every", "each" or "both" with a VM word at most
 /// two words later ("all the vms", but not "all services and ... vms").
 fn is_every_vm_at(words: &[&str], k: usize) -> bool {
-    one_of!(words[k], "all" | "every" | "each" | "both") && names_every_vm(&words[k..words.len().min(k + 4)])
+    one_of!(words[k], "all" | "every" | "each" | "both")
+        && words[k + 1..words.len().min(k + 4)]
+            .iter()
+            .any(|v| one_of!(*v, "vm" | "vms" | "guest" | "guests" | "machines" | "virtual"))
 }
 
 /// The VM intent of an order whose every verb of starting, stopping or restarting acts on
@@ -656,7 +665,6 @@ fn every_vm_order(words: &[&str]) -> Option<&'static str> {
             _ => None,
         }
     };
-    let says_vm = words.iter().any(|w| one_of!(*w, "vm" | "vms" | "guest" | "guests" | "virtual"));
     let polite = |w: &str| {
         text::is_filler(w)
             || one_of!(
@@ -676,7 +684,7 @@ fn every_vm_order(words: &[&str]) -> Option<&'static str> {
             )
     };
     let opens_with_order = words.iter().position(|w| !polite(w)).is_some_and(|first| order(first).is_some());
-    if !says_vm || !opens_with_order || names_the_machine(words) {
+    if !says_vm(words) || !opens_with_order || names_the_machine(words) {
         return None;
     }
     let mut found = None;
@@ -693,14 +701,9 @@ fn every_vm_order(words: &[&str]) -> Option<&'static str> {
 }
 
 /// Whether a request is about every VM at once ("stop all vms", "restart both guests"):
-/// "all", "every", "each" or "both" with a VM word at most two words later.
+/// every VM named at some word (see [`is_every_vm_at`]).
 fn names_every_vm(words: &[&str]) -> bool {
-    words.iter().enumerate().any(|(i, w)| {
-        one_of!(*w, "all" | "every" | "each" | "both")
-            && words[i + 1..words.len().min(i + 4)]
-                .iter()
-                .any(|v| one_of!(*v, "vm" | "vms" | "guest" | "guests" | "machines" | "virtual"))
-    })
+    (0..words.len()).any(|k| is_every_vm_at(words, k))
 }
 
 /// Whether a request names two VMs side by side ("stop linux and windows", "restart linux &
