@@ -898,6 +898,10 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     // Every VM is stopped, not listed; the command acts on one VM, so nothing would run.
     let every_vm = m.run_ok("intent halt all the virtual machines", COMMAND_TIMEOUT)?;
     expect_lines(&every_vm, &["intent      vm.stop", "command     - (nothing would run)"])?;
+    // Words a missing space glued together are read apart (this was read as turning the
+    // network on).
+    let glued = m.run_ok("intent turnoffnetwork", COMMAND_TIMEOUT)?;
+    expect_lines(&glued, &["intent      net.disable", "command     net disable"])?;
     // A change asks y/N; "n" runs nothing.
     until_confirm(&mut m, b"start linux")?;
     let declined = m.run_bytes(b"n", "vm", COMMAND_TIMEOUT)?;

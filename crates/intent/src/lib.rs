@@ -776,20 +776,43 @@ fn which_one_reply(spec: &IntentSpec, slot: &str, value: &str) -> String {
 /// A word that is a whole token of the embedding vocabulary is a real word, not a typo, and
 /// stays as it is even when the corpus never used it.
 pub fn analyze<'a>(normalized: &'a str, lexicon: &'a Lexicon, embeddings: &Embeddings) -> Vec<&'a str> {
-    text::split(normalized)
-        .into_iter()
-        .filter(|t| t.kind == text::TokenKind::Word)
-        .map(|t| {
-            let word = &normalized[t.start..t.end];
-            if embeddings.is_known_word(word) {
-                return word;
-            }
-            lexicon.correct(word).unwrap_or(word)
-        })
-        .collect()
+    analyze_words(normalized, lexicon, embeddings, None)
 }
 
-/// [`analyze`], then split words joined again (see [`join_split_words`]): what
+/// [`analyze`], and with `glued`, the in-scope vocabulary, a word that is no vocabulary or
+/// corpus word, nor one edit from a corpus word, is taken apart when it is in-scope words
+/// glued together (see [`split_glued_word`]).
+fn analyze_words<'a>(
+    normalized: &'a str,
+    lexicon: &'a Lexicon,
+    embeddings: &Embeddings,
+    glued: Option<&KnownWords>,
+) -> Vec<&'a str> {
+    let mut words = Vec::new();
+    for t in text::split(normalized).into_iter().filter(|t| t.kind == text::TokenKind::Word) {
+        let word = &normalized[t.start..t.end];
+        if embeddings.is_known_word(word) {
+            words.push(word);
+            continue;
+        }
+        let correction = lexicon.correct(word);
+        // A typo one edit from a corpus word is that word ("dislay" is no "dis" and "lay").
+        let one_edit = correction.is_some_and(|c| text::edit_distance_capped(word, c, 1) <= 1);
+        let taken_apart = match glued {
+            Some(known) => {
+                !lexicon.contains(word) && !one_edit && split_glued_word(word, lexicon, known, &mut words)
+            }
+            None => false,
+        };
+        if !taken_apart {
+            words.push(correction.unwrap_or(word));
+        }
+    }
+    words
+}
+
+/// [`analyze`], with words a missing space glued together taken apart first (see
+/// [`split_glued_word`]), then split words joined again (see [`join_split_words`]): what
 /// [`Engine::read`] classifies and extracts entities from.
 pub fn analyze_joined<'a>(
     normalized: &'a str,
@@ -797,9 +820,72 @@ pub fn analyze_joined<'a>(
     embeddings: &Embeddings,
     known: &KnownWords,
 ) -> Vec<&'a str> {
-    let mut words = analyze(normalized, lexicon, embeddings);
+    let mut words = analyze_words(normalized, lexicon, embeddings, Some(known));
     join_split_words(&mut words, lexicon, known);
     words
+}
+
+/// The parts [`split_glued_word`] finds are among this many most frequent corpus words.
+const GLUED_PART_MAX_RANK: u32 = 400;
+
+/// Longest word [`split_glued_word`] takes apart.
+const MAX_GLUED_BYTES: usize = 32;
+
+/// Takes apart a word that is two or three in-scope words with the spaces left out
+/// ("listvms", "showlinuxdesktop", "restartwindows", "stopvm"), pushing the parts onto
+/// `out`; false (and nothing pushed) when it is not. Each part must be a word in-scope
+/// requests use, among the corpus's [`GLUED_PART_MAX_RANK`] most frequent words, of three
+/// letters or more, or "vm" or "os" (two-letter parts such as "re", "me" or "er" would take
+/// apart typos: "rebot", "tyme", "processer"; rarer parts, English words the vocabulary
+/// lacks: "dis-continue", "time-shift", "hyper-active"). Of the ways to take it apart, the
+/// most likely wins, with each word's likelihood taken as inversely proportional to its
+/// frequency rank (Zipf): "logshow" is "log show" (ranks 62 and 23), not "logs how" (245
+/// and 10). Only for words that are neither a vocabulary word nor a corpus word nor one edit
+/// from one (the caller checks): "shutdown" and "password" stay whole. Before the typo
+/// correction at two edits, which would make "listvms" the nearest long word.
+pub fn split_glued_word<'a>(
+    word: &'a str,
+    lexicon: &Lexicon,
+    known: &KnownWords,
+    out: &mut Vec<&'a str>,
+) -> bool {
+    if word.len() < 5 || word.len() > MAX_GLUED_BYTES || !word.bytes().all(|b| b.is_ascii_lowercase()) {
+        return false;
+    }
+    // The rank of an in-scope part, plus two (so that no factor is below two): the cost of
+    // a split is the product of its parts' (at most three numbers up to 401).
+    let cost = |part: &str| -> Option<u64> {
+        if part.len() < 3 && !one_of!(part, "vm" | "os") || !known.is_familiar(part) {
+            return None;
+        }
+        lexicon.rank(part).filter(|&r| r < GLUED_PART_MAX_RANK).map(|r| u64::from(r) + 2)
+    };
+    let mut best: Option<(u64, usize, usize)> = None;
+    let mut consider = |c: u64, first_end: usize, second_end: usize| {
+        if best.is_none_or(|(b, _, _)| c < b) {
+            best = Some((c, first_end, second_end));
+        }
+    };
+    for first_end in 2..=word.len() - 2 {
+        let Some(first) = cost(&word[..first_end]) else { continue };
+        if let Some(rest) = cost(&word[first_end..]) {
+            consider(first * rest, first_end, word.len());
+        }
+        for second_end in first_end + 2..=word.len() - 2 {
+            if let (Some(second), Some(third)) =
+                (cost(&word[first_end..second_end]), cost(&word[second_end..]))
+            {
+                consider(first * second * third, first_end, second_end);
+            }
+        }
+    }
+    let Some((_, first_end, second_end)) = best else { return false };
+    out.push(&word[..first_end]);
+    out.push(&word[first_end..second_end]);
+    if second_end < word.len() {
+        out.push(&word[second_end..]);
+    }
+    true
 }
 
 /// Two-letter words of English: a part of this kind is a word of its own, not a piece of a

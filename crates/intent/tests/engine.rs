@@ -150,6 +150,44 @@ fn split_words_are_joined_only_into_in_scope_words() {
 }
 
 #[test]
+fn words_glued_by_a_missing_space_are_taken_apart_into_in_scope_words() {
+    let e = engine();
+    let analysed = |text: &str| -> Vec<String> {
+        let normalized = normalize(text);
+        rayos_intent::analyze_joined(&normalized, e.lexicon(), e.embeddings(), e.known_words())
+            .into_iter()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(analysed("listvms"), ["list", "vms"], "not corrected to the nearest long word");
+    assert_eq!(analysed("showlinuxdesktop"), ["show", "linux", "desktop"], "three words");
+    assert_eq!(analysed("please stopvm now"), ["please", "stop", "vm", "now"]);
+    // Vocabulary and corpus words stay whole, and so do words whose parts are not all words
+    // in-scope requests use.
+    assert_eq!(analysed("shutdown"), ["shutdown"]);
+    assert_eq!(analysed("password"), ["password"]);
+    assert_eq!(analysed("bookaflight"), ["bookaflight"]);
+    assert_eq!(analysed("wacthdog"), ["watchdog"], "a typo is still corrected");
+    for (glued, spaced) in [
+        ("listvms", "list vms"),
+        ("memoryusage", "memory usage"),
+        ("turnoffnetwork", "turn off network"),
+        ("listcrashes", "list crashes"),
+    ] {
+        let (g, s) = (e.read(glued, &FakeWorld), e.read(spaced, &FakeWorld));
+        assert_eq!((g.label, g.command), (s.label, s.command), "{glued}");
+    }
+    let mut parts = Vec::new();
+    assert!(
+        !rayos_intent::split_glued_word("Listvms", e.lexicon(), e.known_words(), &mut parts),
+        "normalised words only"
+    );
+    let long = "vm".repeat(20);
+    assert!(!rayos_intent::split_glued_word(&long, e.lexicon(), e.known_words(), &mut parts), "too long");
+    assert!(parts.is_empty(), "nothing is pushed when the word is not taken apart");
+}
+
+#[test]
 fn the_lexicon_finds_short_words_but_never_corrects_them() {
     let lexicon = engine().lexicon();
     assert_eq!(lexicon.word("vm"), Some("vm"));
