@@ -58,6 +58,9 @@ pub struct TrainConfig {
     /// Training runs from the same start, each with its own order and word dropout, whose
     /// weights are averaged into the one classifier (1: a single run).
     pub runs: u32,
+    /// Label smoothing: the share of each example's target spread evenly over all classes
+    /// (0: the one-hot target).
+    pub label_smoothing: f32,
 }
 
 impl Default for TrainConfig {
@@ -88,9 +91,17 @@ impl Default for TrainConfig {
             calibration_folds: 4,
             min_oos_recall: 0.97,
             runs: 3,
+            label_smoothing: LABEL_SMOOTHING,
         }
     }
 }
+
+/// The label smoothing of the committed weights (round 17). Training on one-hot targets
+/// drives the logits of every corpus phrasing far apart, so the model grows sure of the
+/// exact words it saw; a target that keeps a tenth of its weight spread over all classes
+/// stops that push once the right class leads well, and the model leans less on single
+/// words. Grouped cross-validation: see PROVENANCE.md, round 17.
+pub const LABEL_SMOOTHING: f32 = 0.1;
 
 /// Why training failed.
 #[derive(Debug)]
@@ -409,7 +420,14 @@ fn fit_run(
             model.hidden_activations(features, &mut hidden);
             model.logits_with(features, &hidden, &mut probabilities);
             softmax(&mut probabilities);
-            probabilities[example.label] -= 1.0;
+            // The gradient of the cross-entropy against the smoothed target.
+            if config.label_smoothing > 0.0 {
+                let share = config.label_smoothing / classes as f32;
+                probabilities.iter_mut().for_each(|p| *p -= share);
+                probabilities[example.label] -= 1.0 - config.label_smoothing;
+            } else {
+                probabilities[example.label] -= 1.0;
+            }
             // Backpropagate into the hidden layer with the output weights before this step.
             hidden_gradient.iter_mut().for_each(|g| *g = 0.0);
             for (c, &gradient) in probabilities.iter().enumerate() {
