@@ -826,10 +826,10 @@ pub fn analyze_joined<'a>(
 }
 
 /// The parts [`split_glued_word`] finds are among this many most frequent corpus words.
-const GLUED_PART_MAX_RANK: u32 = 400;
+pub const GLUED_PART_MAX_RANK: u32 = 400;
 
 /// Longest word [`split_glued_word`] takes apart.
-const MAX_GLUED_BYTES: usize = 32;
+pub const MAX_GLUED_BYTES: usize = 32;
 
 /// Takes apart a word that is two or three in-scope words with the spaces left out
 /// ("listvms", "showlinuxdesktop", "restartwindows", "stopvm"), pushing the parts onto
