@@ -116,16 +116,20 @@ fn real_words_are_not_taken_for_typos() {
     assert_eq!(words, ["start", "the", "watchdog"]);
 }
 
+/// The words the engine classifies `text` by.
+fn analysed(text: &str) -> Vec<String> {
+    let e = engine();
+    let normalized = normalize(text);
+    rayos_intent::analyze_joined(&normalized, e.lexicon(), e.embeddings(), e.known_words())
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn split_words_are_joined_only_into_in_scope_words() {
     let e = engine();
-    let joined = |text: &str| -> Vec<String> {
-        let normalized = normalize(text);
-        rayos_intent::analyze_joined(&normalized, e.lexicon(), e.embeddings(), e.known_words())
-            .into_iter()
-            .map(String::from)
-            .collect()
-    };
+    let joined = analysed;
     assert_eq!(joined("re boot now"), ["reboot", "now"], "a fragment joins its neighbour");
     assert_eq!(
         joined("watch dog status"),
@@ -152,13 +156,6 @@ fn split_words_are_joined_only_into_in_scope_words() {
 #[test]
 fn words_glued_by_a_missing_space_are_taken_apart_into_in_scope_words() {
     let e = engine();
-    let analysed = |text: &str| -> Vec<String> {
-        let normalized = normalize(text);
-        rayos_intent::analyze_joined(&normalized, e.lexicon(), e.embeddings(), e.known_words())
-            .into_iter()
-            .map(String::from)
-            .collect()
-    };
     assert_eq!(analysed("listvms"), ["list", "vms"], "not corrected to the nearest long word");
     assert_eq!(analysed("showlinuxdesktop"), ["show", "linux", "desktop"], "three words");
     assert_eq!(analysed("please stopvm now"), ["please", "stop", "vm", "now"]);
