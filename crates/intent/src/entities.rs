@@ -1447,9 +1447,10 @@ pub fn find_vm(words: &[&str], tokens: &[TypedToken], world: &dyn World) -> Opti
             }
         }
     }
-    // A name glued to its command by a missing space: "restartwindows", "showlinuxdesktop"
-    // (the classifier reads the command from the word's pieces; without this, the VM acted
-    // on would be the default one).
+    // A name glued to its command by a missing space: "stopdevbox" (without this, the VM
+    // acted on would be the default one). The engine's analysis already takes apart words
+    // glued from in-scope words ("restartwindows" arrives as "restart windows"), but it
+    // knows no world: a registered VM's name is no in-scope word.
     for w in tokens.iter().map(|t| t.text) {
         if let Some(n) = names.iter().find(|n| is_glued_to_vm_command(w, n)) {
             return Some(n.clone());

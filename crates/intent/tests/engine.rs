@@ -116,6 +116,13 @@ fn real_words_are_not_taken_for_typos() {
     assert_eq!(words, ["start", "the", "watchdog"]);
 }
 
+/// Asserts that each request reads as its command.
+fn reads_as_commands(cases: &[(&str, &str)]) {
+    for &(text, command) in cases {
+        assert_eq!(engine().read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
+    }
+}
+
 /// The words the engine classifies `text` by.
 fn analysed(text: &str) -> Vec<String> {
     let e = engine();
@@ -354,14 +361,12 @@ fn a_negated_search_term_is_left_out() {
 
 #[test]
 fn the_newest_records_of_a_level_are_counted() {
-    for (text, command) in [
+    reads_as_commands(&[
         ("show the 10 most recent errors", "log show --level error --tail 10"),
         ("show the 5 latest warnings", "log show --level warn --tail 5"),
         // Boots are no records: every record of the three boots.
         ("errors of the 3 most recent boots", "log show --level error"),
-    ] {
-        assert_eq!(engine().read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
-    }
+    ]);
 }
 
 #[test]
@@ -1393,26 +1398,21 @@ fn every_vm_as_the_object_of_a_shutdown_or_reboot_means_the_vms() {
 #[test]
 fn a_vm_name_glued_to_its_command_is_that_vm() {
     // "restartwindows" restarted linux, the default VM.
-    for (text, command) in [
+    reads_as_commands(&[
         ("restartwindows", "vm restart windows"),
         ("hidewindowsscreen", "vm hide windows"),
         ("startlinux", "vm start linux"),
-    ] {
-        assert_eq!(engine().read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
-    }
+    ]);
 }
 
 #[test]
 fn how_a_request_feels_is_no_vm_name() {
-    let engine = engine();
-    for (text, command) in [
+    reads_as_commands(&[
         ("restart the guest, ugh", "vm restart linux"),
         ("hide the display, leave the vm alone", "vm hide linux"),
         ("make invisible the desktop of the guest", "vm hide linux"),
         ("stop devbox", "vm stop devbox"),
-    ] {
-        assert_eq!(engine.read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
-    }
+    ]);
 }
 
 #[test]
@@ -1517,8 +1517,7 @@ fn several_last_boots_are_not_the_last_one() {
 
 #[test]
 fn crashes_counted_back_from_the_newest() {
-    let engine = engine();
-    for (text, command) in [
+    reads_as_commands(&[
         ("show the crash before the last one", "crash show --back 1"),
         ("second to last crash", "crash show --back 1"),
         ("third latest crash", "crash show --back 2"),
@@ -1529,7 +1528,5 @@ fn crashes_counted_back_from_the_newest() {
         ("the penultimate crash", "crash show --back 1"),
         ("the second to last crash, no, the third to last crash", "crash show --back 2"),
         ("the crash two before the newest one", "crash show --back 2"),
-    ] {
-        assert_eq!(engine.read(text, &FakeWorld).command.as_deref(), Some(command), "{text}");
-    }
+    ]);
 }

@@ -420,14 +420,11 @@ fn fit_run(
             model.hidden_activations(features, &mut hidden);
             model.logits_with(features, &hidden, &mut probabilities);
             softmax(&mut probabilities);
-            // The gradient of the cross-entropy against the smoothed target.
-            if config.label_smoothing > 0.0 {
-                let share = config.label_smoothing / classes as f32;
-                probabilities.iter_mut().for_each(|p| *p -= share);
-                probabilities[example.label] -= 1.0 - config.label_smoothing;
-            } else {
-                probabilities[example.label] -= 1.0;
-            }
+            // The gradient of the cross-entropy against the smoothed target (one-hot when
+            // the smoothing is 0: nothing is taken from the other classes).
+            let share = config.label_smoothing / classes as f32;
+            probabilities.iter_mut().for_each(|p| *p -= share);
+            probabilities[example.label] -= 1.0 - config.label_smoothing;
             // Backpropagate into the hidden layer with the output weights before this step.
             hidden_gradient.iter_mut().for_each(|g| *g = 0.0);
             for (c, &gradient) in probabilities.iter().enumerate() {
