@@ -38,7 +38,7 @@ pub fn engine() -> Result<&'static Engine, &'static str> {
 /// QEMU translates each block of guest code the first time it runs (about 7 µs a block on the
 /// machines this was measured on), and the first reading of each kind of request used to wait
 /// for hundreds of them. Read once here, most of the engine's code is translated before anyone
-/// types. On hardware the reads take about a millisecond.
+/// types. On hardware the reads take about two milliseconds.
 pub fn start() {
     let spawned = crate::task::spawn("system2", || {
         let started = time::now_ns();
@@ -52,19 +52,20 @@ pub fn start() {
         let loaded = time::now_ns();
         let misread = engine.self_check(&KernelWorld);
         let checked = time::now_ns();
-        for (intent, read_as) in &misread {
+        for m in &misread {
             log::warn!(
                 target: "system2",
-                "self-check: the description of {} is read as {}",
-                engine.label(*intent),
-                engine.label(*read_as)
+                "self-check: {:?} is read as {}, not {}",
+                m.text,
+                engine.label(m.read_as),
+                m.expected.map_or("(an intent the table lacks)", |e| engine.label(e))
             );
         }
         let (load_ms, check_ms) = ((loaded - started) / 1_000_000, (checked - loaded) / 1_000_000);
         log::info!(
             target: "system2",
-            "engine loaded in {load_ms} ms; self-check of {} descriptions in {check_ms} ms, {} misread",
-            engine.intents().len(),
+            "engine loaded in {load_ms} ms; self-check of {} requests in {check_ms} ms, {} misread",
+            engine.intents().len() + rayos_intent::SELF_CHECK_REQUESTS.len(),
             misread.len()
         );
         println!("{}", rayos_markers::SYSTEM2_READY.with(&[&load_ms, &check_ms, &misread.len()]));

@@ -246,8 +246,10 @@ fn vm() -> Result<()> {
 /// once per boot. Real hardware has no such cost; the steady state is the engine's own speed
 /// and what the target is about, the first reads what a user of an emulated RayOS meets once.
 /// The kernel's self-check at boot (`RAYOS_SYSTEM2:READY`) has translated the paths that each
-/// intent's own description takes; the first reads are timed after it, as a person would type
-/// after it.
+/// intent's own description and the engine's own check requests take
+/// (`rayos_intent::SELF_CHECK_REQUESTS`, none from the probe set timed here); the first reads
+/// are timed after it, as a person would type after it. How many blocks QEMU still translates
+/// for each first read is counted too: unlike the times, it does not follow the host's speed.
 ///
 /// The steady reads are then taken apart: the features alone, features + classifier, and the
 /// same request read again at once. A read typed at the shell measures about twice the
@@ -271,8 +273,8 @@ fn intent() -> Result<()> {
     if let Some(fields) = rayos_markers::SYSTEM2_READY.parse(&ready[1]) {
         let field = |i: usize| fields.get(i).unwrap_or("?");
         println!(
-            "in-kernel System 2 at boot: weights loaded in {} ms, self-check (each intent's own \
-             description read once) in {} ms, {} misread",
+            "in-kernel System 2 at boot: weights loaded in {} ms, self-check (each intent's \
+             description and the check requests read once) in {} ms, {} misread",
             field(0),
             field(1),
             field(2)
@@ -281,7 +283,7 @@ fn intent() -> Result<()> {
     // Each `intent --time` reports the read, then, right after it, the features alone,
     // features + classifier and the whole read once more: where a read's time goes, and how
     // much of it is the emulator's cold state after the shell's own work.
-    let mut timed = |text: &str| -> Result<Vec<(String, f64)>> {
+    let timed = |m: &mut Machine, text: &str| -> Result<Vec<(String, f64)>> {
         let out = m.run_ok(&format!("intent --time {text}"), Duration::from_secs(30))?;
         Ok(out
             .lines
@@ -293,13 +295,31 @@ fn intent() -> Result<()> {
             .collect())
     };
     let pick = |figures: &[(String, f64)], name: &str| figures.iter().find(|(n, _)| n == name).map(|f| f.1);
+    // Wall-clock times follow the host's speed, which varies from run to run; the number of
+    // blocks QEMU translates while a request is read does not, and each costs several
+    // microseconds: a figure to compare builds with.
     let mut first_reads = Vec::new();
+    let mut translated = Vec::new();
+    let mut blocks_before = translated_blocks(&mut m)?;
     for text in &texts {
-        first_reads.extend(pick(&timed(text)?, "intent_read"));
+        first_reads.extend(pick(&timed(&mut m, text)?, "intent_read"));
+        let blocks = translated_blocks(&mut m)?;
+        translated.push(blocks.saturating_sub(blocks_before));
+        blocks_before = blocks;
     }
+    translated.sort_unstable();
+    println!(
+        "blocks QEMU translated while the first reads ran ({} requests, with the shell's work for each): \
+         {} in all, p50 {}, p95 {}, max {} a request",
+        translated.len(),
+        translated.iter().sum::<u64>(),
+        translated[(translated.len() - 1) / 2],
+        translated[(translated.len() - 1) * 95 / 100],
+        translated[translated.len() - 1]
+    );
     let (mut steady, mut features, mut scores, mut again) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for text in texts.iter().cycle().take(250) {
-        let figures = timed(text)?;
+        let figures = timed(&mut m, text)?;
         steady.extend(pick(&figures, "intent_read"));
         features.extend(pick(&figures, "intent_features"));
         scores.extend(pick(&figures, "intent_scores"));
@@ -328,4 +348,14 @@ fn intent() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How many blocks of guest code QEMU's TCG has translated so far (`info jit`).
+fn translated_blocks(m: &mut Machine) -> Result<u64> {
+    let info =
+        m.qmp()?.execute("human-monitor-command", serde_json::json!({ "command-line": "info jit" }))?;
+    let text = info.as_str().unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("TB count")?.trim().parse().ok())
+        .with_context(|| format!("no TB count in QEMU's `info jit`: {text:?}"))
 }

@@ -869,7 +869,7 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     // intent (the weights and the table agree); the log mounts meanwhile, in either order.
     let ready = m.expect_markers(&[&markers::LOG_RECOVERED, &markers::SYSTEM2_READY], BOOT_TIMEOUT)?;
     let misread = markers::SYSTEM2_READY.parse(&ready[1]).and_then(|f| f.get(2)).map(String::from);
-    ensure!(misread.as_deref() == Some("0"), "System 2's self-check misread {misread:?} descriptions");
+    ensure!(misread.as_deref() == Some("0"), "System 2's self-check misread {misread:?} requests");
     // A read-only request runs at once, through the same command the person could have typed.
     let memory = m.run_bytes(b"how much memory is free", "mem", COMMAND_TIMEOUT)?;
     let (intent, confidence, command) = intent_marker(&memory).context("no RAYOS_INTENT marker")?;

@@ -1365,14 +1365,35 @@ fn bigrams_read_across_articles() {
 }
 
 #[test]
-fn every_intent_description_is_read_as_its_own_intent() {
+fn every_intent_description_and_self_check_request_is_read_as_its_own_intent() {
     let engine = engine();
     let misread: Vec<String> = engine
         .self_check(&FakeWorld)
         .into_iter()
-        .map(|(intent, read_as)| format!("{} read as {}", engine.label(intent), engine.label(read_as)))
+        .map(|m| {
+            format!(
+                "{:?} read as {}, not {:?}",
+                m.text,
+                engine.label(m.read_as),
+                m.expected.map(|e| engine.label(e))
+            )
+        })
         .collect();
     assert!(misread.is_empty(), "{misread:?}");
+    // Also with no VMs, disks or boots known, as in a kernel that has found none.
+    assert!(engine.self_check(&rayos_intent::EmptyWorld).is_empty());
+}
+
+#[test]
+fn a_request_read_as_another_intent_or_under_an_unknown_label_is_a_misread() {
+    let engine = engine();
+    let misread = engine.misreads([("tell me a joke", "vm.start"), ("list the vms", "vm.list")], &FakeWorld);
+    assert_eq!(misread.len(), 1, "{misread:?}");
+    assert_eq!((misread[0].text, misread[0].expected), ("tell me a joke", engine.intent_id("vm.start")));
+    assert_eq!(engine.label(misread[0].read_as), "oos");
+    let unknown = engine.misreads([("list the vms", "vm.lsit")], &FakeWorld);
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].expected, None);
 }
 
 #[test]
