@@ -266,6 +266,9 @@ fn intent() -> Result<()> {
         .filter_map(|v| v.get("text").and_then(|t| t.as_str()).map(String::from))
         .filter(|t| t.is_ascii() && !t.contains('"') && !t.contains('\\'))
         .collect();
+    if texts.is_empty() {
+        bail!("crates/intent/data/probe.jsonl holds no request to time");
+    }
     let mut m = Machine::start(&MachineConfig::new("bench-intent", &image))?;
     // The shell and System 2 (which loads and checks itself beside the shell) are ready in
     // either order; reads are timed once both are.
@@ -313,9 +316,9 @@ fn intent() -> Result<()> {
          {} in all, p50 {}, p95 {}, max {} a request",
         translated.len(),
         translated.iter().sum::<u64>(),
-        translated[(translated.len() - 1) / 2],
-        translated[(translated.len() - 1) * 95 / 100],
-        translated[translated.len() - 1]
+        at_quantile(&translated, 0.5),
+        at_quantile(&translated, 0.95),
+        at_quantile(&translated, 1.0)
     );
     let (mut steady, mut features, mut scores, mut again) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for text in texts.iter().cycle().take(250) {
@@ -337,7 +340,7 @@ fn intent() -> Result<()> {
             bail!("no intent read was timed ({what})");
         }
         times_us.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        let p = |q: f64| times_us[((times_us.len() - 1) as f64 * q) as usize];
+        let p = |q: f64| at_quantile(times_us, q);
         println!(
             "in-kernel read latency under QEMU TCG, {what} ({} requests, kernel clock): p50 {:.0} us, p95 {:.0} us, \
              max {:.0} us{target}",
@@ -348,6 +351,11 @@ fn intent() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The value at quantile `q` (0 to 1) of `sorted`, which must not be empty.
+fn at_quantile<T: Copy>(sorted: &[T], q: f64) -> T {
+    sorted[((sorted.len() - 1) as f64 * q) as usize]
 }
 
 /// How many blocks of guest code QEMU's TCG has translated so far (`info jit`).

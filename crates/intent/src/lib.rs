@@ -866,9 +866,9 @@ fn analyze_words<'a>(
         }
         let correction = lexicon.correct(word);
         // A typo one edit from a corpus word is that word ("dislay" is no "dis" and "lay").
-        let one_edit = correction.is_some_and(|c| text::edit_distance_capped(word, c, 1) <= 1);
+        let one_edit = || correction.is_some_and(|c| text::edit_distance_capped(word, c, 1) <= 1);
         let taken_apart = glued.is_some_and(|known| {
-            !lexicon.contains(word) && !one_edit && split_glued_word(word, lexicon, known, &mut words)
+            !lexicon.contains(word) && !one_edit() && split_glued_word(word, lexicon, known, &mut words)
         });
         if !taken_apart {
             words.push(correction.unwrap_or(word));

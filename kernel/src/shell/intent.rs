@@ -92,9 +92,8 @@ pub fn intent(args: &[&str]) -> CommandResult {
         return Err(CommandError::usage("intent"));
     }
     let text = args.join(" ");
-    let (reading, elapsed_ns) =
-        system2::read(&text).map_err(|why| CommandError::new("no-intent-engine", why))?;
-    let engine = system2::engine().map_err(|why| CommandError::new("no-intent-engine", why))?;
+    let (reading, elapsed_ns) = system2::read(&text).map_err(no_engine)?;
+    let engine = system2::engine().map_err(no_engine)?;
     println!("{}", marker(&reading));
     match reading.corrected_from {
         Some(before) => println!(
@@ -134,18 +133,17 @@ pub fn intent(args: &[&str]) -> CommandResult {
 /// shell's own work); the repeat shows the engine's warm speed.
 pub fn intent_time(args: &[&str]) -> CommandResult {
     let text = args.join(" ");
-    let (reading, elapsed_ns) =
-        system2::read(&text).map_err(|why| CommandError::new("no-intent-engine", why))?;
+    let (reading, elapsed_ns) = system2::read(&text).map_err(no_engine)?;
     println!("{}", marker(&reading));
     super::bench_result("intent_read", elapsed_ns, "ns");
-    let engine = system2::engine().map_err(|why| CommandError::new("no-intent-engine", why))?;
+    let engine = system2::engine().map_err(no_engine)?;
     let t = crate::time::now_ns();
     let _ = engine.features(&text);
     let features_ns = crate::time::now_ns() - t;
     let t = crate::time::now_ns();
     let _ = engine.scores(&text);
     let scores_ns = crate::time::now_ns() - t;
-    let (_, again_ns) = system2::read(&text).map_err(|why| CommandError::new("no-intent-engine", why))?;
+    let (_, again_ns) = system2::read(&text).map_err(no_engine)?;
     super::bench_result("intent_features", features_ns, "ns");
     super::bench_result("intent_scores", scores_ns, "ns");
     super::bench_result("intent_read_again", again_ns, "ns");
@@ -158,7 +156,7 @@ pub fn ask(args: &[&str]) -> CommandResult {
         return Err(CommandError::usage("ask"));
     }
     let question = args.join(" ");
-    let hits = system2::ask(&question, 3).map_err(|why| CommandError::new("no-intent-engine", why))?;
+    let hits = system2::ask(&question, 3).map_err(no_engine)?;
     if hits.is_empty() {
         println!("the manual has nothing on that");
     }
@@ -187,4 +185,9 @@ fn wrap(text: &str, width: usize) -> alloc::vec::Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The error of a command that needs System 2 when its engine did not load.
+fn no_engine(why: &'static str) -> CommandError {
+    CommandError::new("no-intent-engine", why)
 }
