@@ -198,7 +198,8 @@ fn boot_ahci_reboot(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Boot from USB storage, type on the PS/2 keyboard, and check the screen shows the console.
+/// Boot from USB storage, type on the PS/2 keyboard, and check the screen shows the console,
+/// also after it has scrolled.
 fn boot_usb_keyboard_screen(ctx: &Ctx) -> Result<()> {
     let mut config = ctx.config("");
     config.boot_disk = BootDisk::Usb;
@@ -224,6 +225,27 @@ fn boot_usb_keyboard_screen(ctx: &Ctx) -> Result<()> {
     let bottom = lit_in_rows(height - 80, height);
     ensure!(top > 500, "no text drawn at the top of the screen ({top} lit pixels)");
     ensure!(bottom == 0, "the bottom of the screen is not clear ({bottom} lit pixels)");
+
+    // Scrolling redraws only the cells whose character changed: after long lines have
+    // scrolled away under more than a screenful of short ones, nothing of them may be left.
+    let long = "x".repeat(150);
+    for _ in 0..20 {
+        m.run_ok(&format!("echo {long}"), COMMAND_TIMEOUT)?;
+    }
+    for _ in 0..25 {
+        m.run_ok("echo ok", COMMAND_TIMEOUT)?;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (width, height, pixels) = m.screenshot()?;
+    let lit = |xs: std::ops::Range<usize>| -> usize {
+        (0..height)
+            .map(|y| xs.clone().filter(|&x| pixels[(y * width + x) * 3..][..3] != background).count())
+            .sum()
+    };
+    let left = lit(0..width / 4);
+    let right = lit(width / 2..width);
+    ensure!(left > 5000, "no text on the left after scrolling ({left} lit pixels)");
+    ensure!(right == 0, "the long lines that scrolled away left {right} lit pixels on the right half");
     Ok(())
 }
 

@@ -128,9 +128,9 @@ pub fn intent(args: &[&str]) -> CommandResult {
 
 /// `intent --time <text>` for benchmarks: the reading's marker and the kernel-measured read
 /// time, then where the time goes: the features alone, features + classifier, and the whole
-/// read once more. Under QEMU's TCG the read typed at the shell costs about twice the read
-/// repeated at once (the emulator's translated-code and memory lookups are cold after the
-/// shell's own work); the repeat shows the engine's warm speed.
+/// read once more. Under QEMU's TCG the read typed at the shell costs more than the read
+/// repeated at once (the emulator's translated-code and memory lookups are colder after the
+/// shell's own work between commands); the repeat shows the engine's warm speed.
 pub fn intent_time(args: &[&str]) -> CommandResult {
     let text = args.join(" ");
     let (reading, elapsed_ns) = system2::read(&text).map_err(no_engine)?;
