@@ -14,8 +14,13 @@ use rayos_bootinfo::{Framebuffer, PixelFormat};
 
 const FONT_WEIGHT: FontWeight = FontWeight::Regular;
 const FONT_HEIGHT: RasterHeight = RasterHeight::Size16;
-/// Room for one glyph's pixels (the 16-pixel font is 7 pixels wide).
-const MAX_GLYPH_PIXELS: usize = 16 * 16;
+const GLYPH_WIDTH: usize = get_raster_width(FONT_WEIGHT, FONT_HEIGHT);
+const GLYPH_HEIGHT: usize = FONT_HEIGHT.val();
+/// One row of a glyph's pixels, written to the framebuffer as one store sequence (a few wide
+/// moves) rather than pixel by pixel: under QEMU's TCG every guest store is a trip through
+/// its software MMU, and the screen's stores cost more than its text's logic.
+type GlyphRow = [u32; GLYPH_WIDTH];
+type Glyph = [GlyphRow; GLYPH_HEIGHT];
 const BACKGROUND: (u8, u8, u8) = (0x10, 0x14, 0x1C);
 const FOREGROUND: (u8, u8, u8) = (0xD8, 0xDC, 0xE0);
 const MARGIN_PIXELS: usize = 4;
@@ -31,8 +36,6 @@ enum Escape {
 pub struct FbConsole {
     pixels: *mut u32,
     stride: usize,
-    glyph_width: usize,
-    glyph_height: usize,
     columns: usize,
     rows: usize,
     cells: Vec<char>,
@@ -51,8 +54,8 @@ pub struct FbConsole {
     drawn_cursor: Option<(usize, usize)>,
     escape: Escape,
     pixel_format: PixelFormat,
-    /// Pre-rendered printable ASCII glyphs, `glyph_width * glyph_height` pixels each.
-    ascii_glyphs: Vec<u32>,
+    /// Pre-rendered printable ASCII glyphs.
+    ascii_glyphs: Vec<Glyph>,
     background: u32,
     /// Pending UTF-8 bytes of a character split across writes.
     utf8: [u8; 4],
@@ -78,22 +81,12 @@ impl FbConsole {
     /// # Safety
     /// `virt_base` must map `fb.size_bytes` bytes of the framebuffer for the kernel's lifetime.
     pub unsafe fn new(fb: &Framebuffer, virt_base: u64) -> FbConsole {
-        let glyph_width = get_raster_width(FONT_WEIGHT, FONT_HEIGHT);
-        let glyph_height = FONT_HEIGHT.val();
-        assert!(glyph_width * glyph_height <= MAX_GLYPH_PIXELS, "the console font is larger than expected");
-        let columns = (fb.width as usize - 2 * MARGIN_PIXELS) / glyph_width;
-        let rows = (fb.height as usize - 2 * MARGIN_PIXELS) / glyph_height;
-        let mut ascii_glyphs = vec![0u32; 95 * glyph_width * glyph_height];
-        for (i, c) in (' '..='~').enumerate() {
-            let glyph =
-                &mut ascii_glyphs[i * glyph_width * glyph_height..(i + 1) * glyph_width * glyph_height];
-            render_glyph(c, glyph_width, fb.format, glyph);
-        }
+        let columns = (fb.width as usize - 2 * MARGIN_PIXELS) / GLYPH_WIDTH;
+        let rows = (fb.height as usize - 2 * MARGIN_PIXELS) / GLYPH_HEIGHT;
+        let ascii_glyphs = (' '..='~').map(|c| render_glyph(c, fb.format)).collect();
         let mut console = FbConsole {
             pixels: virt_base as *mut u32,
             stride: fb.stride_pixels as usize,
-            glyph_width,
-            glyph_height,
             columns,
             rows,
             cells: vec![' '; columns * rows],
@@ -268,11 +261,17 @@ impl FbConsole {
             if !core::mem::replace(&mut self.dirty[row], false) {
                 continue;
             }
+            let first = self.cell_index(row, 0);
+            let shown = row * self.columns..(row + 1) * self.columns;
+            let cursor_in_row = cursor.0 == row || self.drawn_cursor.is_some_and(|(r, _)| r == row);
+            if !cursor_in_row && self.cells[first..first + self.columns] == self.on_screen[shown.clone()] {
+                continue;
+            }
             for column in 0..self.columns {
-                let c = self.cells[self.cell_index(row, column)];
+                let c = self.cells[first + column];
                 let with_cursor = (row, column) == cursor;
                 let had_cursor = self.drawn_cursor == Some((row, column));
-                let at = row * self.columns + column;
+                let at = shown.start + column;
                 if self.on_screen[at] != c || with_cursor || had_cursor {
                     self.on_screen[at] = c;
                     self.draw_cell(row, column, c, with_cursor);
@@ -283,44 +282,38 @@ impl FbConsole {
     }
 
     fn draw_cell(&self, row: usize, column: usize, c: char, with_cursor: bool) {
-        let (w, h) = (self.glyph_width, self.glyph_height);
-        let x0 = MARGIN_PIXELS + column * w;
-        let y0 = MARGIN_PIXELS + row * h;
+        let x0 = MARGIN_PIXELS + column * GLYPH_WIDTH;
+        let y0 = MARGIN_PIXELS + row * GLYPH_HEIGHT;
         // Other characters are rasterized on the stack: this runs on the fatal path too, where
         // allocating could wait forever on a heap lock the dead context held.
-        let mut rendered = [0u32; MAX_GLYPH_PIXELS];
-        let glyph: &[u32] = if (' '..='~').contains(&c) {
-            let i = c as usize - ' ' as usize;
-            &self.ascii_glyphs[i * w * h..(i + 1) * w * h]
+        let rendered;
+        let glyph: &Glyph = if (' '..='~').contains(&c) {
+            &self.ascii_glyphs[c as usize - ' ' as usize]
         } else {
-            render_glyph(c, w, self.pixel_format, &mut rendered[..w * h]);
-            &rendered[..w * h]
+            rendered = render_glyph(c, self.pixel_format);
+            &rendered
         };
-        let cursor_color = encode(self.pixel_format, FOREGROUND);
-        for y in 0..h {
-            let line = &glyph[y * w..(y + 1) * w];
+        let cursor_row: GlyphRow = [encode(self.pixel_format, FOREGROUND); GLYPH_WIDTH];
+        for (y, pixels) in glyph.iter().enumerate() {
+            let pixels = if with_cursor && y >= GLYPH_HEIGHT - 2 { &cursor_row } else { pixels };
             // SAFETY: the cell lies inside the framebuffer: columns and rows were computed from
-            // its size minus the margins.
-            let target = unsafe { self.pixels.add((y0 + y) * self.stride + x0) };
-            for (x, &pixel) in line.iter().enumerate() {
-                let pixel = if with_cursor && y >= h - 2 { cursor_color } else { pixel };
-                // SAFETY: as above, x < glyph width.
-                unsafe { target.add(x).write_volatile(pixel) };
-            }
+            // its size minus the margins, so its GLYPH_WIDTH pixels of row y0 + y are mapped.
+            unsafe {
+                self.pixels.add((y0 + y) * self.stride + x0).cast::<GlyphRow>().write_unaligned(*pixels)
+            };
         }
     }
 }
 
-fn render_glyph(c: char, width: usize, format: PixelFormat, out: &mut [u32]) {
+fn render_glyph(c: char, format: PixelFormat) -> Glyph {
     let raster =
         get_raster(c, FONT_WEIGHT, FONT_HEIGHT).or_else(|| get_raster('\u{FFFD}', FONT_WEIGHT, FONT_HEIGHT));
-    out.fill(encode(format, BACKGROUND));
-    let Some(raster) = raster else { return };
-    for (y, row) in raster.rows().enumerate() {
-        for (x, &intensity) in row.iter().enumerate().take(width) {
-            if let Some(pixel) = out.get_mut(y * width + x) {
-                *pixel = encode(format, blend(intensity));
-            }
+    let mut glyph = [[encode(format, BACKGROUND); GLYPH_WIDTH]; GLYPH_HEIGHT];
+    let Some(raster) = raster else { return glyph };
+    for (pixels, row) in glyph.iter_mut().zip(raster.rows()) {
+        for (pixel, &intensity) in pixels.iter_mut().zip(row) {
+            *pixel = encode(format, blend(intensity));
         }
     }
+    glyph
 }
