@@ -127,6 +127,9 @@ pub fn emergency_writer() -> EmergencyWriter {
     // SAFETY: called only on the fatal path with interrupts off; whoever held the lock was
     // interrupted for good, so nothing will touch the console concurrently.
     unsafe { CONSOLE.force_unlock() };
+    if let Some(screen) = CONSOLE.lock().screen.as_mut() {
+        screen.forget_what_is_drawn();
+    }
     EmergencyWriter
 }
 

@@ -94,10 +94,16 @@ fn start_screen(boot_info: &BootInfo) {
         log::warn!(target: "screen", "no framebuffer from the firmware; the console is serial only");
         return;
     }
-    match mm::map::map_mmio(fb.base_phys, fb.size_bytes) {
-        Ok(virt) => {
-            // SAFETY: `virt` maps the whole framebuffer for the kernel's lifetime.
-            let screen = unsafe { drivers::fbcon::FbConsole::new(&fb, virt) };
+    let virt = match mm::map::map_mmio(fb.base_phys, fb.size_bytes) {
+        Ok(virt) => virt,
+        Err(error) => {
+            log::warn!(target: "screen", "cannot map the framebuffer: {error:?}");
+            return;
+        }
+    };
+    // SAFETY: `virt` maps the whole framebuffer for the kernel's lifetime.
+    match unsafe { drivers::fbcon::FbConsole::new(&fb, virt) } {
+        Ok(screen) => {
             let (columns, rows) = screen.size();
             console::attach_screen(screen);
             devices::register(
@@ -106,7 +112,9 @@ fn start_screen(boot_info: &BootInfo) {
                 Some("fbcon"),
             );
         }
-        Err(error) => log::warn!(target: "screen", "cannot map the framebuffer: {error:?}"),
+        Err(why) => {
+            log::warn!(target: "screen", "the firmware's framebuffer cannot hold the console ({why}); the console is serial only")
+        }
     }
 }
 

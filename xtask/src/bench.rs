@@ -256,9 +256,10 @@ fn vm() -> Result<()> {
 /// same request read again at once. Round 18 found a read typed at the shell measured about
 /// twice the repeat; round 19 found why: the console redrew the whole 1280x800 screen at each
 /// scroll, which under TCG took long enough to leave the emulator's caches cold for the next
-/// command. It now redraws only the cells that changed, and the gap is small.
+/// command. It now redraws only the cells that changed: typed reads measured 1.37-1.54 times
+/// the repeat in round 19 (1.17-1.40 with no drawing at all).
 ///
-/// Reads are timed once the kernel log is on disk ([`wait_for_the_log`]): the storage thread
+/// Reads are timed once the kernel log is on disk (`Machine::wait_for_the_log`): the storage thread
 /// mounts it beside the shell at boot, and reads timed meanwhile share the CPU with it.
 fn intent() -> Result<()> {
     rayos_intent_tools::run_bench_host(std::io::stdout().lock()).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -308,7 +309,8 @@ fn intent() -> Result<()> {
     // microseconds: a figure to compare builds with. It is counted on a second boot, whose
     // reads are not timed: asking QEMU for it (`info jit`) walks every translated block, which
     // cools the emulator's caches before the next read (round 19: first reads p50 1.31-1.43x
-    // the steady state with the count asked between them, 1.07-1.14x without).
+    // the steady state with the count asked between them, 1.07-1.14x without, in two
+    // alternating pairs of runs).
     let mut m = boot_for_reads(&image, "bench-intent-blocks")?;
     let mut translated = Vec::new();
     let mut blocks_before = translated_blocks(&mut m)?;
@@ -365,7 +367,7 @@ fn at_quantile<T: Copy>(sorted: &[T], q: f64) -> T {
 fn boot_for_reads(image: &std::path::Path, name: &str) -> Result<Machine> {
     let mut m = Machine::start(&MachineConfig::new(name, image))?;
     let ready = m.expect_markers(&[&rayos_markers::SHELL_READY, &rayos_markers::SYSTEM2_READY], TIMEOUT)?;
-    wait_for_the_log(&mut m)?;
+    m.wait_for_the_log(TIMEOUT)?;
     if let Some(fields) = rayos_markers::SYSTEM2_READY.parse(&ready[1]) {
         let field = |i: usize| fields.get(i).unwrap_or("?");
         println!(
@@ -377,21 +379,6 @@ fn boot_for_reads(image: &std::path::Path, name: &str) -> Result<Machine> {
         );
     }
     Ok(m)
-}
-
-/// Waits until the storage thread has put the kernel log on disk, or said why it stays in
-/// RAM. Mounting reads the whole log partition beside the shell, seconds under TCG: reads timed
-/// meanwhile share the one CPU with it (round 19: a first read that ran beside the mount took
-/// 1,359 us, the same request read again 250 us).
-fn wait_for_the_log(m: &mut Machine) -> Result<()> {
-    let settled = |line: &str| {
-        rayos_markers::LOG_MOUNTED.parse(line).is_some() || rayos_markers::LOG_RAM_ONLY.parse(line).is_some()
-    };
-    if m.lines().iter().any(|line| settled(&line.text)) {
-        return Ok(());
-    }
-    m.wait_for(TIMEOUT, settled).context("waiting for the kernel log to be mounted (or to stay in RAM)")?;
-    Ok(())
 }
 
 /// How many blocks of guest code QEMU's TCG has translated so far (`info jit`).

@@ -294,6 +294,35 @@ impl Machine {
         Ok(seen.into_iter().map(Option::unwrap_or_default).collect())
     }
 
+    /// Waits until the kernel's storage thread has put the kernel log on disk
+    /// (`RAYOS_LOG:MOUNTED`) or said why it stays in RAM (`RAYOS_LOG:RAM_ONLY`), whether that
+    /// line came already or comes later. Mounting reads the whole log partition beside the
+    /// shell, seconds under TCG: work timed meanwhile shares the CPU with it, and its lines
+    /// arrive on the console in the middle of whatever runs (round 19 of the intent engine: a
+    /// read that ran beside the mount took 1,359 us, the same request read again 250 us).
+    pub fn wait_for_the_log(&mut self, timeout: Duration) -> Result<()> {
+        let settled = |line: &str| {
+            rayos_markers::LOG_MOUNTED.parse(line).is_some()
+                || rayos_markers::LOG_RAM_ONLY.parse(line).is_some()
+        };
+        self.printed_or_wait(timeout, settled)
+            .context("waiting for the kernel log to be mounted (or to stay in RAM)")
+    }
+
+    /// Returns at once if any line printed so far matches (wherever the last match left the
+    /// cursor), else waits for the next matching line.
+    pub fn printed_or_wait(
+        &mut self,
+        timeout: Duration,
+        mut matches: impl FnMut(&str) -> bool,
+    ) -> Result<()> {
+        if self.lines().iter().any(|line| matches(&line.text)) {
+            return Ok(());
+        }
+        self.wait_for(timeout, matches)?;
+        Ok(())
+    }
+
     /// Waits for a line containing `needle`.
     pub fn expect_text(&mut self, needle: &str, timeout: Duration) -> Result<Line> {
         self.wait_for(timeout, |line| line.contains(needle))

@@ -228,22 +228,34 @@ fn boot_usb_keyboard_screen(ctx: &Ctx) -> Result<()> {
 
     // Scrolling redraws only the cells whose character changed: after long lines have
     // scrolled away under more than a screenful of short ones, nothing of them may be left.
+    // Lines of the kernel's own that arrive meanwhile could be long: wait for them first.
+    m.printed_or_wait(BOOT_TIMEOUT, |line| markers::SYSTEM2_READY.parse(line).is_some())
+        .context("waiting for System 2")?;
+    m.wait_for_the_log(BOOT_TIMEOUT)?;
     let long = "x".repeat(150);
     for _ in 0..20 {
         m.run_ok(&format!("echo {long}"), COMMAND_TIMEOUT)?;
     }
-    for _ in 0..25 {
+    // Each command takes three lines (the command, `ok`, its marker); 16-pixel rows.
+    for _ in 0..height / 16 / 3 + 5 {
         m.run_ok("echo ok", COMMAND_TIMEOUT)?;
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let (width, height, pixels) = m.screenshot()?;
-    let lit = |xs: std::ops::Range<usize>| -> usize {
-        (0..height)
-            .map(|y| xs.clone().filter(|&x| pixels[(y * width + x) * 3..][..3] != background).count())
-            .sum()
+    // The shell redraws the screen before it waits for the next line; give QEMU's display a
+    // moment, and look again if the first picture came too early.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (left, right) = loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let (width, height, pixels) = m.screenshot()?;
+        let lit = |xs: std::ops::Range<usize>| -> usize {
+            (0..height)
+                .map(|y| xs.clone().filter(|&x| pixels[(y * width + x) * 3..][..3] != background).count())
+                .sum()
+        };
+        let (left, right) = (lit(0..width / 4), lit(width / 2..width));
+        if right == 0 || std::time::Instant::now() > deadline {
+            break (left, right);
+        }
     };
-    let left = lit(0..width / 4);
-    let right = lit(width / 2..width);
     ensure!(left > 5000, "no text on the left after scrolling ({left} lit pixels)");
     ensure!(right == 0, "the long lines that scrolled away left {right} lit pixels on the right half");
     Ok(())

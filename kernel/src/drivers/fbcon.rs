@@ -47,9 +47,10 @@ pub struct FbConsole {
     /// The character drawn at each screen position (row-major, `rows * columns`): a redraw
     /// draws only the cells whose character changed. A scroll moves every row, but most of a
     /// screen is blank on both sides, so it redraws the text only: under QEMU's software
-    /// emulation a full 1280x800 redraw at each scroll took tens of milliseconds and left the
-    /// emulator's caches cold for the next command (a System 2 read typed at the shell took
-    /// twice as long as the same read repeated).
+    /// emulation the full 1280x800 redraws after a shell command took about 11 ms and left
+    /// the emulator's caches cold for the next command (a System 2 read typed at the shell
+    /// took about twice as long as the same read repeated; round 19 of the intent engine's
+    /// PROVENANCE.md).
     on_screen: Vec<char>,
     drawn_cursor: Option<(usize, usize)>,
     escape: Escape,
@@ -77,10 +78,32 @@ fn blend(intensity: u8) -> (u8, u8, u8) {
     (mix(BACKGROUND.0, FOREGROUND.0), mix(BACKGROUND.1, FOREGROUND.1), mix(BACKGROUND.2, FOREGROUND.2))
 }
 
+/// Why the firmware's framebuffer cannot hold the console, if it cannot: every pixel the
+/// console writes must lie in the `size_bytes` that are mapped, and one cell must fit.
+fn unusable(fb: &Framebuffer) -> Option<&'static str> {
+    let (width, height, stride) = (fb.width as u64, fb.height as u64, fb.stride_pixels as u64);
+    if stride < width {
+        Some("its scan lines are shorter than its width")
+    } else if stride * height * 4 > fb.size_bytes {
+        Some("it is smaller than its width, height and scan line say")
+    } else if width < (2 * MARGIN_PIXELS + GLYPH_WIDTH) as u64
+        || height < (2 * MARGIN_PIXELS + GLYPH_HEIGHT) as u64
+    {
+        Some("it is too small for one character")
+    } else {
+        None
+    }
+}
+
 impl FbConsole {
+    /// The console on `fb`, or why `fb` cannot hold it ([`unusable`]).
+    ///
     /// # Safety
     /// `virt_base` must map `fb.size_bytes` bytes of the framebuffer for the kernel's lifetime.
-    pub unsafe fn new(fb: &Framebuffer, virt_base: u64) -> FbConsole {
+    pub unsafe fn new(fb: &Framebuffer, virt_base: u64) -> Result<FbConsole, &'static str> {
+        if let Some(why) = unusable(fb) {
+            return Err(why);
+        }
         let columns = (fb.width as usize - 2 * MARGIN_PIXELS) / GLYPH_WIDTH;
         let rows = (fb.height as usize - 2 * MARGIN_PIXELS) / GLYPH_HEIGHT;
         let ascii_glyphs = (' '..='~').map(|c| render_glyph(c, fb.format)).collect();
@@ -104,7 +127,7 @@ impl FbConsole {
             utf8_len: 0,
         };
         console.fill_screen(fb.width as usize, fb.height as usize);
-        console
+        Ok(console)
     }
 
     pub fn size(&self) -> (usize, usize) {
@@ -114,7 +137,8 @@ impl FbConsole {
     fn fill_screen(&mut self, width: usize, height: usize) {
         for y in 0..height {
             for x in 0..width {
-                // SAFETY: inside the mapped framebuffer (y < height, x < width <= stride).
+                // SAFETY: inside the mapped framebuffer (y < height, x < width <= stride, and
+                // stride * height pixels are mapped: checked by `unusable`).
                 unsafe { self.pixels.add(y * self.stride + x).write_volatile(self.background) };
             }
         }
@@ -248,6 +272,13 @@ impl FbConsole {
         }
     }
 
+    /// Forgets what the screen shows, so that the next [`flush`](FbConsole::flush) draws every
+    /// cell: for the fatal path, which may have interrupted a flush in the middle of a cell.
+    pub fn forget_what_is_drawn(&mut self) {
+        self.on_screen.fill('\0');
+        self.dirty.fill(true);
+    }
+
     /// Draws every changed row and the cursor.
     pub fn flush(&mut self) {
         let cursor = (self.cursor_row, self.cursor_column.min(self.columns - 1));
@@ -273,8 +304,8 @@ impl FbConsole {
                 let had_cursor = self.drawn_cursor == Some((row, column));
                 let at = shown.start + column;
                 if self.on_screen[at] != c || with_cursor || had_cursor {
-                    self.on_screen[at] = c;
                     self.draw_cell(row, column, c, with_cursor);
+                    self.on_screen[at] = c;
                 }
             }
         }
@@ -297,7 +328,8 @@ impl FbConsole {
         for (y, pixels) in glyph.iter().enumerate() {
             let pixels = if with_cursor && y >= GLYPH_HEIGHT - 2 { &cursor_row } else { pixels };
             // SAFETY: the cell lies inside the framebuffer: columns and rows were computed from
-            // its size minus the margins, so its GLYPH_WIDTH pixels of row y0 + y are mapped.
+            // its size minus the margins, so x0 + GLYPH_WIDTH <= width <= stride and
+            // y0 + y < height, all mapped (`unusable` checked the framebuffer's geometry).
             unsafe {
                 self.pixels.add((y0 + y) * self.stride + x0).cast::<GlyphRow>().write_unaligned(*pixels)
             };
