@@ -126,7 +126,7 @@ pub fn emergency_writer() -> EmergencyWriter {
     crate::arch::disable_interrupts();
     // SAFETY: called only on the fatal path with interrupts off; whoever held the lock was
     // interrupted for good, so nothing will touch the console concurrently.
-    unsafe { CONSOLE.force_unlock() };
+    unsafe { crate::sync::break_lock(&CONSOLE) };
     if let Some(screen) = CONSOLE.lock().screen.as_mut() {
         screen.forget_what_is_drawn();
     }

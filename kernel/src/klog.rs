@@ -134,8 +134,9 @@ pub fn last_lines_into(buffer: &mut [u8], stride: usize) -> usize {
     let ring = match RING.try_lock() {
         Some(ring) => ring,
         None => {
-            // SAFETY: only called on the fatal path; whoever held the ring will never run again.
-            unsafe { RING.force_unlock() };
+            // SAFETY: only called on the fatal path, with interrupts off; whoever held the ring
+            // will never run again.
+            unsafe { crate::sync::break_lock(&RING) };
             RING.lock()
         }
     };

@@ -51,9 +51,23 @@ unsafe impl lock_api::RawMutex for IrqSpinLock {
     }
 }
 
-/// Data behind an [`IrqSpinLock`]. `force_unlock` (unsafe) is only for the fatal-error path,
-/// where the holder will never run again.
+/// Data behind an [`IrqSpinLock`]. To take one whose holder will never run again (the
+/// fatal-error path), use [`break_lock`], not `force_unlock`.
 pub type IrqMutex<T> = lock_api::Mutex<IrqSpinLock, T>;
+
+/// For the fatal-error path: frees `mutex` whoever holds it, and leaves interrupts off. A plain
+/// `force_unlock` restores the interrupt state the lock's last holder saved, which is "on" in
+/// ordinary use: the scheduler then ran other threads on the dying kernel while its report
+/// stayed on screen (round 19: System 2, still loading when the shell panicked, printed its
+/// ready line after "RayOS will restart").
+///
+/// # Safety
+/// Only on the fatal path, with interrupts off: whoever held `mutex` must never run again.
+pub unsafe fn break_lock<T>(mutex: &IrqMutex<T>) {
+    // SAFETY: per this function's contract, no holder will touch the data again.
+    unsafe { mutex.force_unlock() };
+    crate::arch::disable_interrupts();
+}
 
 /// A lock for data only threads touch (disks, the persistent log). On contention it yields
 /// the CPU instead of spinning, so a preempted holder gets to run and release it. It records

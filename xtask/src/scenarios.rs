@@ -308,6 +308,18 @@ fn panic_report(ctx: &Ctx) -> Result<()> {
     m.expect_text("rayos_kernel::shell::", COMMAND_TIMEOUT)?;
     let panic = m.expect_marker(&markers::PANIC, COMMAND_TIMEOUT)?;
     ensure!(panic.text.starts_with("RAYOS_PANIC:PANIC:0x"), "{}", panic.text);
+
+    // A dead kernel runs nothing else while its report stays on screen: the panic is typed
+    // as soon as the shell is ready, while System 2 still loads beside it, and no thread may
+    // print after the report's own lines.
+    m.expect_text("RayOS will restart", COMMAND_TIMEOUT)?;
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let lines = m.lines();
+    let after_panic = lines.iter().skip_while(|l| l.text != panic.text).skip(1);
+    let report = ["no crash record", "crash record #", "RAYOS_CRASH:", "RayOS will restart"];
+    let strays: Vec<&str> =
+        after_panic.map(|l| l.text.as_str()).filter(|t| !report.iter().any(|r| t.starts_with(r))).collect();
+    ensure!(strays.is_empty(), "threads kept running after the panic and printed: {strays:?}");
     Ok(())
 }
 
