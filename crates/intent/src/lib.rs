@@ -132,6 +132,31 @@ pub const SELF_CHECK_REQUESTS: &[(&str, &str)] = &[
     ("list disks and partitions", "disk.list"),
     ("wat version is this", "system.version"),
     ("v m list", "vm.list"),
+    // Round 19: more of the entity, rule and reply paths, so that fewer first reads wait for
+    // QEMU to translate them.
+    ("search the log for \"timeout\"", "log.show"),
+    ("log lines mentioning the disk from two boots ago", "log.show"),
+    ("what happened during boot 5", "log.show"),
+    ("show the last 20 log lines", "log.show"),
+    ("list every boot so far", "log.boots"),
+    ("list the crashes", "crash.list"),
+    ("show the second to last crash", "crash.show"),
+    ("install rayos to vdb", "install.run"),
+    ("set rayos two as the default entry", "bootmgr.set_default"),
+    ("which boot entries are there", "bootmgr.list"),
+    ("is the network on?", "net.status"),
+    ("switch the network back on", "net.enable"),
+    ("start the vm called devbox", "vm.start"),
+    ("bring the windows screen up", "vm.show"),
+    ("arm the watchdog with a 90 second timeout", "watchdog.arm"),
+    ("what's the watchdog doing", "watchdog.status"),
+    ("restart linux tomorrow", "vm.restart"),
+    ("how many cpus do i have", "system.cpu"),
+    ("what time is it", "system.time"),
+    ("which devices are attached", "system.devices"),
+    ("show me the confirmation policy", "policy.show"),
+    ("are we in recovery", "recovery.status"),
+    ("never mind", "oos"),
 ];
 
 /// What the engine read from one request.
