@@ -315,7 +315,7 @@ fn intent() -> Result<()> {
     let mut translated = Vec::new();
     let mut blocks_before = translated_blocks(&mut m)?;
     for text in &texts {
-        m.run_ok(&format!("intent --time {text}"), Duration::from_secs(30))?;
+        timed(&mut m, text)?;
         let blocks = translated_blocks(&mut m)?;
         translated.push(blocks.saturating_sub(blocks_before));
         blocks_before = blocks;

@@ -216,13 +216,8 @@ fn boot_usb_keyboard_screen(ctx: &Ctx) -> Result<()> {
     let (width, height, pixels) = m.screenshot()?;
     ensure!(width >= 640 && height >= 400, "screen is {width}x{height}");
     let background = [pixels[0], pixels[1], pixels[2]];
-    let lit_in_rows = |from: usize, to: usize| -> usize {
-        (from..to)
-            .map(|y| (0..width).filter(|&x| pixels[(y * width + x) * 3..][..3] != background).count())
-            .sum()
-    };
-    let top = lit_in_rows(0, 80);
-    let bottom = lit_in_rows(height - 80, height);
+    let top = lit_pixels(&pixels, width, background, 0..width, 0..80);
+    let bottom = lit_pixels(&pixels, width, background, 0..width, height - 80..height);
     ensure!(top > 500, "no text drawn at the top of the screen ({top} lit pixels)");
     ensure!(bottom == 0, "the bottom of the screen is not clear ({bottom} lit pixels)");
 
@@ -246,12 +241,8 @@ fn boot_usb_keyboard_screen(ctx: &Ctx) -> Result<()> {
     let (left, right) = loop {
         std::thread::sleep(std::time::Duration::from_millis(300));
         let (width, height, pixels) = m.screenshot()?;
-        let lit = |xs: std::ops::Range<usize>| -> usize {
-            (0..height)
-                .map(|y| xs.clone().filter(|&x| pixels[(y * width + x) * 3..][..3] != background).count())
-                .sum()
-        };
-        let (left, right) = (lit(0..width / 4), lit(width / 2..width));
+        let left = lit_pixels(&pixels, width, background, 0..width / 4, 0..height);
+        let right = lit_pixels(&pixels, width, background, width / 2..width, 0..height);
         if right == 0 || std::time::Instant::now() > deadline {
             break (left, right);
         }
@@ -259,6 +250,18 @@ fn boot_usb_keyboard_screen(ctx: &Ctx) -> Result<()> {
     ensure!(left > 5000, "no text on the left after scrolling ({left} lit pixels)");
     ensure!(right == 0, "the long lines that scrolled away left {right} lit pixels on the right half");
     Ok(())
+}
+
+/// How many pixels of the rectangle `xs` x `ys` of an RGB screenshot `width` pixels wide
+/// differ from `background`.
+fn lit_pixels(
+    pixels: &[u8],
+    width: usize,
+    background: [u8; 3],
+    xs: std::ops::Range<usize>,
+    ys: std::ops::Range<usize>,
+) -> usize {
+    ys.map(|y| xs.clone().filter(|&x| pixels[(y * width + x) * 3..][..3] != background).count()).sum()
 }
 
 /// `debug fault <kind>`: a register dump, a symbolized backtrace and the panic marker.
