@@ -512,6 +512,18 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
             "probe-v (outside-evaluator writer given only the issue, kept apart in round 11)",
             paths.data("probe-v.jsonl"),
         ),
+        (
+            "probe-w (outside-evaluator writer given only the issue, written in round 20)",
+            paths.data("probe-w.jsonl"),
+        ),
+        (
+            "probe-x (outside-evaluator writer given only the issue, written in round 20)",
+            paths.data("probe-x.jsonl"),
+        ),
+        (
+            "probe-y (outside-evaluator writer given only the issue, written in round 20)",
+            paths.data("probe-y.jsonl"),
+        ),
         ("clinc held-out slice", paths.data("clinc/heldout.jsonl")),
         ("independent held-out", paths.data("heldout.jsonl")),
         ("second independent held-out", paths.data("heldout-b.jsonl")),
