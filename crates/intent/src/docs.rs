@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::embeddings::Embeddings;
-use crate::text::{normalize, split, truncate, words};
+use crate::text::{normalize, truncate, words};
 
 const BM25_K1: f32 = 1.2;
 const BM25_B: f32 = 0.75;
@@ -53,11 +53,16 @@ pub struct DocsIndex {
     average_length_terms: f32,
 }
 
-/// Folds plural and -ing/-ed endings so "disks" meets "disk" and "booting" meets "boot".
+/// Folds plural, -ing/-ed and -ation/-er endings so "disks" meets "disk", "booting" meets
+/// "boot", "crashes" meets "crash" and "installation" and "installer" meet "install". "-es" is
+/// an ending only after s, x, z, ch and sh ("types" is "type" + "s").
 fn stem(word: &str) -> &str {
-    for suffix in ["ing", "ed", "es", "s"] {
+    let sibilant = |stem: &str| ["s", "x", "z", "ch", "sh"].iter().any(|end| stem.ends_with(end));
+    for (suffix, shortest_stem) in
+        [("ation", 4), ("ers", 4), ("er", 4), ("ing", 3), ("ed", 3), ("es", 3), ("s", 3)]
+    {
         if let Some(stem) = word.strip_suffix(suffix) {
-            if stem.len() >= 3 {
+            if stem.len() >= shortest_stem && (suffix != "es" || sibilant(stem)) {
                 return stem;
             }
         }
@@ -65,20 +70,38 @@ fn stem(word: &str) -> &str {
     word
 }
 
+/// The words of `text` that say what it is about: all but [`STOPWORDS`], unless that leaves
+/// none ("what is rayos" is then about its three words).
+fn content_words(normalized: &str) -> Vec<&str> {
+    let all = words(normalized);
+    let content: Vec<&str> = all.iter().copied().filter(|w| !STOPWORDS.contains(w)).collect();
+    if content.is_empty() {
+        all
+    } else {
+        content
+    }
+}
+
+/// Two neighbouring terms the indexed text writes as one word ("roll back": "rollback", "set
+/// up": "setup"), as that word; `indexed` says whether a term occurs in the text.
+fn joined_terms(terms: &[String], indexed: impl Fn(&str) -> bool) -> Vec<String> {
+    terms
+        .windows(2)
+        .map(|pair| alloc::format!("{}{}", pair[0], pair[1]))
+        .filter(|term| indexed(term))
+        .collect()
+}
+
 fn terms(text: &str) -> Vec<String> {
     let normalized = normalize(text);
-    words(&normalized).into_iter().filter(|w| !STOPWORDS.contains(w)).map(|w| String::from(stem(w))).collect()
+    content_words(&normalized).into_iter().map(|w| String::from(stem(w))).collect()
 }
 
 fn embed(embeddings: &Embeddings, text: &str, ids: &mut Vec<u32>) -> Vec<f32> {
     let normalized = normalize(truncate(text, 4096));
-    let tokens = split(&normalized);
     ids.clear();
-    for t in tokens.iter().filter(|t| t.kind == crate::text::TokenKind::Word) {
-        let w = &normalized[t.start..t.end];
-        if !STOPWORDS.contains(&w) {
-            embeddings.word_pieces(w, ids);
-        }
+    for w in content_words(&normalized) {
+        embeddings.word_pieces(w, ids);
     }
     let mut v = alloc::vec![0.0; embeddings.dim()];
     embeddings.pool(ids, &mut v);
@@ -140,6 +163,8 @@ impl DocsIndex {
         let mut scores = alloc::vec![0.0f32; self.passages.len()];
         let n = self.passages.len() as f32;
         let mut query_terms = terms(question);
+        let joined = joined_terms(&query_terms, |term| self.postings.contains_key(term));
+        query_terms.extend(joined);
         query_terms.sort();
         query_terms.dedup();
         for term in &query_terms {
@@ -249,4 +274,40 @@ pub fn split_markdown(markdown: &str) -> Vec<(String, String)> {
     }
     flush(&mut paragraph, &headings, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{joined_terms, stem, terms};
+
+    #[test]
+    fn endings_fold_to_one_stem() {
+        for (a, b) in [
+            ("disks", "disk"),
+            ("booting", "boot"),
+            ("crashes", "crash"),
+            ("types", "type"),
+            ("lines", "line"),
+            ("installation", "install"),
+            ("installer", "install"),
+        ] {
+            assert_eq!(stem(a), stem(b), "{a} / {b}");
+        }
+        // Short words keep their endings: "user" is not "us".
+        assert_eq!(stem("user"), "user");
+        assert_eq!(stem("yes"), "yes");
+    }
+
+    #[test]
+    fn questions_of_stopwords_only_keep_their_words() {
+        assert_eq!(terms("what is rayos"), ["what", "is", "rayo"]);
+        assert_eq!(terms("what is the watchdog"), ["watchdog"]);
+    }
+
+    #[test]
+    fn two_words_the_text_writes_as_one_are_joined() {
+        let query = terms("how do i roll back");
+        assert_eq!(joined_terms(&query, |t| t == "rollback"), ["rollback"]);
+        assert!(joined_terms(&query, |t| t == "setup").is_empty());
+    }
 }

@@ -5,7 +5,7 @@
 //! - [`run_eval`]: scores a labelled JSONL file (`cargo xtask intent --eval FILE`).
 //! - [`run_bench_host`]: accuracy, out-of-scope recall, false rejects, entity F1, weights size
 //!   and host latency (`cargo xtask bench intent`).
-//! - [`train`]: rebuilds the weights blob from the corpus, byte for byte
+//! - [`train()`]: rebuilds the weights blob from the corpus, byte for byte
 //!   (`cargo run -p rayos-intent-tools --release --bin rayos-intent-train -- train`); the
 //!   out-of-scope decision is calibrated on the corpus lines themselves, each scored by a
 //!   model trained without it (see [`TrainingInputs::build`]).
@@ -20,10 +20,10 @@
 //! [`HostWorld`], a fixed stand-in for live kernel state.
 //!
 //! # Invariants
-//! - [`train`] is deterministic: same corpus, same embeddings, same configuration, same bytes
+//! - [`train()`] is deterministic: same corpus, same embeddings, same configuration, same bytes
 //!   (checked across debug and release builds).
 //! - Evaluation data (`data/probe*.jsonl`, `data/clinc/heldout.jsonl`, `data/heldout*.jsonl`)
-//!   is read only by measurement functions, never by [`train`] or [`cross_validate`].
+//!   is read only by measurement functions, never by [`train()`] or [`cross_validate`].
 
 pub mod data;
 pub mod derive;
@@ -425,6 +425,74 @@ pub fn run_eval(path: &Path, mut out: impl Write) -> Result<EvalReport, ToolErro
     Ok(report)
 }
 
+/// How well `ask` finds the manual's answers: of questions labelled with the sections that
+/// answer them, the share whose best passage (top 1) and whose three best passages (top 3)
+/// come from one of those sections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AskReport {
+    /// Questions scored.
+    pub questions: usize,
+    /// Best passage from a right section.
+    pub top1: usize,
+    /// One of the three best from a right section.
+    pub top3: usize,
+}
+
+/// A question about the manual and the sections that answer it (`{"question": ...,
+/// "sections": [...]}` per line).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ManualQuestion {
+    /// The question as typed.
+    pub question: String,
+    /// Headings of the sections whose text answers it.
+    pub sections: Vec<String>,
+}
+
+/// Reads labelled questions about the manual (see [`ManualQuestion`]); blank lines are skipped.
+pub fn read_manual_questions(path: &Path) -> Result<Vec<ManualQuestion>, ToolError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ToolError::Io(path.into(), e))?;
+    let mut questions = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        questions.push(serde_json::from_str(line).map_err(|e| {
+            ToolError::Io(path.into(), std::io::Error::other(format!("line {}: {e}", n + 1)))
+        })?);
+    }
+    Ok(questions)
+}
+
+/// The manual as the kernel compiles it in, indexed the way the kernel indexes it.
+pub fn manual_index(engine: &Engine) -> Result<rayos_intent::DocsIndex, ToolError> {
+    let path = workspace_root().join("docs").join("manual.md");
+    let manual = std::fs::read_to_string(&path).map_err(|e| ToolError::Io(path, e))?;
+    let passages = rayos_intent::split_markdown(&manual);
+    let refs: Vec<(&str, &str)> = passages.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
+    Ok(rayos_intent::DocsIndex::build(engine.embeddings(), &refs))
+}
+
+/// Scores `ask` on labelled questions; `misses` receives each question whose best passage is
+/// from another section, with the sections of the three best passages.
+pub fn evaluate_ask(
+    engine: &Engine,
+    index: &rayos_intent::DocsIndex,
+    questions: &[ManualQuestion],
+    mut misses: impl FnMut(&ManualQuestion, &[String]),
+) -> AskReport {
+    let mut report = AskReport { questions: questions.len(), top1: 0, top3: 0 };
+    for q in questions {
+        let hits = index.search(engine.embeddings(), &q.question, 3);
+        // A hit's section is its heading path; the labels name the second-level heading.
+        let found: Vec<String> =
+            hits.iter().map(|h| h.section.split(" > ").nth(1).unwrap_or(&h.section).to_string()).collect();
+        let right = |s: &String| q.sections.contains(s);
+        report.top1 += usize::from(found.first().is_some_and(right));
+        report.top3 += usize::from(found.iter().any(right));
+        if !found.first().is_some_and(right) {
+            misses(q, &found);
+        }
+    }
+    report
+}
+
 /// Host latency of [`Engine::read`] over `queries` (cycled to at least 1000 calls).
 pub fn measure_latency(engine: &Engine, queries: &[String]) -> (f64, f64, usize) {
     if queries.is_empty() {
@@ -447,8 +515,9 @@ pub fn measure_latency(engine: &Engine, queries: &[String]) -> (f64, f64, usize)
 
 /// Prints the benchmark figures: accuracy, out-of-scope recall, false rejects and entity F1 on
 /// each evaluation set (the project's dev and probe sets, the CLINC held-out slice and, when
-/// present, the independent held-out set), the weights size and host latency p50/p95. Only
-/// aggregates are printed, never single requests.
+/// present, the independent held-out set), how often `ask` finds the manual's answer to the
+/// labelled questions of `ask-dev.jsonl` and `ask-probe.jsonl`, the weights size and host
+/// latency p50/p95. Only aggregates are printed, never single requests.
 pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
     let paths = Paths::workspace();
     let (engine, weights_bytes) = load_engine(&paths)?;
@@ -557,6 +626,24 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
         .map_err(io_error)?;
         queries.extend(examples.into_iter().map(|e| e.text));
     }
+    let index = manual_index(&engine)?;
+    for (name, file) in [
+        ("ask, questions the retrieval was tuned on", paths.data("ask-dev.jsonl")),
+        ("ask, questions by an independent writer, never tuned on", paths.data("ask-probe.jsonl")),
+    ] {
+        let r = evaluate_ask(&engine, &index, &read_manual_questions(&file)?, |_, _| {});
+        let pct = |n: usize| 100.0 * n as f64 / r.questions.max(1) as f64;
+        writeln!(
+            out,
+            "{name}: {} questions over {} passages of the manual: the best passage answers {:.1} %, one of the \
+             three shown {:.1} %",
+            r.questions,
+            index.len(),
+            pct(r.top1),
+            pct(r.top3)
+        )
+        .map_err(io_error)?;
+    }
     let (p50, p95, calls) = measure_latency(&engine, &queries);
     writeln!(
         out,
@@ -566,7 +653,7 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// What [`train`] produced.
+/// What [`train()`] produced.
 #[derive(Debug, Clone)]
 pub struct TrainOutput {
     /// The weights blob.

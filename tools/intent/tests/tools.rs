@@ -253,3 +253,20 @@ fn calibration_rates_follow_the_engines_decision_rule() {
         assert_eq!(by_rates, rejected, "thresholds {confidence} {margin}");
     }
 }
+
+#[test]
+fn ask_finds_the_section_that_answers_each_question_about_the_manual() {
+    let paths = Paths::workspace();
+    let (engine, _) = load_engine(&paths).expect("weights load");
+    let index = rayos_intent_tools::manual_index(&engine).expect("the manual is indexed");
+    let questions =
+        rayos_intent_tools::read_manual_questions(&paths.data("ask-dev.jsonl")).expect("questions parse");
+    let mut wrong_first = Vec::new();
+    let report = rayos_intent_tools::evaluate_ask(&engine, &index, &questions, |q, found| {
+        wrong_first.push(format!("{:?} wants {:?}, got {found:?}", q.question, q.sections));
+    });
+    assert!(report.questions >= 30);
+    // Every question has its answer among the three passages `ask` shows, and most as the first.
+    assert_eq!(report.top3, report.questions, "{wrong_first:#?}");
+    assert!(report.top1 * 5 >= report.questions * 4, "{wrong_first:#?}");
+}

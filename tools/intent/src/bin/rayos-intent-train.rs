@@ -11,6 +11,7 @@
 //! rayos-intent-train bench               # host figures
 //! rayos-intent-train cv [FOLDS] [--misreads] [--scores FILE]  # grouped cross-validation over the corpus lines
 //! rayos-intent-train latency FILE         # host latency of reads over a file's requests
+//! rayos-intent-train ask-eval FILE [--misses]  # how often `ask` finds the section that answers a question
 //! ```
 
 use std::process::ExitCode;
@@ -120,6 +121,33 @@ fn main() -> ExitCode {
             }),
             None => {
                 eprintln!("usage: rayos-intent-train latency FILE");
+                return ExitCode::from(2);
+            }
+        },
+        Some("ask-eval") => match args.get(1) {
+            Some(file) => rayos_intent_tools::load_engine(&paths).and_then(|(engine, _)| {
+                let questions = rayos_intent_tools::read_manual_questions(std::path::Path::new(file))?;
+                let index = rayos_intent_tools::manual_index(&engine)?;
+                let show = args.iter().any(|a| a == "--misses");
+                let r = rayos_intent_tools::evaluate_ask(&engine, &index, &questions, |q, found| {
+                    if show {
+                        println!("miss: {:?} wants {:?}, got {:?}", q.question, q.sections, found);
+                    }
+                });
+                let pct = |n: usize| 100.0 * n as f64 / r.questions.max(1) as f64;
+                println!(
+                    "ask over {} passages: {} questions, best passage right {:.1} % ({}), one of three best right {:.1} % ({})",
+                    index.len(),
+                    r.questions,
+                    pct(r.top1),
+                    r.top1,
+                    pct(r.top3),
+                    r.top3
+                );
+                Ok(())
+            }),
+            None => {
+                eprintln!("usage: rayos-intent-train ask-eval FILE [--misses]");
                 return ExitCode::from(2);
             }
         },
