@@ -2,9 +2,7 @@
 //! rankings fused by reciprocal rank fusion.
 //!
 //! BM25 finds passages that share the question's rare words ("watchdog", "rollback");
-//! the embedding ranking finds passages that say the same thing in other words. A passage is
-//! as close in meaning as its closest sentence: the mean vector of a long paragraph blurs the
-//! one sentence that answers ("vm kill stops it at once" among the other VM commands). Reciprocal
+//! the embedding ranking finds passages that say the same thing in other words. Reciprocal
 //! rank fusion combines ranks rather than scores, so neither scale has to be calibrated
 //! against the other.
 
@@ -45,9 +43,7 @@ struct Passage {
     section: String,
     text: String,
     length_terms: f32,
-    /// One unit vector per sentence of the passage (the section name before each): a passage
-    /// is as close to a question as its closest sentence.
-    vectors: Vec<Vec<f32>>,
+    vector: Vec<f32>,
 }
 
 /// An index over passages; immutable after build.
@@ -137,18 +133,14 @@ impl DocsIndex {
                 postings.entry(term).or_default().push((p as u32, count));
             }
             total_terms += length as f32;
+            let mut joined = String::from(*section);
+            joined.push_str(". ");
+            joined.push_str(text);
             stored.push(Passage {
                 section: String::from(*section),
                 text: String::from(*text),
                 length_terms: length as f32,
-                vectors: sentences(text)
-                    .map(|sentence| {
-                        let mut with_section = String::from(*section);
-                        with_section.push_str(". ");
-                        with_section.push_str(sentence);
-                        embed(embeddings, &with_section, &mut ids)
-                    })
-                    .collect(),
+                vector: embed(embeddings, &joined, &mut ids),
             });
         }
         let average_length_terms =
@@ -205,14 +197,7 @@ impl DocsIndex {
             self.passages
                 .iter()
                 .enumerate()
-                .map(|(p, passage)| {
-                    let closest = passage
-                        .vectors
-                        .iter()
-                        .map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>())
-                        .fold(f32::NEG_INFINITY, f32::max);
-                    (p, closest)
-                })
+                .map(|(p, passage)| (p, passage.vector.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
                 .collect()
         };
         semantic
@@ -238,30 +223,6 @@ impl DocsIndex {
             })
             .collect()
     }
-}
-
-/// The sentences of a passage: split after ". ", "; ", "? " and "! " (not inside "6.1" or
-/// "x86_64"); never empty.
-fn sentences(text: &str) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut out = Vec::new();
-    for i in 0..bytes.len() {
-        let ends = matches!(bytes[i], b'.' | b';' | b'?' | b'!')
-            && bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace());
-        if ends {
-            let sentence = text[start..=i].trim();
-            if !sentence.is_empty() {
-                out.push(sentence);
-            }
-            start = i + 1;
-        }
-    }
-    let rest = text[start..].trim();
-    if !rest.is_empty() || out.is_empty() {
-        out.push(rest);
-    }
-    out.into_iter()
 }
 
 fn excerpt(text: &str) -> String {
