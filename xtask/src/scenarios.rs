@@ -990,6 +990,10 @@ fn system2_shell(ctx: &Ctx) -> Result<()> {
     let install = m.run_bytes(b"install rayos on the second disk", "install", COMMAND_TIMEOUT)?;
     ensure!(install.reason.as_deref() == Some("not-available"), "{install:?}");
     expect_lines(&install, &["not built yet"])?;
+    // So does the planned command typed as such.
+    let show = m.run_bytes(b"vm show linux", "vm", COMMAND_TIMEOUT)?;
+    ensure!(show.reason.as_deref() == Some("not-available"), "{show:?}");
+    expect_lines(&show, &["showing a guest's screen in a RayOS window is not built yet"])?;
     // Log questions become log queries.
     let why = m.run_bytes(b"why did the last boot fail", "log", COMMAND_TIMEOUT)?;
     ensure!(

@@ -20,11 +20,16 @@ const RRF_K: f32 = 60.0;
 /// Excerpts are cut to about this many bytes.
 const EXCERPT_BYTES: usize = 280;
 
-const STOPWORDS: [&str; 40] = [
+/// Words that say nothing about what a question is after.
+const STOPWORDS: [&str; 39] = [
     "a", "an", "the", "is", "are", "was", "were", "be", "to", "of", "in", "on", "at", "for", "and", "or",
     "it", "its", "do", "does", "did", "how", "what", "why", "when", "where", "which", "who", "i", "me", "my",
-    "you", "can", "with", "this", "that", "by", "as", "from", "rayos",
+    "you", "can", "with", "this", "that", "by", "as", "from",
 ];
+
+/// Words the whole manual is about, so too common to rank passages by, that a question is about
+/// when it names nothing else ("what is rayos").
+const EVERYWHERE: [&str; 1] = ["rayos"];
 
 /// One retrieved passage.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,16 +58,20 @@ pub struct DocsIndex {
     average_length_terms: f32,
 }
 
-/// Folds plural, -ing/-ed and -ation/-er endings so "disks" meets "disk", "booting" meets
-/// "boot", "crashes" meets "crash" and "installation" and "installer" meet "install". "-es" is
-/// an ending only after s, x, z, ch and sh ("types" is "type" + "s").
+/// Folds plural, -ing/-ed and -ation endings so "disks" meets "disk", "booting" meets "boot",
+/// "crashes" meets "crash" and "installation" meets "install". "-es" is an ending only after
+/// s, x, z, ch and sh ("types" is "type" + "s"); "s" is none after s or u ("process",
+/// "status").
 fn stem(word: &str) -> &str {
     let sibilant = |stem: &str| ["s", "x", "z", "ch", "sh"].iter().any(|end| stem.ends_with(end));
-    for (suffix, shortest_stem) in
-        [("ation", 4), ("ers", 4), ("er", 4), ("ing", 3), ("ed", 3), ("es", 3), ("s", 3)]
-    {
+    for (suffix, shortest_stem) in [("ations", 4), ("ation", 4), ("ing", 3), ("ed", 3), ("es", 3), ("s", 3)] {
         if let Some(stem) = word.strip_suffix(suffix) {
-            if stem.len() >= shortest_stem && (suffix != "es" || sibilant(stem)) {
+            let ending = match suffix {
+                "es" => sibilant(stem),
+                "s" => !stem.ends_with('s') && !stem.ends_with('u'),
+                _ => true,
+            };
+            if stem.len() >= shortest_stem && ending {
                 return stem;
             }
         }
@@ -70,24 +79,29 @@ fn stem(word: &str) -> &str {
     word
 }
 
-/// The words of `text` that say what it is about: all but [`STOPWORDS`], unless that leaves
-/// none ("what is rayos" is then about its three words).
+/// The words of `text` that say what it is about: all but [`STOPWORDS`] and [`EVERYWHERE`],
+/// or, when that leaves none, its words of [`EVERYWHERE`] ("what is rayos").
 fn content_words(normalized: &str) -> Vec<&str> {
     let all = words(normalized);
-    let content: Vec<&str> = all.iter().copied().filter(|w| !STOPWORDS.contains(w)).collect();
+    let content: Vec<&str> =
+        all.iter().copied().filter(|w| !STOPWORDS.contains(w) && !EVERYWHERE.contains(w)).collect();
     if content.is_empty() {
-        all
+        all.into_iter().filter(|w| EVERYWHERE.contains(w)).collect()
     } else {
         content
     }
 }
 
-/// Two neighbouring terms the indexed text writes as one word ("roll back": "rollback", "set
-/// up": "setup"), as that word; `indexed` says whether a term occurs in the text.
-fn joined_terms(terms: &[String], indexed: impl Fn(&str) -> bool) -> Vec<String> {
-    terms
+/// Two neighbouring words the indexed text writes as one word ("roll back": "rollback", "shut
+/// down": "shutdown"), as that word's term (stemmed whole: "set ups" is "setup"); `indexed`
+/// says whether a term occurs in the text.
+fn joined_terms(words: &[&str], indexed: impl Fn(&str) -> bool) -> Vec<String> {
+    words
         .windows(2)
-        .map(|pair| alloc::format!("{}{}", pair[0], pair[1]))
+        .map(|pair| {
+            let joined = alloc::format!("{}{}", pair[0], pair[1]);
+            String::from(stem(&joined))
+        })
         .filter(|term| indexed(term))
         .collect()
 }
@@ -163,7 +177,8 @@ impl DocsIndex {
         let mut scores = alloc::vec![0.0f32; self.passages.len()];
         let n = self.passages.len() as f32;
         let mut query_terms = terms(question);
-        let joined = joined_terms(&query_terms, |term| self.postings.contains_key(term));
+        let normalized = normalize(question);
+        let joined = joined_terms(&content_words(&normalized), |term| self.postings.contains_key(term));
         query_terms.extend(joined);
         query_terms.sort();
         query_terms.dedup();
@@ -278,7 +293,7 @@ pub fn split_markdown(markdown: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{joined_terms, stem, terms};
+    use super::{content_words, joined_terms, stem, terms};
 
     #[test]
     fn endings_fold_to_one_stem() {
@@ -289,25 +304,38 @@ mod tests {
             ("types", "type"),
             ("lines", "line"),
             ("installation", "install"),
-            ("installer", "install"),
+            ("installations", "install"),
+            ("processes", "process"),
         ] {
             assert_eq!(stem(a), stem(b), "{a} / {b}");
         }
-        // Short words keep their endings: "user" is not "us".
-        assert_eq!(stem("user"), "user");
-        assert_eq!(stem("yes"), "yes");
     }
 
     #[test]
-    fn questions_of_stopwords_only_keep_their_words() {
-        assert_eq!(terms("what is rayos"), ["what", "is", "rayo"]);
-        assert_eq!(terms("what is the watchdog"), ["watchdog"]);
+    fn different_words_keep_different_stems() {
+        for (a, b) in
+            [("header", "head"), ("loader", "load"), ("status", "stat"), ("user", "us"), ("yes", "ye")]
+        {
+            assert_ne!(stem(a), stem(b), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn a_question_about_rayos_alone_keeps_that_word() {
+        assert_eq!(terms("what is rayos"), ["rayo"]);
+        assert_eq!(terms("what is the watchdog in rayos"), ["watchdog"]);
+        // Nothing to search for: no passage is better than another.
+        assert!(terms("what is it").is_empty());
+        assert!(terms("the").is_empty());
     }
 
     #[test]
     fn two_words_the_text_writes_as_one_are_joined() {
-        let query = terms("how do i roll back");
-        assert_eq!(joined_terms(&query, |t| t == "rollback"), ["rollback"]);
-        assert!(joined_terms(&query, |t| t == "setup").is_empty());
+        let words = content_words("how do i roll back");
+        assert_eq!(joined_terms(&words, |t| t == "rollback"), ["rollback"]);
+        assert!(joined_terms(&words, |t| t == "setup").is_empty());
+        // The joined word is stemmed as one: "set ups" is "setup".
+        let words = content_words("list the set ups");
+        assert_eq!(joined_terms(&words, |t| t == "setup"), ["setup"]);
     }
 }

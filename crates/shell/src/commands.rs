@@ -149,7 +149,8 @@ pub const COMMANDS: &[CommandSpec] = &[
                   stop presses the guest's power button and stops it by force after 30 s; vm kill stops it \
                   at once; vm status shows state, uptime, memory and exits by reason; vm console attaches \
                   this console to the guest's (Ctrl-] detaches); vm send types a line into it; vm output \
-                  shows what the guest printed. Guests have no network device.",
+                  shows what the guest printed. Guests have no network device. vm show and vm hide (a \
+                  guest's screen in a RayOS window) are not built yet.",
     },
     CommandSpec {
         name: "intent",

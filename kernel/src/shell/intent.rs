@@ -10,7 +10,7 @@ use super::{confirm, CommandError, CommandResult, Confirmation};
 use crate::{println, system2};
 
 /// Subsystems the intent table names that RayOS does not have yet.
-fn not_available(command: &str) -> Option<&'static str> {
+pub(super) fn not_available(command: &str) -> Option<&'static str> {
     let mut words = command.split_whitespace();
     match (words.next(), words.next()) {
         (Some("install"), _) => Some("the installer is not built yet"),

@@ -39,7 +39,7 @@ pub struct Example {
 pub enum DataError {
     /// The file could not be read or written.
     Io(PathBuf, std::io::Error),
-    /// A line is not a valid example.
+    /// A line is not a valid example (or question, see [`read_json_lines`]).
     Parse { path: PathBuf, line: usize, why: String },
 }
 
@@ -50,7 +50,7 @@ impl fmt::Display for DataError {
             DataError::Parse { path, line, why } => {
                 write!(
                     f,
-                    "{}:{line}: not a labelled example ({{\"text\":..,\"intent\":..}}): {why}",
+                    "{}:{line}: not a valid line of this file (one JSON object per line): {why}",
                     path.display()
                 )
             }
@@ -62,6 +62,11 @@ impl std::error::Error for DataError {}
 
 /// Reads a JSONL file of examples; blank lines and lines starting with `//` are skipped.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
+    read_json_lines(path)
+}
+
+/// Reads one JSON object per line into `T`; blank lines and `//` comments are skipped.
+pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, DataError> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::Io(path.to_path_buf(), e))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -69,12 +74,12 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Example>, DataError> {
         if line.is_empty() || line.starts_with("//") {
             continue;
         }
-        let example: Example = serde_json::from_str(line).map_err(|e| DataError::Parse {
+        let value: T = serde_json::from_str(line).map_err(|e| DataError::Parse {
             path: path.to_path_buf(),
             line: i + 1,
             why: e.to_string(),
         })?;
-        out.push(example);
+        out.push(value);
     }
     Ok(out)
 }

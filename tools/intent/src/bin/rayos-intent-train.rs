@@ -124,7 +124,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Some("ask-eval") => match args.get(1) {
+        Some("ask-eval") => match args.iter().skip(1).find(|a| !a.starts_with("--")) {
             Some(file) => rayos_intent_tools::load_engine(&paths).and_then(|(engine, _)| {
                 let questions = rayos_intent_tools::read_manual_questions(std::path::Path::new(file))?;
                 let index = rayos_intent_tools::manual_index(&engine)?;
@@ -136,7 +136,8 @@ fn main() -> ExitCode {
                 });
                 let pct = |n: usize| 100.0 * n as f64 / r.questions.max(1) as f64;
                 println!(
-                    "ask over {} passages: {} questions, best passage right {:.1} % ({}), one of three best right {:.1} % ({})",
+                    "ask over {} passages: {} questions; the best passage is from a section that answers {:.1} % ({}), \
+                     one of the three shown {:.1} % ({})",
                     index.len(),
                     r.questions,
                     pct(r.top1),
