@@ -176,10 +176,10 @@ impl DocsIndex {
     fn bm25(&self, question: &str) -> Vec<(usize, f32)> {
         let mut scores = alloc::vec![0.0f32; self.passages.len()];
         let n = self.passages.len() as f32;
-        let mut query_terms = terms(question);
         let normalized = normalize(question);
-        let joined = joined_terms(&content_words(&normalized), |term| self.postings.contains_key(term));
-        query_terms.extend(joined);
+        let words = content_words(&normalized);
+        let mut query_terms: Vec<String> = words.iter().map(|w| String::from(stem(w))).collect();
+        query_terms.extend(joined_terms(&words, |term| self.postings.contains_key(term)));
         query_terms.sort();
         query_terms.dedup();
         for term in &query_terms {

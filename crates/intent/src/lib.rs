@@ -572,7 +572,7 @@ impl Engine {
              crash records and watchdog, and it answers questions about its manual (ask <question>).",
         );
         let empty = Entities::default();
-        let close = by_probability(probabilities)
+        let close: Vec<String> = by_probability(probabilities)
             .into_iter()
             .filter(|&i| i != self.oos.0 as usize)
             .take_while(|&i| probabilities[i] >= CLOSE_COMMAND_FLOOR)
@@ -580,16 +580,12 @@ impl Engine {
                 let template = self.intents[i].command.as_deref()?;
                 table::render(template, &|name| if name == "question" { None } else { empty.value(name) })
             })
-            .take(3);
-        let mut listed = 0;
-        for command in close {
-            let _ = write!(reply, "{} `{command}`", if listed == 0 { " Closest commands:" } else { "," });
-            listed += 1;
-        }
-        if listed > 0 {
-            reply.push('.');
-        } else {
+            .take(3)
+            .collect();
+        if close.is_empty() {
             reply.push_str(" None of its commands comes close to this.");
+        } else {
+            let _ = write!(reply, " Closest commands: `{}`.", close.join("`, `"));
         }
         reply.push_str(" Type `help` for everything RayOS understands.");
         reply

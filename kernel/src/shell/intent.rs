@@ -10,7 +10,7 @@ use super::{confirm, CommandError, CommandResult, Confirmation};
 use crate::{println, system2};
 
 /// Subsystems the intent table names that RayOS does not have yet.
-pub(super) fn not_available(command: &str) -> Option<&'static str> {
+fn not_available(command: &str) -> Option<&'static str> {
     let mut words = command.split_whitespace();
     match (words.next(), words.next()) {
         (Some("install"), _) => Some("the installer is not built yet"),
@@ -23,6 +23,17 @@ pub(super) fn not_available(command: &str) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// Refuses `command` when it belongs to a part that is not built yet, saying so with the
+/// `not-available` marker; true when refused. Every command line passes here, typed (`vm show
+/// linux`) or read by System 2 (which asks before it confirms anything).
+pub(super) fn refused_as_not_built(command: &str) -> bool {
+    let Some(why) = not_available(command) else { return false };
+    let name = command.split_whitespace().next().unwrap_or("-");
+    println!("RayOS cannot do that yet: {why}.");
+    println!("{}", rayos_markers::SHELL_ERR.with(&[&name, &"not-available"]));
+    true
 }
 
 fn marker(reading: &Reading) -> String {
@@ -53,12 +64,10 @@ pub fn run_plain_language(line: &str) {
         return;
     };
     println!("I read this as: {command}  ({}, {:.0}% sure)", reading.label, reading.confidence * 100.0);
-    let name = command.split_whitespace().next().unwrap_or("-");
-    if let Some(why) = not_available(&command) {
-        println!("RayOS cannot do that yet: {why}.");
-        println!("{}", rayos_markers::SHELL_ERR.with(&[&name, &"not-available"]));
+    if refused_as_not_built(&command) {
         return;
     }
+    let name = command.split_whitespace().next().unwrap_or("-");
     let confirmed = match reading.effect {
         // The command asks itself; one question is enough.
         _ if confirms_itself(&command) => true,

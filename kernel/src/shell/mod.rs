@@ -143,6 +143,9 @@ fn takes_free_text(line: &str) -> bool {
 
 /// Runs one command line and prints its result marker.
 pub fn execute_command(line: &str) {
+    if intent::refused_as_not_built(line) {
+        return;
+    }
     let split = if takes_free_text(line) {
         Ok(line.split_whitespace().map(String::from).collect())
     } else {

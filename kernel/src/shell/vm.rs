@@ -111,11 +111,6 @@ pub fn vm(args: &[&str]) -> CommandResult {
             output(name, Some(n.parse().map_err(|_| CommandError::usage("vm"))?))
         }
         ["console", name] => console(name),
-        // Planned, as System 2's `vm show` and `vm hide` readings say.
-        [action @ ("show" | "hide"), _] => {
-            let why = super::intent::not_available(&format!("vm {action}")).unwrap_or("not built yet");
-            Err(CommandError::new("not-available", format!("RayOS cannot do that yet: {why}")))
-        }
         _ => Err(CommandError::usage("vm")),
     }
 }

@@ -439,6 +439,22 @@ pub struct AskReport {
     pub top3: usize,
 }
 
+impl AskReport {
+    /// The figures as one line: the two shares, each with its count.
+    pub fn summary(&self) -> String {
+        let pct = |n: usize| 100.0 * n as f64 / self.questions.max(1) as f64;
+        format!(
+            "{} questions; the best passage is from a section that answers {:.1} % ({}), one of the three \
+             shown {:.1} % ({})",
+            self.questions,
+            pct(self.top1),
+            self.top1,
+            pct(self.top3),
+            self.top3
+        )
+    }
+}
+
 /// A question about the manual and the sections that answer it (`{"question": ...,
 /// "sections": [...]}` per line).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -454,18 +470,22 @@ pub fn read_manual_questions(path: &Path) -> Result<Vec<ManualQuestion>, ToolErr
     Ok(data::read_json_lines(path)?)
 }
 
+/// The manual the kernel compiles in (`docs/manual.md`).
+fn read_manual() -> Result<String, ToolError> {
+    let path = workspace_root().join("docs").join("manual.md");
+    std::fs::read_to_string(&path).map_err(|e| ToolError::Io(path, e))
+}
+
 /// The manual's section names (its second-level headings), which [`ManualQuestion::sections`]
 /// must be.
 pub fn manual_sections() -> Result<Vec<String>, ToolError> {
-    let path = workspace_root().join("docs").join("manual.md");
-    let manual = std::fs::read_to_string(&path).map_err(|e| ToolError::Io(path, e))?;
+    let manual = read_manual()?;
     Ok(manual.lines().filter_map(|l| l.strip_prefix("## ")).map(|s| s.trim().to_string()).collect())
 }
 
 /// The manual as the kernel compiles it in, indexed the way the kernel indexes it.
 pub fn manual_index(engine: &Engine) -> Result<rayos_intent::DocsIndex, ToolError> {
-    let path = workspace_root().join("docs").join("manual.md");
-    let manual = std::fs::read_to_string(&path).map_err(|e| ToolError::Io(path, e))?;
+    let manual = read_manual()?;
     let passages = rayos_intent::split_markdown(&manual);
     let refs: Vec<(&str, &str)> = passages.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect();
     Ok(rayos_intent::DocsIndex::build(engine.embeddings(), &refs))
@@ -638,17 +658,8 @@ pub fn run_bench_host(mut out: impl Write) -> Result<(), ToolError> {
             continue;
         }
         let r = evaluate_ask(&engine, &index, &read_manual_questions(&file)?, |_, _| {});
-        let pct = |n: usize| 100.0 * n as f64 / r.questions.max(1) as f64;
-        writeln!(
-            out,
-            "{name}: {} questions over {} passages of the manual: the best passage is from a section that \
-             answers {:.1} %, one of the three shown {:.1} %",
-            r.questions,
-            index.len(),
-            pct(r.top1),
-            pct(r.top3)
-        )
-        .map_err(io_error)?;
+        writeln!(out, "{name}, over the manual's {} passages: {}", index.len(), r.summary())
+            .map_err(io_error)?;
     }
     let (p50, p95, calls) = measure_latency(&engine, &queries);
     writeln!(

@@ -134,17 +134,7 @@ fn main() -> ExitCode {
                         println!("miss: {:?} wants {:?}, got {:?}", q.question, q.sections, found);
                     }
                 });
-                let pct = |n: usize| 100.0 * n as f64 / r.questions.max(1) as f64;
-                println!(
-                    "ask over {} passages: {} questions; the best passage is from a section that answers {:.1} % ({}), \
-                     one of the three shown {:.1} % ({})",
-                    index.len(),
-                    r.questions,
-                    pct(r.top1),
-                    r.top1,
-                    pct(r.top3),
-                    r.top3
-                );
+                println!("ask over the manual's {} passages: {}", index.len(), r.summary());
                 Ok(())
             }),
             None => {
